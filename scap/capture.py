@@ -1,0 +1,181 @@
+"""A capture opened for reading: metadata tables and a lazy frame of events.
+
+Opening a capture maps (or inflates) the file, finds every block and gathers the fixed event
+headers into numpy columns. Parameters are decoded only when asked for, by name, for all events
+at once; metadata blocks are few and small, so construct parses them.
+"""
+import functools
+from collections import Counter
+
+import numpy as np
+import polars as pl
+
+from . import blocktypes as bt
+from . import eventtable
+from . import metadata
+from .events import decode_headers, param_slices
+from .scan import scan
+from .source import load
+
+# sysdig 0.29.3 knows event ids below this; it skips (and does not number) the others.
+SYSDIG_0293_EVENT_MAX = 336
+
+
+class Capture:
+    """A .scap capture. Use scap.open(path)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.buffer, self.compressed = load(path)
+        self.layout = scan(self.buffer, self.path)
+        self.headers, damage = decode_headers(self.buffer, self.layout, self.path)
+        self.damage = self.layout.damage or damage
+        if damage is not None and self.layout.damage is None:
+            import warnings
+            from .errors import ScapWarning
+            warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=2)
+
+    # -- sections and metadata -------------------------------------------------------------
+    @property
+    def sections(self):
+        return self.layout.sections
+
+    @property
+    def version(self):
+        major, minor = self.layout.sections[0].version
+        return f"{major}.{minor}"
+
+    @functools.cached_property
+    def _metadata(self):
+        return metadata.read_sections(self.buffer, self.layout.sections, self.path)
+
+    @property
+    def machine(self):
+        """Machine info of the first section, as a dict (empty if the capture has none)."""
+        return self._metadata.machine
+
+    @property
+    def processes(self):
+        """One row per thread from the process-list blocks (column `section` tells which)."""
+        return self._metadata.processes
+
+    @property
+    def fds(self):
+        return self._metadata.fds
+
+    @property
+    def users(self):
+        return self._metadata.users
+
+    @property
+    def groups(self):
+        return self._metadata.groups
+
+    @property
+    def interfaces(self):
+        return self._metadata.interfaces
+
+    def block_counts(self):
+        """Blocks by type name, in order of first appearance."""
+        counts = Counter()
+        for section in self.layout.sections:
+            counts["SHB"] += 1
+            for _, btype, _ in section.metadata:
+                counts[bt.name(btype)] += 1
+        names, per = np.unique(self.headers.block_type, return_counts=True)
+        for btype, count in zip(names, per):
+            counts[bt.name(int(btype))] += int(count)
+        return dict(counts)
+
+    # -- events ----------------------------------------------------------------------------
+    def __len__(self):
+        return len(self.headers)
+
+    @functools.cached_property
+    def event_numbers(self):
+        """evt.num as sysdig 0.29.3 counts: every event it returns, from 1; 0 for skipped types."""
+        counted = self.headers.type < SYSDIG_0293_EVENT_MAX
+        num = np.cumsum(counted, dtype=np.int64)
+        return np.where(counted, num, 0)
+
+    def events(self, params=()):
+        """A LazyFrame of events in file order, with the named parameters as `arg.NAME`."""
+        h = self.headers
+        table = eventtable.libs()
+        frame = pl.DataFrame({
+            "num": pl.Series(self.event_numbers, dtype=pl.Int64),
+            "ts": pl.Series(h.ts, dtype=pl.UInt64),
+            "tid": pl.Series(h.tid, dtype=pl.Int64),
+            "cpu": pl.Series(h.cpu, dtype=pl.UInt16),
+            "type": pl.Series(h.type, dtype=pl.UInt16),
+            "dump_flags": pl.Series(h.dump_flags, dtype=pl.UInt32),
+            "nparams": pl.Series(h.nparams, dtype=pl.UInt32),
+            "offset": pl.Series(h.block_offset, dtype=pl.Int64),
+        })
+        frame = frame.with_columns(pl.when(pl.col("num") > 0).then(pl.col("num")).alias("num"))
+        for name in params:
+            frame = frame.with_columns(self.param(name).alias(f"arg.{name}"))
+        names = [table[i].name for i in range(len(table))]
+        return frame.lazy().with_columns(
+            pl.col("type").replace_strict(list(range(len(names))), names, default=None,
+                                          return_dtype=pl.String).alias("name"),
+            pl.when(pl.col("type") % 2 == 0).then(pl.lit(">")).otherwise(pl.lit("<"))
+            .alias("dir"),
+        )
+
+    def param_index(self, name):
+        """Per event, the position of the parameter called `name` in its type (-1: none)."""
+        table = eventtable.libs()
+        by_type = np.full(65536, -1, dtype=np.int64)
+        for info in map(table.__getitem__, range(len(table))):
+            for k, p in enumerate(info.params):
+                if p.name == name:
+                    by_type[info.id] = k
+                    break
+        return by_type[self.headers.type]
+
+    def param(self, name):
+        """A Series with the parameter called `name` for every event (null where absent)."""
+        from .codecs import codec_for
+        table = eventtable.libs()
+        index = self.param_index(name)
+        offsets, lengths, present = param_slices(self.buffer, self.headers, index)
+        ptypes = np.full(65536, -1, dtype=np.int64)
+        for info in map(table.__getitem__, range(len(table))):
+            for p in info.params:
+                if p.name == name:
+                    ptypes[info.id] = p.type
+                    break
+        per_event = np.where(present, ptypes[self.headers.type], -1)
+        kinds = [int(t) for t in np.unique(per_event) if t >= 0]
+        if not kinds:
+            return pl.Series(name, [None] * len(self), dtype=pl.Null)
+        parts = []
+        for pt in kinds:
+            rows = per_event == pt
+            arr = codec_for(pt).decode_column(self.buffer, np.where(rows, offsets, 0),
+                                              np.where(rows, lengths, 0))
+            parts.append((rows, pl.Series(name, arr)))
+        if len(parts) == 1:
+            rows, series = parts[0]
+            return series.set(pl.Series(~rows), None) if not rows.all() else series
+        dtype = _common_dtype([s.dtype for _, s in parts])
+        out = pl.Series(name, [None] * len(self), dtype=dtype)
+        for rows, series in parts:
+            out = pl.select(pl.when(pl.Series(rows)).then(series.cast(dtype)).otherwise(out)) \
+                .to_series().alias(name)
+        return out
+
+    def param_slices(self, index):
+        """(offsets, lengths, present) into self.buffer of parameter number `index`."""
+        return param_slices(self.buffer, self.headers, index)
+
+
+def _common_dtype(dtypes):
+    if all(d.is_integer() for d in dtypes):
+        return pl.Int64 if any(d.is_signed_integer() for d in dtypes) else pl.UInt64
+    return pl.Binary
+
+
+def open(path):  # noqa: A001 - mirrors the builtin on purpose: scap.open(path)
+    return Capture(path)

@@ -1,0 +1,236 @@
+"""Find every block of a capture without running Python code per event block.
+
+Metadata blocks (a few per section) are walked one by one. The event phase is found in bulk:
+every 4-aligned word that holds an event-block id, followed by a length whose trailer word
+matches, is a candidate block start; where consecutive candidates tile the stream exactly,
+the chain is trusted as a whole. Only where tiling breaks (a false candidate inside some
+event's data, a new section, damage) do we walk block by block, and only across the break.
+"""
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import blocktypes as bt
+from .errors import CorruptBlockError, NotAScapError, ScapWarning, TruncatedError, \
+    UnsupportedVersionError
+
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+_EVENT_IDS = np.array(sorted(bt.EVENT_BLOCKS) + [bt.EV_INT], dtype=np.uint32)
+_PCAPNG_NETWORK = {1, 2, 3, 5, 6, 0xBAD, 0x40000BAD}  # IDB, PB, SPB, ISB, EPB, custom
+_CHUNK_WORDS = 1 << 23
+_MAX_NON_LARGE = 65536 + 8  # libscap reads at most 64 KiB after the 8-byte header
+
+
+@dataclass
+class Section:
+    offset: int                    # of its SHB
+    version: tuple                 # (major, minor)
+    metadata: list = field(default_factory=list)  # (offset, block_type, total_length)
+    first_event: int = 0           # index into the event arrays
+
+
+@dataclass
+class Layout:
+    sections: list
+    event_offsets: np.ndarray      # int64 byte offset of each event block
+    event_block_types: np.ndarray  # uint32
+    end: int                       # bytes understood; == len(buffer) unless damaged
+    damage: object = None          # the ScapError that stopped reading early, if any
+
+
+def scan(buf, path=None):
+    """Return the Layout of buf (uint8 array of the uncompressed stream)."""
+    words = buf[: len(buf) // 4 * 4].view("<u4")
+    size = len(buf)
+    if size < 12 or int(words[0]) != bt.SHB:
+        what = "empty input" if size == 0 else "no section header block at the start"
+        raise NotAScapError(f"not a scap capture: {what}", path=path, offset=0)
+    sections, offsets, types = [], [], []
+    pos, damage = 0, None
+    while pos < size:
+        try:
+            section, pos = _read_section_header(buf, words, pos, path, len(sections))
+        except (CorruptBlockError, TruncatedError) as e:
+            if not sections:
+                raise
+            damage = e
+            break
+        section.first_event = sum(len(o) for o in offsets)
+        sections.append(section)
+        if pos >= size:
+            break
+        ev_off, ev_types, pos, damage = _event_run(buf, words, pos, path)
+        offsets.append(ev_off)
+        types.append(ev_types)
+        if damage is not None or pos >= size:
+            break
+    if damage is not None:
+        warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=3)
+    ev_off = np.concatenate(offsets) if offsets else np.zeros(0, np.int64)
+    ev_types = np.concatenate(types) if types else np.zeros(0, np.uint32)
+    return Layout(sections, ev_off, ev_types, pos if damage else size, damage)
+
+
+def _header(buf, words, pos, path):
+    if pos + 8 > len(buf):
+        raise TruncatedError(f"{len(buf) - pos} bytes left where a block header needs 8; "
+                             "is the file truncated?", path=path, offset=pos)
+    if pos % 4 == 0 and pos // 4 + 1 < len(words):
+        return int(words[pos // 4]), int(words[pos // 4 + 1])
+    head = bytes(buf[pos:pos + 8])
+    return int.from_bytes(head[:4], "little"), int.from_bytes(head[4:], "little")
+
+
+def _read_section_header(buf, words, pos, path, index):
+    """Read an SHB and the metadata blocks after it; return (Section, offset of first event)."""
+    btype, total = _header(buf, words, pos, path)
+    if btype != bt.SHB:
+        raise CorruptBlockError(f"expected a section header, found block type 0x{btype:X}",
+                                path=path, offset=pos, block=bt.name(btype))
+    _check_length(buf, pos, total, bt.SHB, path, trailer=True)
+    body = bytes(buf[pos + 8:pos + 16])
+    magic = int.from_bytes(body[:4], "little")
+    if magic != BYTE_ORDER_MAGIC:
+        if magic == 0x4D3C2B1A:
+            raise UnsupportedVersionError("big-endian sections are not supported",
+                                          path=path, offset=pos, block="SHB")
+        raise NotAScapError(f"invalid byte-order magic 0x{magic:08X}",
+                            path=path, offset=pos, block="SHB")
+    major = int.from_bytes(body[4:6], "little")
+    minor = int.from_bytes(body[6:8], "little")
+    if major != 1:
+        raise UnsupportedVersionError(f"format version {major}.{minor} is newer than this reader "
+                                      "knows (1.x)", path=path, offset=pos, block="SHB")
+    section = Section(pos, (major, minor))
+    pos += total
+    while pos < len(buf):
+        btype, total = _header(buf, words, pos, path)
+        canon = bt.canonical(btype)
+        if canon in bt.EVENT_BLOCKS:
+            break
+        if btype in _PCAPNG_NETWORK:
+            raise NotAScapError("a pcapng network capture, not a system-call capture "
+                                f"(block type {btype})", path=path, offset=pos)
+        if btype == bt.SHB:
+            break  # a section without events
+        _check_length(buf, pos, total, btype, path, trailer=True)
+        section.metadata.append((pos, canon, total))
+        pos += total
+    if index == 0 and not section.metadata and pos >= len(buf):
+        raise NotAScapError("no machine, process or event blocks after the section header",
+                            path=path, offset=pos)
+    return section, pos
+
+
+def _check_length(buf, pos, total, btype, path, trailer):
+    if total < 12 or total % 4:
+        raise CorruptBlockError(f"invalid block length {total}", path=path, offset=pos,
+                                block=bt.name(btype))
+    if pos + total > len(buf):
+        raise TruncatedError(f"block of {total} bytes runs past the end of the data "
+                             f"({len(buf) - pos} bytes left); is the file truncated?",
+                             path=path, offset=pos, block=bt.name(btype))
+    if trailer:
+        tail = int.from_bytes(bytes(buf[pos + total - 4:pos + total]), "little")
+        if tail != total:
+            raise CorruptBlockError(f"block length {total} does not match its trailer {tail}",
+                                    path=path, offset=pos, block=bt.name(btype))
+
+
+def _candidates(words, first_word):
+    """Word indexes (>= first_word) where a well-framed event block or SHB could start."""
+    found = []
+    n = len(words)
+    for lo in range(first_word, n, _CHUNK_WORDS):
+        hi = min(n, lo + _CHUNK_WORDS)
+        w = words[lo:hi]
+        # event ids are 0x204..0x222; one range test, then the exact set
+        idx = np.flatnonzero((w - np.uint32(0x204)) <= np.uint32(0x222 - 0x204))
+        idx = idx[np.isin(w[idx], _EVENT_IDS)]
+        shb = np.flatnonzero(w == np.uint32(bt.SHB))
+        if len(shb):
+            idx = np.union1d(idx, shb)
+        found.append(idx + lo)
+    idx = np.concatenate(found) if found else np.zeros(0, np.int64)
+    idx = idx[idx + 1 < n]
+    lengths = words[idx + 1].astype(np.int64)
+    ok = (lengths >= 12) & (lengths % 4 == 0) & (idx + lengths // 4 <= n)
+    idx, lengths = idx[ok], lengths[ok]
+    ok = words[idx + lengths // 4 - 1] == lengths
+    return idx[ok].astype(np.int64), lengths[ok]
+
+
+def _event_run(buf, words, pos, path):
+    """Event blocks from pos to the next SHB, EOF or damage.
+
+    Returns (offsets, block types, position reached, damage or None).
+    """
+    cand_words, cand_len = _candidates(words, pos // 4)
+    starts = cand_words * 4
+    types = words[cand_words]
+    ends = starts + cand_len
+    # run_end[i]: the last candidate of the tiling run starting at or through i
+    tiles = np.zeros(len(starts), dtype=bool)
+    if len(starts) > 1:
+        tiles[:-1] = ends[:-1] == starts[1:]
+    breaks = np.flatnonzero(~tiles)
+    run_end = breaks[np.searchsorted(breaks, np.arange(len(starts)))] if len(starts) else breaks
+    taken_lo, taken_hi = [], []
+    extra_off, extra_type = [], []
+    damage = None
+    size = len(buf)
+    while pos < size:
+        i = np.searchsorted(starts, pos)
+        if i < len(starts) and starts[i] == pos:
+            if int(types[i]) == bt.SHB:
+                break
+            j = int(run_end[i])
+            # an SHB inside the run ends this section's events
+            shb_in = np.flatnonzero(types[i:j + 1] == bt.SHB)
+            if len(shb_in):
+                j = i + int(shb_in[0]) - 1
+                taken_lo.append(i)
+                taken_hi.append(j + 1)
+                pos = int(starts[j + 1])
+                break
+            taken_lo.append(i)
+            taken_hi.append(j + 1)
+            pos = int(ends[j])
+            continue
+        # not a clean candidate: read the header the slow way
+        try:
+            btype, total = _header(buf, words, pos, path)
+        except TruncatedError as e:
+            damage = e
+            break
+        canon = bt.canonical(btype)
+        if btype == bt.SHB:
+            break
+        if canon not in bt.EVENT_BLOCKS:
+            damage = CorruptBlockError(f"block type 0x{btype:X} where an event block or a new "
+                                       "section was expected", path=path, offset=pos,
+                                       block=bt.name(btype))
+            break
+        large = canon in (bt.EV_V2_LARGE, bt.EVF_V2_LARGE)
+        if total < 12 or total % 4 or (not large and total > _MAX_NON_LARGE):
+            damage = CorruptBlockError(f"invalid block length {total}", path=path,
+                                       offset=pos, block=bt.name(btype))
+            break
+        if pos + total > size:
+            damage = TruncatedError(f"block of {total} bytes runs past the end of the data "
+                                    f"({size - pos} bytes left); is the file truncated?",
+                                    path=path, offset=pos, block=bt.name(btype))
+            break
+        # libscap never checks event-block trailers, so neither do we
+        extra_off.append(pos)
+        extra_type.append(btype)
+        pos += total
+    parts_off = [starts[lo:hi] for lo, hi in zip(taken_lo, taken_hi)]
+    parts_type = [types[lo:hi] for lo, hi in zip(taken_lo, taken_hi)]
+    offsets = np.concatenate(parts_off + [np.array(extra_off, np.int64)])
+    btypes = np.concatenate(parts_type + [np.array(extra_type, np.uint32)]).astype(np.uint32)
+    if extra_off:
+        order = np.argsort(offsets, kind="stable")
+        offsets, btypes = offsets[order], btypes[order]
+    return offsets.astype(np.int64), btypes, pos, damage

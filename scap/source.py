@@ -1,0 +1,71 @@
+"""Bytes of a capture: a plain file is memory-mapped, a gzip one is inflated into memory.
+
+libscap opens every capture through zlib, so a file is either a raw block stream or a gzip
+stream (possibly several concatenated members) of one; we accept both the same way.
+"""
+import mmap
+import os
+import warnings
+import zlib
+
+import numpy as np
+
+from .errors import NotAScapError, ScapError, ScapWarning, TruncatedError
+
+GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 16 << 20
+
+
+def load(path):
+    """Return (buffer, compressed): buffer is a read-only uint8 numpy array of the block stream."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            if not head:
+                raise NotAScapError("empty file", path=path, offset=0)
+            if head == GZIP_MAGIC:
+                f.seek(0)
+                return np.frombuffer(_inflate(f, path), dtype=np.uint8), True
+            size = os.fstat(f.fileno()).st_size
+            mapped = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+            return np.frombuffer(mapped, dtype=np.uint8), False
+    except FileNotFoundError:
+        raise ScapError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise ScapError("is a directory, not a capture file", path=path) from None
+    except PermissionError:
+        raise ScapError("permission denied", path=path) from None
+
+
+def _inflate(f, path):
+    """Inflate every gzip member; a damaged or cut stream keeps what came before, with a warning."""
+    parts = []
+    decomp = zlib.decompressobj(wbits=47)  # 32+15: gzip header, auto-detected
+    produced = 0
+    while True:
+        data = f.read(_CHUNK)
+        if not data:
+            break
+        while data:
+            try:
+                out = decomp.decompress(data)
+            except zlib.error as e:
+                warnings.warn(ScapWarning(str(TruncatedError(
+                    f"gzip stream is damaged ({e}); keeping the {produced} bytes before it",
+                    path=path, offset=produced))), stacklevel=3)
+                return b"".join(parts)
+            parts.append(out)
+            produced += len(out)
+            if decomp.eof:
+                data = decomp.unused_data
+                if data[:2] == GZIP_MAGIC:
+                    decomp = zlib.decompressobj(wbits=47)
+                else:
+                    data = b""  # trailing garbage after the last member is ignored, as zlib does
+            else:
+                data = b""
+    if not decomp.eof and produced:
+        warnings.warn(ScapWarning(str(TruncatedError(
+            f"gzip stream ends early; keeping the {produced} bytes inflated so far",
+            path=path, offset=produced))), stacklevel=3)
+    return b"".join(parts)

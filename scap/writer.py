@@ -1,0 +1,182 @@
+"""Write captures in the current format: SHB 1.2, V2 metadata blocks, EV_V2 event blocks.
+
+What we write is what sysdig 0.29.3 writes (minus its interface-list length bug), so that every
+reader from 0.29.3 to current libs reads it. Event records are assembled for all events at once
+from numpy columns; the bytes of each event's length array and values are copied unchanged from
+wherever they come from (another capture's buffer, or parameters encoded in Python).
+Output goes to a temporary name beside the target and is renamed into place on success.
+"""
+import gzip
+import os
+import tempfile
+
+import numpy as np
+
+from . import blocktypes as bt
+from . import eventtable
+from .events import V1_HEADER, V2_HEADER
+
+SECTION_HEADER = (bt.SHB.to_bytes(4, "little") + (28).to_bytes(4, "little")
+                  + (0x1A2B3C4D).to_bytes(4, "little") + (1).to_bytes(2, "little")
+                  + (2).to_bytes(2, "little") + b"\xff" * 8 + (28).to_bytes(4, "little"))
+_CHUNK_BYTES = 32 << 20
+_STATE_ONLY_MASK = ~np.uint32(4)  # SCAP_DF_LARGE is never stored: it picks the _LARGE block type
+
+
+class Writer:
+    """Writes one capture file. Use as a context manager; nothing is visible until close()."""
+
+    def __init__(self, path, compress=False):
+        self.path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        fd, self._tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=directory)
+        raw = os.fdopen(fd, "wb")
+        # mtime 0 and no file name: the same bytes for the same capture, as sysdig -z writes
+        self._file = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compress \
+            else raw
+        self._raw = raw
+        self.events_written = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def write(self, data):
+        self._file.write(data)
+
+    def write_section_header(self):
+        self.write(SECTION_HEADER)
+
+    def write_block(self, block_type, body):
+        self.write(frame_block(block_type, body))
+
+    def write_events(self, ts, tid, cpu, etype, payload_buf, payload_offsets, payload_lengths,
+                     nparams, dump_flags=None):
+        """Write events from columns; the payload of event i (length array, then values) is
+        payload_buf[payload_offsets[i]:payload_offsets[i] + payload_lengths[i]]."""
+        n = len(ts)
+        for lo in range(0, n, 1 << 20):
+            hi = min(n, lo + (1 << 20))
+            lens = np.asarray(payload_lengths[lo:hi], dtype=np.int64)
+            # keep each assembled chunk to a bounded size
+            cum = np.cumsum(lens)
+            start = 0
+            while start < hi - lo:
+                stop = int(np.searchsorted(cum, (cum[start - 1] if start else 0) + _CHUNK_BYTES,
+                                           side="right"))
+                stop = max(stop, start + 1)
+                sl = slice(lo + start, lo + stop)
+                self.write(assemble_event_blocks(
+                    ts[sl], tid[sl], cpu[sl], etype[sl], payload_buf, payload_offsets[sl],
+                    payload_lengths[sl], nparams[sl],
+                    None if dump_flags is None else dump_flags[sl]))
+                start = stop
+        self.events_written += n
+
+    def write_capture_events(self, capture, rows=None):
+        """Copy events of an opened Capture (all, or the given row indexes / bool mask)."""
+        h = capture.headers if rows is None else capture.headers.take(rows)
+        payload_start = h.lens_start
+        header = np.where(h.lens_start - h.record == V2_HEADER, V2_HEADER, V1_HEADER)
+        length = h.length.astype(np.int64)
+        quirk = (header == V1_HEADER) & np.isin(h.type, (280, 286))
+        payload_len = length - header - np.where(quirk, 3, 0)
+        self.write_events(h.ts, h.tid, h.cpu, h.type, capture.buffer, payload_start,
+                          payload_len, h.nparams, h.dump_flags)
+
+    def close(self):
+        if self._file is not self._raw:
+            self._file.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self):
+        try:
+            if self._file is not self._raw:
+                self._file.close()
+            self._raw.close()
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+
+def frame_block(block_type, body):
+    """type, total length, body, zero padding to 4, trailer."""
+    total = (8 + len(body) + 4 + 3) // 4 * 4
+    pad = total - 12 - len(body)
+    head = block_type.to_bytes(4, "little") + total.to_bytes(4, "little")
+    return head + bytes(body) + b"\0" * pad + total.to_bytes(4, "little")
+
+
+def assemble_event_blocks(ts, tid, cpu, etype, payload_buf, payload_offsets, payload_lengths,
+                          nparams, dump_flags=None):
+    """Bytes of one event block per event (numpy in, bytes out, no per-event Python)."""
+    n = len(ts)
+    etype = np.asarray(etype, dtype=np.int64)
+    lens = np.asarray(payload_lengths, dtype=np.int64)
+    src = np.asarray(payload_offsets, dtype=np.int64)
+    flags = np.zeros(n, np.uint32) if dump_flags is None else \
+        (np.asarray(dump_flags, dtype=np.uint32) & _STATE_ONLY_MASK)
+    libs = eventtable.libs()
+    large = np.zeros(n, dtype=bool)
+    known = etype < len(libs.large_payload)
+    large[known] = libs.large_payload[etype[known]]
+    has_flags = flags != 0
+    btype = np.where(large, np.where(has_flags, bt.EVF_V2_LARGE, bt.EV_V2_LARGE),
+                     np.where(has_flags, bt.EVF_V2, bt.EV_V2)).astype(np.uint32)
+    record_len = V2_HEADER + lens
+    pre = 10 + 4 * has_flags.astype(np.int64)         # block header + cpuid [+ flags]
+    # padding is computed from 2 + record length, as libscap's writer does
+    total = 8 + ((2 + record_len + 3) // 4 * 4) + 4 + 4 * has_flags.astype(np.int64)
+    dst = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(total, out=dst[1:])
+    out = np.zeros(int(dst[-1]), dtype=np.uint8)
+    starts = dst[:-1]
+    w32 = out.view("<u4")
+    w16 = out.view("<u2")
+    w32[starts // 4] = btype
+    w32[starts // 4 + 1] = total
+    w32[(starts + total) // 4 - 1] = total
+    w16[(starts + 8) // 2] = np.asarray(cpu, dtype=np.uint16)
+    rec = starts + pre
+    if has_flags.any():
+        f = flags[has_flags]
+        at = (starts[has_flags] + 10) // 2
+        w16[at] = (f & 0xFFFF).astype(np.uint16)
+        w16[at + 1] = (f >> 16).astype(np.uint16)
+    _put64(w16, rec, np.asarray(ts, dtype=np.uint64))
+    _put64(w16, rec + 8, np.asarray(tid).astype(np.int64).view(np.uint64))
+    w16[(rec + 16) // 2] = (record_len & 0xFFFF).astype(np.uint16)
+    w16[(rec + 18) // 2] = (record_len >> 16).astype(np.uint16)
+    w16[(rec + 20) // 2] = etype.astype(np.uint16)
+    np_ = np.asarray(nparams, dtype=np.int64)
+    w16[(rec + 22) // 2] = (np_ & 0xFFFF).astype(np.uint16)
+    w16[(rec + 24) // 2] = (np_ >> 16).astype(np.uint16)
+    _copy_ranges(out, rec + V2_HEADER, payload_buf, src, lens)
+    return out.tobytes()
+
+
+def _put64(w16, byte_offsets, values):
+    at = byte_offsets // 2
+    for k in range(4):
+        w16[at + k] = ((values >> np.uint64(16 * k)) & np.uint64(0xFFFF)).astype(np.uint16)
+
+
+def _copy_ranges(out, dst, src_buf, src, lens):
+    """out[dst[i]:dst[i]+lens[i]] = src_buf[src[i]:src[i]+lens[i]] for every i, vectorized."""
+    total = int(lens.sum())
+    if total == 0:
+        return
+    keep = lens > 0
+    dst, src, lens = dst[keep], src[keep], lens[keep]
+    excl = np.cumsum(lens) - lens
+    step = np.arange(total, dtype=np.int64) - np.repeat(excl, lens)
+    out[np.repeat(dst, lens) + step] = src_buf[np.repeat(src, lens) + step]
