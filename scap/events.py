@@ -42,46 +42,68 @@ class EventHeaders:
         return EventHeaders(**{k: v[index] for k, v in self.__dict__.items()})
 
 
-def _u16(buf):
-    return buf[: len(buf) // 2 * 2].view("<u2")
+# Block header + cpuid + event header, as one record per event: (offset into the block).
+_ROW = 40
+_V2_ROW = np.dtype({"names": ["cpu", "ts", "tid", "len", "type", "nparams"],
+                    "formats": ["<u2", "<u8", "<i8", "<u4", "<u2", "<u4"],
+                    "offsets": [8, 10, 18, 26, 30, 32], "itemsize": _ROW})
+# EVF blocks put a u32 of dump flags before the record: everything after cpuid moves by 4.
+_FLAGS_ROW = np.dtype({"names": ["cpu", "flags", "ts", "tid", "len", "type", "nparams"],
+                       "formats": ["<u2", "<u4", "<u8", "<i8", "<u4", "<u2", "<u4"],
+                       "offsets": [8, 10, 14, 22, 30, 34, 36], "itemsize": _ROW + 4})
+_GATHER_ROWS = 1 << 20
 
 
-def _gather16(words16, byte_offsets, nwords):
-    """Little-endian integer of nwords 16-bit words at even byte offsets."""
-    base = byte_offsets // 2
-    out = words16[base].astype(np.uint64)
-    for k in range(1, nwords):
-        out |= words16[base + k].astype(np.uint64) << np.uint64(16 * k)
+def _gather_rows(buf, offsets, dtype):
+    """Copy dtype.itemsize bytes at each offset into a structured array (bounded temporaries)."""
+    size = dtype.itemsize
+    out = np.zeros(len(offsets), dtype=dtype)
+    raw = out.view(np.uint8).reshape(len(offsets), size)
+    inside = offsets <= len(buf) - size
+    if len(buf) >= size:
+        rows = np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - size + 1, size),
+                                               strides=(1, 1), writeable=False)
+        where = np.flatnonzero(inside)
+        for lo in range(0, len(where), _GATHER_ROWS):
+            sel = where[lo:lo + _GATHER_ROWS]
+            raw[sel] = rows[offsets[sel]]
+    for i in np.flatnonzero(~inside):  # the last few small blocks of the file: zero-padded
+        tail = bytes(buf[offsets[i]:offsets[i] + size])
+        raw[i, :len(tail)] = np.frombuffer(tail, dtype=np.uint8)
     return out
 
 
 def decode_headers(buf, layout, path=None):
     """Header columns of every event block in layout. Returns (EventHeaders, damage or None)."""
-    words16 = _u16(buf)
     off = layout.event_offsets
     canon = layout.event_block_types.copy()
     canon[canon == bt.EV_INT] = bt.EV
     has_flags = np.isin(canon, [bt.EVF, bt.EVF_V2, bt.EVF_V2_LARGE])
     v2 = np.isin(canon, [bt.EV_V2, bt.EVF_V2, bt.EV_V2_LARGE, bt.EVF_V2_LARGE])
-    record = off + 10 + 4 * has_flags.astype(np.int64)
-    cpu = words16[(off + 8) // 2].astype(np.uint16)
+    rows = _gather_rows(buf, off, _V2_ROW)
+    cpu, ts, tid = rows["cpu"], rows["ts"], rows["tid"]
+    length, etype, nparams = rows["len"], rows["type"], rows["nparams"].astype(np.int64)
     dump_flags = np.zeros(len(off), dtype=np.uint32)
     if has_flags.any():
-        dump_flags[has_flags] = _gather16(words16, off[has_flags] + 10, 2).astype(np.uint32)
-    ts = _gather16(words16, record, 4)
-    tid = _gather16(words16, record + 8, 4).view(np.int64)
-    length = _gather16(words16, record + 16, 2).astype(np.uint32)
-    etype = words16[(record + 20) // 2].astype(np.uint16)
-    nparams = np.zeros(len(off), dtype=np.int64)
-    if v2.any():
-        nparams[v2] = _gather16(words16, record[v2] + 22, 2).astype(np.int64)
+        cpu, ts, tid, length, etype = (np.array(a) for a in (cpu, ts, tid, length, etype))
+        sel = np.flatnonzero(has_flags)
+        frows = _gather_rows(buf, off[sel], _FLAGS_ROW)
+        for column, name in ((cpu, "cpu"), (ts, "ts"), (tid, "tid"), (length, "len"),
+                             (etype, "type")):
+            column[sel] = frows[name]
+        dump_flags[sel] = frows["flags"]
+        nparams[sel] = frows["nparams"]
+    nparams[~v2] = 0
+    record = off + 10 + 4 * has_flags.astype(np.int64)
     libs = eventtable.libs()
     large = np.zeros(len(off), dtype=bool)
     known = etype < len(libs.large_payload)
     large[known] = libs.large_payload[etype[known]]
     lens_width = np.where(large, 4, 2).astype(np.int64)
     lens_start = record + np.where(v2, V2_HEADER, V1_HEADER)
-    headers = EventHeaders(off, canon, record, cpu, dump_flags, ts, tid, length, etype,
+    headers = EventHeaders(off, canon, record, np.ascontiguousarray(cpu), dump_flags,
+                           np.ascontiguousarray(ts), np.ascontiguousarray(tid),
+                           np.ascontiguousarray(length), np.ascontiguousarray(etype),
                            nparams, lens_start, lens_width)
     damage = None
     v1 = ~v2

@@ -18,7 +18,6 @@ from .errors import CorruptBlockError, NotAScapError, ScapWarning, TruncatedErro
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 _EVENT_IDS = np.array(sorted(bt.EVENT_BLOCKS) + [bt.EV_INT], dtype=np.uint32)
 _PCAPNG_NETWORK = {1, 2, 3, 5, 6, 0xBAD, 0x40000BAD}  # IDB, PB, SPB, ISB, EPB, custom
-_CHUNK_WORDS = 1 << 23
 _MAX_NON_LARGE = 65536 + 8  # libscap reads at most 64 KiB after the 8-byte header
 
 
@@ -138,19 +137,30 @@ def _check_length(buf, pos, total, btype, path, trailer):
                                     path=path, offset=pos, block=bt.name(btype))
 
 
+_EVENT_ID_LO, _EVENT_ID_HI = 0x204, 0x222
+_IS_EVENT_ID = np.zeros(_EVENT_ID_HI - _EVENT_ID_LO + 1, dtype=bool)
+_IS_EVENT_ID[_EVENT_IDS[_EVENT_IDS <= _EVENT_ID_HI] - _EVENT_ID_LO] = True
+_CHUNK_WORDS = 1 << 20  # small reused scratch arrays: fresh 100 MB temporaries cost more in
+                        # page faults than the arithmetic itself
+
+
 def _candidates(words, first_word):
-    """Word indexes (>= first_word) where a well-framed event block or SHB could start."""
+    """Word indexes (>= first_word) where a well-framed event block could start.
+
+    SHBs are not looked for: a new section always breaks the tiling, and the walk there reads
+    whatever block it finds. So do the ancient EV_INT blocks (2014 pre-releases), read the same way.
+    """
     found = []
     n = len(words)
+    scratch = np.empty(min(_CHUNK_WORDS, max(n - first_word, 0)), dtype=np.uint32)
+    mask = np.empty(len(scratch), dtype=bool)
     for lo in range(first_word, n, _CHUNK_WORDS):
-        hi = min(n, lo + _CHUNK_WORDS)
-        w = words[lo:hi]
-        # event ids are 0x204..0x222; one range test, then the exact set
-        idx = np.flatnonzero((w - np.uint32(0x204)) <= np.uint32(0x222 - 0x204))
-        idx = idx[np.isin(w[idx], _EVENT_IDS)]
-        shb = np.flatnonzero(w == np.uint32(bt.SHB))
-        if len(shb):
-            idx = np.union1d(idx, shb)
+        w = words[lo:lo + _CHUNK_WORDS]
+        k = len(w)
+        np.subtract(w, np.uint32(_EVENT_ID_LO), out=scratch[:k])
+        np.less_equal(scratch[:k], np.uint32(_EVENT_ID_HI - _EVENT_ID_LO), out=mask[:k])
+        idx = np.flatnonzero(mask[:k])
+        idx = idx[_IS_EVENT_ID[w[idx] - _EVENT_ID_LO]]
         found.append(idx + lo)
     idx = np.concatenate(found) if found else np.zeros(0, np.int64)
     idx = idx[idx + 1 < n]
@@ -183,17 +193,7 @@ def _event_run(buf, words, pos, path):
     while pos < size:
         i = np.searchsorted(starts, pos)
         if i < len(starts) and starts[i] == pos:
-            if int(types[i]) == bt.SHB:
-                break
             j = int(run_end[i])
-            # an SHB inside the run ends this section's events
-            shb_in = np.flatnonzero(types[i:j + 1] == bt.SHB)
-            if len(shb_in):
-                j = i + int(shb_in[0]) - 1
-                taken_lo.append(i)
-                taken_hi.append(j + 1)
-                pos = int(starts[j + 1])
-                break
             taken_lo.append(i)
             taken_hi.append(j + 1)
             pos = int(ends[j])
