@@ -1,0 +1,13 @@
+"""The scap format: read captures into columns, write captures sysdig reads.
+
+    >>> import scap
+    >>> cap = scap.open("trace.scap")
+    >>> cap.events(params=["data"]).collect()
+"""
+from .capture import Capture, open  # noqa: A004 - scap.open mirrors the builtin on purpose
+from .errors import (CorruptBlockError, NotAScapError, ScapError, ScapWarning, TruncatedError,
+                     UnsupportedVersionError)
+from .rewrite import write_capture
+
+__all__ = ["Capture", "open", "write_capture", "ScapError", "NotAScapError",
+           "UnsupportedVersionError", "CorruptBlockError", "TruncatedError", "ScapWarning"]

@@ -1,0 +1,74 @@
+"""The scaptool command line: sysdig's own invocations, plus subcommands of our own.
+
+`scaptool -r trace.scap ...` reads like sysdig; `scaptool info trace.scap` and friends are
+subcommands. Arguments that are not a subcommand name go to the default `read` command, so both
+styles share one parser. This module only parses arguments, calls the library, and prints.
+"""
+import sys
+import warnings
+
+import click
+
+from scap.errors import ScapError, ScapWarning
+
+from . import info as info_command
+from . import read as read_command
+
+
+class DefaultGroup(click.Group):
+    """A group that hands anything that is not a subcommand to its default command."""
+
+    default_command = "read"
+
+    def parse_args(self, ctx, args):
+        if not args or args[0] not in self.commands or args[0] == self.default_command:
+            if args and args[0] in ("--help", "-h") and len(args) == 1:
+                return super().parse_args(ctx, args)
+            if not args or args[0] != self.default_command:
+                args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Read, query and write sysdig/Falco .scap captures.
+
+    With no subcommand, arguments are those of `sysdig`: scaptool -r trace.scap [options] [filter]
+    """
+
+
+cli.add_command(read_command.read)
+cli.add_command(info_command.info)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, ScapWarning):
+        click.echo(f"scaptool: warning: {message}", err=True)
+    else:
+        click.echo(f"scaptool: warning: {category.__name__}: {message}", err=True)
+
+
+def main(argv=None):
+    warnings.showwarning = _show_warning
+    try:
+        cli.main(args=argv, prog_name="scaptool", standalone_mode=False)
+    except ScapError as e:
+        click.echo(f"scaptool: {e}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (| head): not an error worth a message
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as e:
+        click.echo(f"scaptool: {e.filename or ''}: {e.strerror or e}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

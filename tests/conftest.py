@@ -1,0 +1,56 @@
+"""Shared test helpers.
+
+Tests that need the real-capture corpus or Debian's sysdig skip with a reason on a developer's
+machine, and fail in CI, where SCAPTOOL_REQUIRE_CORPUS=1 and SCAPTOOL_REQUIRE_TOOLS=1 are set.
+"""
+import os
+import pathlib
+import shutil
+
+import pytest
+
+
+def _missing(what, env):
+    if os.environ.get(env) == "1":
+        pytest.fail(f"{what} is required here ({env}=1) but missing")
+    pytest.skip(f"{what} not available")
+
+
+def require_tool(name):
+    """Path of an installed tool, or skip (fail when SCAPTOOL_REQUIRE_TOOLS=1)."""
+    path = shutil.which(name)
+    if path is None:
+        _missing(f"the {name} binary", "SCAPTOOL_REQUIRE_TOOLS")
+    return path
+
+
+def corpus_path():
+    """The real-capture corpus directory, or skip (fail when SCAPTOOL_REQUIRE_CORPUS=1)."""
+    value = os.environ.get("SCAPTOOL_CORPUS")
+    if not value:
+        _missing("the real-capture corpus (set SCAPTOOL_CORPUS)", "SCAPTOOL_REQUIRE_CORPUS")
+    path = pathlib.Path(value)
+    if not (path / "captures").is_dir():
+        _missing(f"the corpus at {path} (no captures/ folder)", "SCAPTOOL_REQUIRE_CORPUS")
+    return path
+
+
+@pytest.fixture
+def corpus_dir():
+    return corpus_path()
+
+
+def corpus_captures():
+    """pytest params, one per corpus capture; without a corpus, one param that skips (or fails
+    in CI) when the test calls need_capture() on it, so that no test vanishes silently."""
+    value = os.environ.get("SCAPTOOL_CORPUS")
+    if not value or not (pathlib.Path(value) / "captures").is_dir():
+        return [pytest.param(None, id="no-corpus")]
+    return [pytest.param(p, id=p.stem)
+            for p in sorted((pathlib.Path(value) / "captures").glob("*.scap"))]
+
+
+def need_capture(capture):
+    if capture is None:
+        corpus_path()
+    return capture
