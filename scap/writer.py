@@ -9,6 +9,7 @@ Output goes to a temporary name beside the target and is renamed into place on s
 import gzip
 import os
 import tempfile
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -23,6 +24,16 @@ _CHUNK_BYTES = 32 << 20
 _STATE_ONLY_MASK = ~np.uint32(4)  # SCAP_DF_LARGE is never stored: it picks the _LARGE block type
 
 
+class Event(NamedTuple):
+    """One event to write: its parameters as raw bytes, in table order."""
+    ts: int
+    tid: int
+    cpu: int
+    type: int
+    params: Sequence[bytes] = ()
+    flags: int = 0
+
+
 class Writer:
     """Writes one capture file. Use as a context manager; nothing is visible until close()."""
 
@@ -30,6 +41,9 @@ class Writer:
         self.path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(self.path))
         fd, self._tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=directory)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         raw = os.fdopen(fd, "wb")
         # mtime 0 and no file name: the same bytes for the same capture, as sysdig -z writes
         self._file = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compress \
@@ -78,6 +92,29 @@ class Writer:
                     None if dump_flags is None else dump_flags[sl]))
                 start = stop
         self.events_written += n
+
+    def write_event_list(self, events):
+        """Write events given in Python: each an Event (or a tuple in its field order) whose
+        params are the raw bytes of each parameter. For small, hand-described captures."""
+        events = [e if isinstance(e, Event) else Event(*e) for e in events]
+        libs = eventtable.libs()
+        payload, offsets = bytearray(), []
+        for e in events:
+            large = e.type < len(libs.large_payload) and libs.large_payload[e.type]
+            width = 4 if large else 2
+            offsets.append(len(payload))
+            for p in e.params:
+                payload += len(p).to_bytes(width, "little")
+            for p in e.params:
+                payload += p
+        offsets.append(len(payload))
+        offsets = np.array(offsets, dtype=np.int64)
+        col = lambda name, dtype: np.array([getattr(e, name) for e in events], dtype=dtype)
+        self.write_events(col("ts", np.uint64), col("tid", np.int64), col("cpu", np.uint16),
+                          col("type", np.int64), np.frombuffer(bytes(payload), dtype=np.uint8),
+                          offsets[:-1], np.diff(offsets),
+                          np.array([len(e.params) for e in events], dtype=np.int64),
+                          col("flags", np.uint32))
 
     def write_capture_events(self, capture, rows=None):
         """Copy events of an opened Capture (all, or the given row indexes / bool mask)."""
