@@ -1,0 +1,256 @@
+"""Metadata blocks: read them into tables, and upgrade them to the current block versions.
+
+Each section's machine info, interfaces, users and groups, threads and fd tables are parsed by
+the construct schemas (they are few and small) and turned into Polars DataFrames with a
+`section` column. For writing, each block is rebuilt in its current version (MI, IL_V2, UL_V2,
+PL_V9, FDL_V2) in the order the input had them, with libscap's defaults for fields that older
+versions lack, so that a reader sees the same values in the copy as in the original.
+"""
+import ipaddress
+from dataclasses import dataclass
+
+import polars as pl
+from construct import Container
+
+from . import blocktypes as bt
+from . import schema
+from .schema.fdlist import FdType
+
+U64_MINUS_1 = (1 << 64) - 1
+NO_LOGINUID = 0xFFFFFFFF
+
+
+@dataclass
+class Metadata:
+    machine: dict
+    processes: pl.DataFrame
+    fds: pl.DataFrame
+    users: pl.DataFrame
+    groups: pl.DataFrame
+    interfaces: pl.DataFrame
+
+
+def parsed_blocks(buf, section):
+    """[(canonical block type, parsed body)] of a section's metadata blocks, in file order."""
+    out = []
+    for offset, btype, total in section.metadata:
+        block = schema.parse_block(bytes(buf[offset:offset + total]))
+        block.body.offset = offset
+        out.append((btype, block.body))
+    return out
+
+
+def read_sections(buf, sections, path=None):
+    machine, threads, fds, users, groups, ifaces = {}, [], [], [], [], []
+    for index, section in enumerate(sections):
+        for btype, body in parsed_blocks(buf, section):
+            if btype == bt.MI:
+                if not machine:
+                    machine = _machine_row(body)
+            elif btype in bt.PROCESS_LISTS:
+                version = bt.PROCESS_LISTS[btype]
+                threads += [_thread_row(e, version, index) for e in body.entries]
+            elif btype in bt.FD_LISTS:
+                fds += [_fd_row(body.tid, e, index) for e in body.entries]
+            elif btype in bt.USER_LISTS:
+                for e in body.entries:
+                    if e.kind == 0:
+                        users.append({"section": index, "uid": e.uid, "gid": e.gid,
+                                      "name": _text(e.name), "homedir": _text(e.homedir),
+                                      "shell": _text(e.shell)})
+                    else:
+                        groups.append({"section": index, "gid": e.gid, "name": _text(e.name)})
+            elif btype in bt.INTERFACE_LISTS:
+                ifaces += [_interface_row(e, index) for e in body.entries]
+    return Metadata(machine, _frame(threads, THREAD_SCHEMA), _frame(fds, FD_SCHEMA),
+                    _frame(users, USER_SCHEMA), _frame(groups, GROUP_SCHEMA),
+                    _frame(ifaces, INTERFACE_SCHEMA))
+
+
+def _frame(rows, columns):
+    return pl.DataFrame(rows, schema=columns, orient="row") if rows else \
+        pl.DataFrame(schema=columns)
+
+
+def _text(raw):
+    return raw.decode("utf-8", "replace") if raw is not None else None
+
+
+def _text_list(raw):
+    """A NUL-separated list (args, env, cgroups), final NUL optional."""
+    if not raw:
+        return []
+    items = raw.split(b"\0")
+    if items[-1] == b"":
+        items.pop()
+    return [_text(i) for i in items]
+
+
+def _signed64(value):
+    return value - (1 << 64) if value is not None and value >= 1 << 63 else value
+
+
+def _machine_row(body):
+    return {"num_cpus": body.num_cpus, "memory_size_bytes": body.memory_size_bytes,
+            "max_pid": body.max_pid, "hostname": _text(body.hostname),
+            "boot_ts_epoch": body.boot_ts_epoch, "flags": body.flags}
+
+
+THREAD_SCHEMA = {
+    "section": pl.Int32, "tid": pl.Int64, "pid": pl.Int64, "ptid": pl.Int64, "sid": pl.Int64,
+    "vpgid": pl.Int64, "pgid": pl.Int64, "comm": pl.String, "exe": pl.String,
+    "exepath": pl.String, "args": pl.List(pl.String), "cwd": pl.String, "fdlimit": pl.Int64,
+    "flags": pl.UInt32, "uid": pl.UInt32, "gid": pl.UInt32, "vmsize_kb": pl.UInt32,
+    "vmrss_kb": pl.UInt32, "vmswap_kb": pl.UInt32, "pfmajor": pl.UInt64, "pfminor": pl.UInt64,
+    "env": pl.List(pl.String), "vtid": pl.Int64, "vpid": pl.Int64,
+    "cgroups": pl.List(pl.String), "root": pl.String, "loginuid": pl.UInt32,
+    "exe_writable": pl.Boolean, "tty": pl.UInt32, "pidns_init_start_ts": pl.UInt64,
+    "cap_inheritable": pl.UInt64, "cap_permitted": pl.UInt64, "cap_effective": pl.UInt64,
+    "exe_ino": pl.UInt64, "exe_upper_layer": pl.Boolean, "exe_lower_layer": pl.Boolean,
+    "exe_from_memfd": pl.Boolean,
+}
+
+
+def _thread_row(e, version, section):
+    get = lambda name, default=0: e.get(name) if e.get(name) is not None else default  # noqa
+    return {
+        "section": section, "tid": _signed64(e.tid), "pid": _signed64(e.pid),
+        "ptid": _signed64(e.ptid), "sid": _signed64(get("sid", U64_MINUS_1)),
+        "vpgid": _signed64(get("vpgid", U64_MINUS_1)), "pgid": get("pgid", -1),
+        "comm": _text(e.comm), "exe": _text(e.exe), "exepath": _text(get("exepath", b"")),
+        "args": _text_list(e.args), "cwd": _text(e.cwd), "fdlimit": e.fdlimit,
+        "flags": e.flags, "uid": e.uid, "gid": e.gid, "vmsize_kb": get("vmsize_kb"),
+        "vmrss_kb": get("vmrss_kb"), "vmswap_kb": get("vmswap_kb"), "pfmajor": get("pfmajor"),
+        "pfminor": get("pfminor"), "env": _text_list(get("env", b"")), "vtid": get("vtid", -1),
+        "vpid": get("vpid", -1), "cgroups": _text_list(get("cgroups", b"")),
+        "root": _text(get("root", b"")), "loginuid": get("loginuid", NO_LOGINUID),
+        "exe_writable": bool(get("exe_writable")), "tty": get("tty"),
+        "pidns_init_start_ts": get("pidns_init_start_ts"),
+        "cap_inheritable": get("cap_inheritable"), "cap_permitted": get("cap_permitted"),
+        "cap_effective": get("cap_effective"), "exe_ino": get("exe_ino"),
+        "exe_upper_layer": bool(get("exe_upper_layer")),
+        "exe_lower_layer": bool(get("exe_lower_layer")),
+        "exe_from_memfd": bool(get("exe_from_memfd")),
+    }
+
+
+FD_SCHEMA = {
+    "section": pl.Int32, "tid": pl.Int64, "fd": pl.Int64, "ino": pl.UInt64, "type": pl.UInt8,
+    "type_name": pl.String, "name": pl.String, "open_flags": pl.UInt32, "dev": pl.UInt32,
+    "sip": pl.String, "sport": pl.UInt16, "dip": pl.String, "dport": pl.UInt16,
+    "l4proto": pl.UInt8, "source": pl.UInt64, "destination": pl.UInt64,
+}
+
+
+def _ip(raw):
+    return str(ipaddress.ip_address(bytes(raw))) if raw is not None else None
+
+
+def _fd_row(tid, e, section):
+    try:
+        type_name = FdType(e.type).name
+    except ValueError:
+        type_name = f"unknown-type:[{e.type}]"
+    return {
+        "section": section, "tid": _signed64(tid), "fd": e.fd, "ino": e.ino, "type": e.type,
+        "type_name": type_name, "name": _text(e.get("name")), "open_flags": e.get("open_flags"),
+        "dev": e.get("dev"), "sip": _ip(e.get("sip", e.get("ip"))),
+        "sport": e.get("sport", e.get("port")), "dip": _ip(e.get("dip")),
+        "dport": e.get("dport"), "l4proto": e.get("l4proto"), "source": e.get("source"),
+        "destination": e.get("destination"),
+    }
+
+
+USER_SCHEMA = {"section": pl.Int32, "uid": pl.UInt32, "gid": pl.UInt32, "name": pl.String,
+               "homedir": pl.String, "shell": pl.String}
+GROUP_SCHEMA = {"section": pl.Int32, "gid": pl.UInt32, "name": pl.String}
+INTERFACE_SCHEMA = {"section": pl.Int32, "type": pl.UInt16, "name": pl.String,
+                    "addr": pl.String, "netmask": pl.String, "bcast": pl.String,
+                    "linkspeed": pl.UInt64}
+
+
+def _interface_row(e, section):
+    return {"section": section, "type": e.type, "name": _text(e.name), "addr": _ip(e.addr),
+            "netmask": _ip(e.netmask), "bcast": _ip(e.bcast), "linkspeed": e.linkspeed}
+
+
+# -- upgrading blocks for the writer ---------------------------------------------------------
+
+def current_blocks(capture, section_index):
+    """Bytes of the section's metadata blocks, each rebuilt in its current block version."""
+    section = capture.sections[section_index]
+    return [upgrade(btype, body) for btype, body in parsed_blocks(capture.buffer, section)
+            if btype in _UPGRADES]
+
+
+def upgrade(btype, body):
+    block_type, convert = _UPGRADES[btype]
+    return schema.build_block(block_type, convert(body))
+
+
+def _machine(body):
+    out = Container(body)
+    out.rest = b""  # libscap reads exactly 180 bytes: no other size is readable
+    return out
+
+
+def _process_list(version):
+    def convert(body):
+        entries = []
+        for e in body.entries:
+            entry = Container(e)
+            for name, default in _PL_DEFAULTS.items():
+                if entry.get(name) is None and name not in _TAIL:
+                    entry[name] = default
+            if version < 9:
+                # no tail at all (as sysdig 0.23 wrote): readers apply the same defaults as
+                # they did for the original's older block
+                for name in _TAIL:
+                    entry[name] = None
+                entry.rest = b""
+            entries.append(entry)
+        return Container(entries=entries, padding=b"")
+    return convert
+
+
+_TAIL = ("pidns_init_start_ts", "tty", "loginuid", "exe_writable", "cap_inheritable",
+         "cap_permitted", "cap_effective", "exe_upper_layer", "exe_ino", "exe_ino_ctime",
+         "exe_ino_mtime", "exe_from_memfd", "exe_lower_layer", "pgid")
+_PL_DEFAULTS = {"sid": U64_MINUS_1, "vpgid": U64_MINUS_1, "exepath": b"", "vmsize_kb": 0,
+                "vmrss_kb": 0, "vmswap_kb": 0, "pfmajor": 0, "pfminor": 0, "env": b"",
+                "vtid": -1, "vpid": -1, "cgroups": b"", "root": b""}
+
+
+def _entries_v2(body, fix=None):
+    entries = []
+    for e in body.entries:
+        entry = Container(e)
+        entry.setdefault("rest", b"")
+        if entry.get("rest") is None:
+            entry.rest = b""
+        if fix:
+            fix(entry)
+        entries.append(entry)
+    out = Container(entries=entries, padding=b"")
+    if "tid" in body:
+        out = Container(tid=body.tid, entries=entries, padding=b"")
+    return out
+
+
+def _full_linkspeed(entry):
+    # pre-2014 entries without a linkspeed are written at full size, as libscap's writer does
+    if entry.type in (3, 4):
+        entry.type -= 2
+        entry.linkspeed = 0
+
+
+_UPGRADES = {
+    bt.MI: (bt.MI, _machine),
+    **{b: (bt.PL_V9, _process_list(v)) for b, v in bt.PROCESS_LISTS.items()},
+    bt.FDL_V1: (bt.FDL_V2, _entries_v2),
+    bt.FDL_V2: (bt.FDL_V2, _entries_v2),
+    bt.IL_V1: (bt.IL_V2, lambda body: _entries_v2(body, _full_linkspeed)),
+    bt.IL_V2: (bt.IL_V2, _entries_v2),
+    bt.UL_V1: (bt.UL_V2, _entries_v2),
+    bt.UL_V2: (bt.UL_V2, _entries_v2),
+}
