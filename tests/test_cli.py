@@ -1,0 +1,98 @@
+"""The command line: sysdig's invocations, our subcommands, one-line errors without tracebacks."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import corpus_captures, corpus_path, need_capture
+
+ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
+
+
+def scaptool(*args):
+    return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)],
+                          capture_output=True, env=ENV)
+
+
+def cut(text, kind, readme):
+    """The expected outputs were cut to their first N lines for some captures."""
+    m = re.search(rf"- {kind}\.txt: .*?\(cut to the first (\d+)\)", readme)
+    return b"".join(text.splitlines(True)[:int(m.group(1))]) if m else text
+
+
+@pytest.mark.parametrize("path", corpus_captures())
+def test_summary_is_sysdigs(path):
+    path = need_capture(path)
+    r = scaptool("-r", path, "-S", "-q")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (corpus_path() / "expected" / path.stem / "summary.txt").read_bytes()
+
+
+def test_info_json(tmp_path):
+    path = corpus_path() / "captures" / "libs-curl-google.scap"
+    r = scaptool("info", path, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["format_version"] == "1.0" and d["compressed"] is True
+    assert d["events"] == 1536
+    assert d["blocks"]["PL_V5"] == 1 and d["blocks"]["FDL"] == 54
+    assert d["machine"]["hostname"] == "ip-10-0-0-79"
+    assert d["threads"] == 54 and d["users"] == 31
+
+
+def test_info_text_names_what_matters():
+    r = scaptool("info", corpus_path() / "captures" / "libs-sample.scap")
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    for word in ("format", "machine", "blocks", "events", "first", "last", "threads", "fds",
+                 "users"):
+        assert re.search(rf"^{word}\s", text, re.M), word
+    assert "EV_V2" in text and "PL_V9" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-r", "/nonexistent/trace.scap", "-S", "-q"], "/nonexistent/trace.scap: no such file"),
+    (["info", "/nonexistent/trace.scap"], "no such file"),
+    (["-r", "{here}", "-S", "-q"], "not a scap capture"),
+])
+def test_bad_input_one_line_no_traceback(args, message):
+    args = [a.replace("{here}", __file__) for a in args]
+    r = scaptool(*args)
+    assert r.returncode != 0
+    err = r.stderr.decode()
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+
+
+def test_truncated_capture_warns_and_keeps_events(tmp_path):
+    data = (corpus_path() / "captures" / "libs-sample.scap").read_bytes()
+    cut_file = tmp_path / "cut.scap"
+    cut_file.write_bytes(data[: len(data) - 1000])
+    r = scaptool("-r", cut_file, "-S", "-q")
+    assert r.returncode == 0
+    assert "warning" in r.stderr.decode() and "truncated" in r.stderr.decode()
+    assert "Traceback" not in r.stderr.decode()
+    assert r.stdout.startswith(b"----------------------\nEvent")
+
+
+def test_write_then_read_back(tmp_path):
+    src = corpus_path() / "captures" / "libs-curl-google.scap"
+    out = tmp_path / "copy.scap"
+    r = scaptool("-r", src, "-w", out)
+    assert r.returncode == 0, r.stderr
+    r2 = scaptool("info", out, "--json")
+    d = json.loads(r2.stdout)
+    assert d["format_version"] == "1.2" and d["events"] == 1536
+    assert d["blocks"]["PL_V9"] == 1 and d["blocks"]["IL_V2"] == 1
+    assert not list(tmp_path.glob(".scaptool-*")), "temporary file left behind"
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    out = tmp_path / "missing-dir" / "x.scap"
+    r = scaptool("-r", corpus_path() / "captures" / "libs-sample.scap", "-w", out)
+    assert r.returncode != 0 and "Traceback" not in r.stderr.decode()
+    assert len(r.stderr.decode().strip().splitlines()) == 1
