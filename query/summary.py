@@ -382,14 +382,17 @@ def capture_summary(capture):
     for index, s in enumerate(capture.sections[1:], start=1):
         section[s.first_event:] = index
     keep = ~initial_state_mask(h.type, section)
-    generic = keep & (h.type <= 1)
+    types = h.type[keep]
+    generic = np.flatnonzero(types <= 1)
     sc_ids = None
-    if generic.any():
-        offsets, lengths, present = capture.param_slices(0)
-        rows = np.flatnonzero(generic & present & (lengths >= 2))
-        sc_ids = np.full(len(h), -1, dtype=np.int64)
+    if len(generic):
+        # the PPM_SC id is parameter 0 of the generic events; decode only those
+        from scap.events import param_slices
+        rows = np.flatnonzero(keep)[generic]
+        offsets, lengths, present = param_slices(capture.buffer, h.take(rows), 0)
+        ok = present & (lengths >= 2)
         buf = capture.buffer
-        sc_ids[rows] = buf[offsets[rows]].astype(np.int64) | \
-            (buf[offsets[rows] + 1].astype(np.int64) << 8)
-        sc_ids = sc_ids[keep]
-    return format_summary(summary_counts(h.type[keep], sc_ids))
+        sc_ids = np.full(len(rows), -1, dtype=np.int64)
+        sc_ids[ok] = buf[offsets[ok]].astype(np.int64) | \
+            (buf[offsets[ok] + 1].astype(np.int64) << 8)
+    return format_summary(summary_counts(types, sc_ids))

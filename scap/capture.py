@@ -8,11 +8,9 @@ import functools
 from collections import Counter
 
 import numpy as np
-import polars as pl
 
 from . import blocktypes as bt
 from . import eventtable
-from . import metadata
 from .events import decode_headers, param_slices
 from .scan import scan
 from .source import load
@@ -47,6 +45,7 @@ class Capture:
 
     @functools.cached_property
     def _metadata(self):
+        from . import metadata  # polars and construct load only when tables are asked for
         return metadata.read_sections(self.buffer, self.layout.sections, self.path)
 
     @property
@@ -100,6 +99,7 @@ class Capture:
 
     def events(self, params=()):
         """A LazyFrame of events in file order, with the named parameters as `arg.NAME`."""
+        import polars as pl
         h = self.headers
         table = eventtable.libs()
         frame = pl.DataFrame({
@@ -136,6 +136,8 @@ class Capture:
 
     def param(self, name):
         """A Series with the parameter called `name` for every event (null where absent)."""
+        import polars as pl
+
         from .codecs import codec_for
         table = eventtable.libs()
         index = self.param_index(name)
@@ -172,6 +174,7 @@ class Capture:
 
 
 def _common_dtype(dtypes):
+    import polars as pl
     if all(d.is_integer() for d in dtypes):
         return pl.Int64 if any(d.is_signed_integer() for d in dtypes) else pl.UInt64
     return pl.Binary

@@ -25,13 +25,8 @@ def binary_view(buf, offsets, lengths, valid=None):
     words = views.view(np.int32)
     words[:, 0] = lengths
     if n:
-        head = buf[np.minimum(offsets[:, None] + np.arange(_INLINE), len(buf) - 1)] if len(buf) \
-            else np.zeros((n, _INLINE), dtype=np.uint8)
-        head[np.arange(_INLINE)[None, :] >= lengths[:, None]] = 0
-        short = lengths <= _INLINE
-        views[short, 4:16] = head[short]
-        long_rows = ~short
-        views[long_rows, 4:8] = head[long_rows, :4]
+        _fill_heads(views, buf, offsets, lengths)
+        long_rows = lengths > _INLINE
         if len(buf) <= _MAX_BUFFER:
             buffers = [pa.py_buffer(buf)]
             words[long_rows, 3] = offsets[long_rows]
@@ -49,6 +44,34 @@ def binary_view(buf, offsets, lengths, valid=None):
     if valid is not None and not np.all(valid):
         validity = pa.py_buffer(np.packbits(np.asarray(valid, dtype=bool), bitorder="little"))
     return pa.Array.from_buffers(pa.binary_view(), n, [validity, pa.py_buffer(views)] + buffers)
+
+
+def _fill_heads(views, buf, offsets, lengths, chunk=1 << 20):
+    """Bytes 4..16 of each view: a value of <= 12 bytes inline (zero-padded), else its prefix."""
+    padded = buf
+    if len(buf) < _INLINE:
+        padded = np.zeros(_INLINE, dtype=np.uint8)
+        padded[:len(buf)] = buf
+    rows = np.lib.stride_tricks.as_strided(padded, shape=(len(padded) - _INLINE + 1, _INLINE),
+                                           strides=(1, 1), writeable=False)
+    last = len(padded) - _INLINE
+    keep = np.arange(_INLINE)
+    for lo in range(0, len(offsets), chunk):
+        off = offsets[lo:lo + chunk]
+        ln = lengths[lo:lo + chunk]
+        start = np.minimum(off, last)
+        head = rows[start]
+        shift = off - start  # values near the end of the buffer: realign their bytes
+        if shift.any():
+            for s in np.unique(shift[shift > 0]):
+                sel = shift == s
+                head[sel] = np.concatenate([head[sel][:, s:], np.zeros((sel.sum(), s), np.uint8)],
+                                           axis=1)
+        head[keep[None, :] >= np.minimum(ln, _INLINE)[:, None]] = 0
+        short = ln <= _INLINE
+        head[~short, 4:] = 0
+        # a long value keeps only its 4-byte prefix here; buffer index and offset come after
+        views[lo:lo + chunk, 4:16] = head
 
 
 def gather_le(buf, offsets, nbytes, dtype=np.uint64):

@@ -1,7 +1,6 @@
 """Write an opened capture (all of it, or some of its events) in the current format."""
 import numpy as np
 
-from . import metadata
 from .writer import Writer
 
 
@@ -11,6 +10,7 @@ def write_capture(path, capture, *, rows=None, compress=False):
     rows selects events (bool mask or sorted indexes over the capture's events); None = all.
     Returns the number of events written.
     """
+    from . import metadata  # construct loads only when a capture is written
     n = len(capture)
     if rows is None:
         keep = np.ones(n, dtype=bool)

@@ -180,6 +180,12 @@ def _event_run(buf, words, pos, path):
     starts = cand_words * 4
     types = words[cand_words]
     ends = starts + cand_len
+    del cand_words, cand_len
+    size = len(buf)
+    # the usual case: one unbroken chain of event blocks from here to the end of the data
+    if len(starts) and starts[0] == pos and ends[-1] == size and \
+            np.array_equal(ends[:-1], starts[1:]):
+        return starts, types, size, None
     # run_end[i]: the last candidate of the tiling run starting at or through i
     tiles = np.zeros(len(starts), dtype=bool)
     if len(starts) > 1:
@@ -189,7 +195,6 @@ def _event_run(buf, words, pos, path):
     taken_lo, taken_hi = [], []
     extra_off, extra_type = [], []
     damage = None
-    size = len(buf)
     while pos < size:
         i = np.searchsorted(starts, pos)
         if i < len(starts) and starts[i] == pos:
