@@ -82,4 +82,4 @@ def format_text(d):
 def info(path, as_json):
     """Describe a capture: format, machine, blocks, events, time span, threads, fds, users."""
     d = describe(scap.open(path))
-    click.echo(json.dumps(d, indent=2) if as_json else format_text(d), nl=not as_json or True)
+    click.echo(json.dumps(d, indent=2) if as_json else format_text(d), nl=as_json)

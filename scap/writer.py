@@ -68,7 +68,13 @@ class Writer:
         self.write(SECTION_HEADER)
 
     def write_block(self, block_type, body):
+        """A block from the raw bytes of its body."""
         self.write(frame_block(block_type, body))
+
+    def write_metadata(self, block_type, value):
+        """A metadata block from a value of its construct schema (see scap.schema)."""
+        from . import schema
+        self.write(schema.build_block(block_type, value))
 
     def write_events(self, ts, tid, cpu, etype, payload_buf, payload_offsets, payload_lengths,
                      nparams, dump_flags=None):
