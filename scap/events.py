@@ -80,7 +80,8 @@ class EventHeaders:
         large = np.zeros(len(self), dtype=bool)
         known = self.type < len(libs.large_payload)
         large[known] = libs.large_payload[self.type[known]]
-        return np.where(large, 4, 2).astype(np.int64)
+        # V1 records always have u16 lengths; the flag decides only in V2 records
+        return np.where(large & ((self.kind & 2) != 0), 4, 2).astype(np.int64)
 
     @property
     def dump_flags(self):
@@ -207,6 +208,9 @@ def _infer_v1_nparams(buf, h, rows):
     libs = eventtable.libs()
     newer = ~known & (etype < len(libs.nparams))
     top[newer] = libs.nparams[etype[newer]]
+    # an id no table knows: every u16 that could be a length is a candidate
+    unknown = ~known & ~newer
+    top[unknown] = np.maximum(length[unknown] - V1_HEADER, 0) // 2
     start = h.lens_start[rows]
     size = len(buf)
     result = np.full(len(rows), -1, dtype=np.int64)

@@ -34,8 +34,9 @@ def parsed_blocks(buf, section):
     """[(canonical block type, parsed body)] of a section's metadata blocks, in file order."""
     out = []
     for offset, btype, total in section.metadata:
+        if btype not in _UPGRADES:
+            continue  # libscap skips block types it does not know in the header phase
         block = schema.parse_block(bytes(buf[offset:offset + total]))
-        block.body.offset = offset
         out.append((btype, block.body))
     return out
 
@@ -190,6 +191,12 @@ def upgrade(btype, body):
 
 def _machine(body):
     out = Container(body)
+    for name in ("num_cpus", "memory_size_bytes", "max_pid", "boot_ts_epoch", "flags",
+                 "reserved3", "reserved4"):
+        if out.get(name) is None:
+            out[name] = 0  # a short 2014-era body: libscap's defaults for what it lacked
+    if out.get("hostname") is None:
+        out.hostname = b""
     out.rest = b""  # libscap reads exactly 180 bytes: no other size is readable
     return out
 

@@ -18,7 +18,6 @@ from .errors import CorruptBlockError, NotAScapError, ScapWarning, TruncatedErro
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 _EVENT_IDS = np.array(sorted(bt.EVENT_BLOCKS) + [bt.EV_INT], dtype=np.uint32)
 _PCAPNG_NETWORK = {1, 2, 3, 5, 6, 0xBAD, 0x40000BAD}  # IDB, PB, SPB, ISB, EPB, custom
-_MAX_NON_LARGE = 65536 + 8  # libscap reads at most 64 KiB after the 8-byte header
 
 
 @dataclass
@@ -217,8 +216,9 @@ def _event_run(buf, words, pos, path):
                                        "section was expected", path=path, offset=pos,
                                        block=bt.name(btype))
             break
-        large = canon in (bt.EV_V2_LARGE, bt.EVF_V2_LARGE)
-        if total < 12 or total % 4 or (not large and total > _MAX_NON_LARGE):
+        # libscap refuses non-_LARGE blocks over 64 KiB; we read them as their length says,
+        # the same way whether the bulk scan or this walk finds them
+        if total < 12 or total % 4:
             damage = CorruptBlockError(f"invalid block length {total}", path=path,
                                        offset=pos, block=bt.name(btype))
             break
