@@ -25,6 +25,7 @@ How sysdig 0.29.3 builds the table (userspace/sysdig/sysdig.cpp at tag 0.29.3):
 from __future__ import annotations
 
 from collections.abc import Callable, MutableSequence, Sequence
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -223,35 +224,47 @@ def initial_state_mask(
     types: Sequence[int] | np.ndarray,
     section: Sequence[int] | np.ndarray | None = None,
     *,
+    starts: Sequence[int] | None = None,
     state_types: frozenset[int] = INITIAL_STATE_TYPES_0293,
     event_max: int = PPM_EVENT_MAX_0293,
 ) -> np.ndarray:
     """Boolean mask of the events sysdig never returns because they lead their section.
 
     ``types`` are the event types in file order (including ids >= ``event_max``, which are
-    transparent here since libscap drops them before sinsp looks); ``section`` is the
-    section number of each event (for concatenated captures), or ``None`` for one section.
+    transparent here since libscap drops them before sinsp looks); the sections are given
+    either as ``section``, the section number of each event, or as ``starts``, the index of
+    each section's first event; neither means one section.
     The mask is True for the initial run of ``state_types`` events of every section and
     for ids >= ``event_max``, i.e. for every event :func:`summary_counts` must not see.
     """
-    t = np.asarray(types).astype(np.int64, copy=False).ravel()
-    dropped = t >= event_max
-    is_state = np.isin(t, list(state_types)) | dropped
-    if section is None:
-        sec = np.zeros(len(t), dtype=np.int64)
-    else:
-        sec = np.asarray(section).astype(np.int64, copy=False).ravel()
-    mask = dropped.copy()
-    if len(t) == 0:
+    t = np.asarray(types).ravel()
+    mask = t >= event_max
+    n = len(t)
+    if n == 0:
         return mask
-    # index of the first event of each section, and of the first non-state event after it
-    starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]])
-    ends = np.r_[starts[1:], len(t)]
-    non_state = np.flatnonzero(~is_state)
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        k = np.searchsorted(non_state, a)
-        stop = min(int(non_state[k]), b) if k < len(non_state) else b
-        mask[a:stop] = True
+    if starts is None:
+        if section is None:
+            starts = [0]
+        else:
+            sec = np.asarray(section).ravel()
+            starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]]).tolist()
+    starts = sorted(set(int(a) for a in starts if 0 <= a < n))
+    ends = starts[1:] + [n]
+    state = np.array(sorted(state_types))
+    for a, b in zip(starts, ends):
+        # the leading run is short: look at growing windows instead of the whole capture
+        pos, step = a, 256
+        while pos < b:
+            window = t[pos:min(b, pos + step)]
+            passive = np.isin(window, state) | (window >= event_max)
+            first = np.flatnonzero(~passive)
+            if len(first):
+                mask[a:pos + int(first[0])] = True
+                break
+            pos += step
+            step *= 2
+        else:
+            mask[a:b] = True
     return mask
 
 
@@ -277,26 +290,29 @@ def summary_counts(
     events of PPM_SC ``sc``, ``d`` = 0 for enter, 1 for exit. Codes >= ``sc_max`` fall
     outside sysdig's vector (undefined behaviour in C++); they are not counted.
     """
-    t = np.asarray(types).astype(np.int64, copy=False).ravel()
-    t = t[(t >= 0) & (t < event_max)]
+    t = np.asarray(types).ravel()
     counts = np.zeros(event_max + 2 * sc_max, dtype=np.uint64)
+    by_type = np.zeros(event_max, dtype=np.int64)
+    for lo in range(0, len(t), 1 << 20):  # bounded temporaries: bincount widens to intp
+        chunk = t[lo:lo + (1 << 20)]
+        chunk = chunk[(chunk >= 0) & (chunk < event_max)]
+        by_type += np.bincount(chunk, minlength=event_max)[:event_max]
+    n_generic = int(by_type[GENERIC_E] + by_type[GENERIC_X])
+    by_type[GENERIC_E] = by_type[GENERIC_X] = 0
+    counts[:event_max] = by_type
 
-    is_generic = (t == GENERIC_E) | (t == GENERIC_X)
-    counts[:event_max] = np.bincount(t[~is_generic], minlength=event_max)[:event_max]
-
-    n_generic = int(is_generic.sum())
     if n_generic == 0:
         return counts
     if generic_sc_ids is None:
         raise ValueError("generic syscall events present but no generic_sc_ids given")
-    types_all = np.asarray(types).astype(np.int64, copy=False).ravel()
+    types_all = np.asarray(types).ravel()
     sc = np.asarray(generic_sc_ids).astype(np.int64, copy=False).ravel()
     if len(sc) == len(types_all):
         keep = (types_all == GENERIC_E) | (types_all == GENERIC_X)
         sc = sc[keep]
         gtypes = types_all[keep]
     elif len(sc) == n_generic:
-        gtypes = t[is_generic]
+        gtypes = types_all[(types_all == GENERIC_E) | (types_all == GENERIC_X)]
     else:
         raise ValueError(
             f"generic_sc_ids has {len(sc)} values; expected {len(types_all)} (aligned) "
@@ -377,19 +393,26 @@ def summary_text(
 
 def capture_summary(capture):
     """The text of `sysdig -r CAPTURE -S -q` for an opened scap.Capture."""
-    h = capture.headers
-    section = np.zeros(len(h), dtype=np.int64)
-    for index, s in enumerate(capture.sections[1:], start=1):
-        section[s.first_event:] = index
-    keep = ~initial_state_mask(h.type, section)
-    types = h.type[keep]
-    generic = np.flatnonzero(types <= 1)
+    types = capture.event_types
+    # summary_counts ignores ids >= PPM_EVENT_MAX itself; what else the mask drops (the
+    # leading container events of each section) is usually nothing, so copy only if needed
+    leading = initial_state_mask(types, starts=[s.first_event for s in capture.sections])
+    leading &= types < PPM_EVENT_MAX_0293
+    counted = ~leading if leading.any() else None
+    generic = types <= 1
+    if counted is not None:
+        generic &= counted
+        types = types[counted]
+    rows = np.flatnonzero(generic)
     sc_ids = None
-    if len(generic):
-        # the PPM_SC id is parameter 0 of the generic events; decode only those
-        from scap.events import param_slices
-        rows = np.flatnonzero(keep)[generic]
-        offsets, lengths, present = param_slices(capture.buffer, h.take(rows), 0)
+    if len(rows):
+        # the PPM_SC id is parameter 0 of the generic events: decode only those events
+        from scap.events import decode_headers, param_slices
+        layout = capture.layout
+        subset = SimpleNamespace(event_offsets4=layout.event_offsets4[rows],
+                                 event_kinds=layout.event_kinds[rows])
+        headers, _ = decode_headers(capture.buffer, subset)
+        offsets, lengths, present = param_slices(capture.buffer, headers, 0)
         ok = present & (lengths >= 2)
         buf = capture.buffer
         sc_ids = np.full(len(rows), -1, dtype=np.int64)

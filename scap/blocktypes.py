@@ -65,6 +65,12 @@ EVENT_BLOCKS = {
 }
 
 
+# Event block kinds, one byte per event in the reader's columns: bit 0 = a flags field,
+# bit 1 = a V2 record header, bit 2 = a _LARGE block id.
+KIND_OF = {EV: 0, EV_INT: 0, EVF: 1, EV_V2: 2, EVF_V2: 3, EV_V2_LARGE: 6, EVF_V2_LARGE: 7}
+BLOCK_OF_KIND = {kind: block for block, kind in KIND_OF.items() if block != EV_INT}
+
+
 def canonical(block_type):
     return CANONICAL.get(block_type, block_type)
 

@@ -15,6 +15,8 @@ from .events import decode_headers, param_slices
 from .scan import scan
 from .source import load
 
+_V2_BLOCKS = (bt.EV_V2, bt.EVF_V2, bt.EV_V2_LARGE, bt.EVF_V2_LARGE)
+_FLAG_BLOCKS = (bt.EVF, bt.EVF_V2, bt.EVF_V2_LARGE)
 # sysdig 0.29.3 knows event ids below this; it skips (and does not number) the others.
 SYSDIG_0293_EVENT_MAX = 336
 
@@ -26,12 +28,46 @@ class Capture:
         self.path = str(path)
         self.buffer, self.compressed = load(path)
         self.layout = scan(self.buffer, self.path)
-        self.headers, damage = decode_headers(self.buffer, self.layout, self.path)
-        self.damage = self.layout.damage or damage
+
+    @functools.cached_property
+    def _decoded(self):
+        headers, damage = decode_headers(self.buffer, self.layout, self.path)
+        self.layout.event_types = None  # headers.type has them now
+        self.__dict__.pop("event_types", None)
         if damage is not None and self.layout.damage is None:
             import warnings
             from .errors import ScapWarning
-            warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=2)
+            warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=3)
+        return headers, self.layout.damage or damage
+
+    @property
+    def headers(self):
+        """Fixed header columns of every event (decoded on first use)."""
+        return self._decoded[0]
+
+    @property
+    def damage(self):
+        """The ScapError that stopped reading early, or None."""
+        return self._decoded[1]
+
+    @functools.cached_property
+    def event_types(self):
+        """The type of every event, without decoding the other header fields where possible.
+
+        V1 records need their parameter count inferred before we know which events are
+        readable (libscap stops at the first it cannot convert), so those go the long way."""
+        if "_decoded" in self.__dict__:
+            return self.headers.type
+        kinds = self.layout.event_kinds
+        if np.count_nonzero((kinds & 2) == 0):  # V1 records
+            return self.headers.type
+        if self.layout.event_types is not None:
+            return self.layout.event_types
+        offsets = self.layout.event_offsets4.astype(np.int64) * 4
+        # the record starts 10 bytes in (14 with a flags field); its type 20 bytes later
+        offsets += 30 + 4 * (kinds & 1)
+        return (self.buffer[offsets].astype(np.uint16) |
+                (self.buffer[offsets + 1].astype(np.uint16) << 8))
 
     # -- sections and metadata -------------------------------------------------------------
     @property
@@ -93,7 +129,7 @@ class Capture:
     @functools.cached_property
     def event_numbers(self):
         """evt.num as sysdig 0.29.3 counts: every event it returns, from 1; 0 for skipped types."""
-        counted = self.headers.type < SYSDIG_0293_EVENT_MAX
+        counted = self.event_types < SYSDIG_0293_EVENT_MAX
         num = np.cumsum(counted, dtype=np.int64)
         return np.where(counted, num, 0)
 
@@ -123,50 +159,75 @@ class Capture:
             .alias("dir"),
         )
 
-    def param_index(self, name):
-        """Per event, the position of the parameter called `name` in its type (-1: none)."""
-        table = eventtable.libs()
-        by_type = np.full(65536, -1, dtype=np.int64)
-        for info in map(table.__getitem__, range(len(table))):
-            for k, p in enumerate(info.params):
-                if p.name == name:
-                    by_type[info.id] = k
-                    break
-        return by_type[self.headers.type]
-
     def param(self, name):
         """A Series with the parameter called `name` for every event (null where absent)."""
         import polars as pl
 
         from .codecs import codec_for
-        table = eventtable.libs()
-        index = self.param_index(name)
-        offsets, lengths, present = param_slices(self.buffer, self.headers, index)
-        ptypes = np.full(65536, -1, dtype=np.int64)
-        for info in map(table.__getitem__, range(len(table))):
-            for p in info.params:
-                if p.name == name:
-                    ptypes[info.id] = p.type
-                    break
-        per_event = np.where(present, ptypes[self.headers.type], -1)
-        kinds = [int(t) for t in np.unique(per_event) if t >= 0]
+        index, ptypes = self._param_layout(name)
+        seen = np.flatnonzero(np.bincount(self.event_types, minlength=65536))
+        kinds = sorted({int(t) for t in ptypes[seen] if t >= 0})
         if not kinds:
             return pl.Series(name, [None] * len(self), dtype=pl.Null)
+        codecs = {t: codec_for(t) for t in kinds}
+        if all(c.column_kind in ("binary", "string") for c in codecs.values()):
+            strip = np.zeros(65536, dtype=bool)
+            strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
+            return pl.Series(name, self._bytes_column(index, strip[np.maximum(ptypes, 0)]))
+        per_type = ptypes[self.event_types]
+        offsets, lengths, present = param_slices(self.buffer, self.headers, index[self.event_types])
         parts = []
         for pt in kinds:
-            rows = per_event == pt
-            arr = codec_for(pt).decode_column(self.buffer, np.where(rows, offsets, 0),
-                                              np.where(rows, lengths, 0))
+            rows = present & (per_type == pt)
+            arr = codecs[pt].decode_column(self.buffer, np.where(rows, offsets, 0),
+                                           np.where(rows, lengths, 0))
             parts.append((rows, pl.Series(name, arr)))
-        if len(parts) == 1:
-            rows, series = parts[0]
-            return series.set(pl.Series(~rows), None) if not rows.all() else series
         dtype = _common_dtype([s.dtype for _, s in parts])
         out = pl.Series(name, [None] * len(self), dtype=dtype)
         for rows, series in parts:
             out = pl.select(pl.when(pl.Series(rows)).then(series.cast(dtype)).otherwise(out)) \
                 .to_series().alias(name)
         return out
+
+    def _param_layout(self, name):
+        """Per event type: the position and the PT type of the parameter called `name`."""
+        table = eventtable.libs()
+        position = np.full(65536, -1, dtype=np.int64)
+        ptypes = np.full(65536, -1, dtype=np.int64)
+        for info in map(table.__getitem__, range(len(table))):
+            for k, p in enumerate(info.params):
+                if p.name == name:
+                    position[info.id] = k
+                    ptypes[info.id] = p.type
+                    break
+        return position, ptypes
+
+    def _bytes_column(self, position, strip_by_type):
+        """A BinaryView column of a byte-like parameter, built a million events at a time
+        straight into its final views: no full-length temporaries beside the result."""
+        from .columns import fill_views, new_views, views_array
+        from .events import _param_slices_chunk
+        h, buf = self.headers, self.buffer
+        views = new_views(len(h))
+        validity = np.zeros((len(h) + 7) // 8, dtype=np.uint8)  # Arrow's bitmap, built as we go
+        step = 1 << 16  # small chunks (a multiple of 8): temporaries recycled, not faulted anew
+        for lo in range(0, len(h), step):
+            part = h.take(slice(lo, lo + step))
+            offsets, lengths, present = _param_slices_chunk(buf, part, position[part.type])
+            # strings drop their NUL terminator; an empty value is no value
+            strip = strip_by_type[part.type] & (lengths > 0)
+            strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
+            lengths -= strip
+            present &= lengths > 0
+            fill_views(views[lo:lo + step], buf, np.where(present, offsets, 0),
+                       np.where(present, lengths, 0))
+            validity[lo // 8:(lo + step) // 8 + 1][:(len(present) + 7) // 8] = \
+                np.packbits(present, bitorder="little")
+        return views_array(views, buf, validity=validity)
+
+    def param_index(self, name):
+        """Per event, the position of the parameter called `name` in its type (-1: none)."""
+        return self._param_layout(name)[0][self.event_types]
 
     def param_slices(self, index):
         """(offsets, lengths, present) into self.buffer of parameter number `index`."""

@@ -20,30 +20,48 @@ def binary_view(buf, offsets, lengths, valid=None):
     """
     offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
-    n = len(offsets)
-    views = np.zeros((n, 16), dtype=np.uint8)
+    views = new_views(len(offsets))
+    fill_views(views, buf, offsets, lengths)
+    return views_array(views, buf, valid)
+
+
+def new_views(n):
+    """Room for n BinaryView entries (16 bytes each), to be filled by fill_views."""
+    return np.zeros((n, 16), dtype=np.uint8)
+
+
+def fill_views(views, buf, offsets, lengths):
+    """Fill views (n x 16 bytes) for the values buf[offsets[i]:offsets[i]+lengths[i]]."""
+    if not len(offsets):
+        return
     words = views.view(np.int32)
     words[:, 0] = lengths
-    if n:
-        _fill_heads(views, buf, offsets, lengths)
-        long_rows = lengths > _INLINE
-        if len(buf) <= _MAX_BUFFER:
-            buffers = [pa.py_buffer(buf)]
-            words[long_rows, 3] = offsets[long_rows]
-        else:
-            chunk = offsets[long_rows] // (_MAX_BUFFER // 2)
-            # each value lies inside a window [k*H, k*H + 2H) with H = half the limit
-            half = _MAX_BUFFER // 2
-            nwin = int(len(buf) // half) + 1
-            buffers = [pa.py_buffer(buf[k * half:(k + 2) * half]) for k in range(nwin)]
-            words[long_rows, 2] = chunk
-            words[long_rows, 3] = offsets[long_rows] - chunk * half
+    _fill_heads(views, buf, offsets, lengths)
+    long_rows = lengths > _INLINE
+    if len(buf) <= _MAX_BUFFER:
+        words[long_rows, 3] = offsets[long_rows]
     else:
+        # each value lies inside a window [k*H, k*H + 2H) with H = half the limit
+        half = _MAX_BUFFER // 2
+        window = offsets[long_rows] // half
+        words[long_rows, 2] = window
+        words[long_rows, 3] = offsets[long_rows] - window * half
+
+
+def views_array(views, buf, valid=None, validity=None):
+    """The pa.BinaryView array over filled views; False in valid (a bool per row), or a 0 bit
+    in validity (an Arrow bitmap), makes a null."""
+    if len(buf) <= _MAX_BUFFER:
         buffers = [pa.py_buffer(buf)]
-    validity = None
+    else:
+        half = _MAX_BUFFER // 2
+        buffers = [pa.py_buffer(buf[k * half:(k + 2) * half])
+                   for k in range(int(len(buf) // half) + 1)]
     if valid is not None and not np.all(valid):
-        validity = pa.py_buffer(np.packbits(np.asarray(valid, dtype=bool), bitorder="little"))
-    return pa.Array.from_buffers(pa.binary_view(), n, [validity, pa.py_buffer(views)] + buffers)
+        validity = np.packbits(np.asarray(valid, dtype=bool), bitorder="little")
+    bitmap = pa.py_buffer(validity) if validity is not None else None
+    return pa.Array.from_buffers(pa.binary_view(), len(views),
+                                 [bitmap, pa.py_buffer(views)] + buffers)
 
 
 def _fill_heads(views, buf, offsets, lengths, chunk=1 << 20):

@@ -2,10 +2,11 @@
 
 Every event block is 4-aligned and its record starts 10 (EV*) or 14 (EVF*) bytes in. The fixed
 header of every event is copied out as one structured row, a million events at a time, and kept
-in compact columns (about 27 bytes per event): a capture of millions of events must fit in
-memory beside its own buffer. Everything derivable (record offset, where the length array
-starts, its width) is recomputed when asked for. Parameter positions come from the per-event
-length arrays, accumulated one parameter index at a time over all events at once.
+in compact columns (21 bytes per event): a capture of millions of events must fit in memory
+beside its own buffer. Whatever can be read again from the buffer (record length, parameter
+count of V2 records) or derived (record offset, length-array position and width) is recomputed
+when asked for. Parameter positions come from the per-event length arrays, accumulated one
+parameter index at a time over all events at once.
 """
 from dataclasses import dataclass
 
@@ -19,36 +20,34 @@ V1_HEADER = 22
 V2_HEADER = 26
 # Old writers stored a length 3 bytes too long for these two (notification, infrastructure).
 _V1_LEN_QUIRK = (280, 286)
-# Event block kinds, one byte per event: bit 0 = has a flags field, bit 1 = V2 header,
-# bit 2 = a _LARGE block id.
-_KIND_OF = {bt.EV: 0, bt.EV_INT: 0, bt.EVF: 1, bt.EV_V2: 2, bt.EVF_V2: 3, bt.EV_V2_LARGE: 6,
-            bt.EVF_V2_LARGE: 7}
 _BLOCK_OF_KIND = np.zeros(8, dtype=np.uint32)
-for _id, _kind in _KIND_OF.items():
-    if _id != bt.EV_INT:
-        _BLOCK_OF_KIND[_kind] = _id
+for _kind, _id in bt.BLOCK_OF_KIND.items():
+    _BLOCK_OF_KIND[_kind] = _id
 _CHUNK = 1 << 20
 
 
 @dataclass
 class EventHeaders:
-    """One entry per event block, in file order, in compact columns."""
+    """One entry per event block, in file order, in compact columns over the capture buffer."""
+    buffer: np.ndarray         # the uncompressed capture (uint8), for what is read on demand
     offset4: np.ndarray        # block offset / 4 (uint32; uint64 for files of 16 GiB or more)
-    kind: np.ndarray           # uint8, see _KIND_OF
-    cpu: np.ndarray            # uint16
+    kind: np.ndarray           # uint8, see blocktypes.KIND_OF
+    cpu: np.ndarray            # uint8 when every cpu number fits, else uint16
     ts: np.ndarray             # uint64 ns since the epoch
     tid: np.ndarray            # int32 when every tid fits, else int64 (meta events carry -1)
-    length: np.ndarray         # uint32, whole record incl. header
     type: np.ndarray           # uint16
-    nparams: np.ndarray        # uint16 or uint32 (stored for V2, inferred for V1)
     flags: object = None       # uint32 dump flags of EVF blocks; None when there are none
+    v1_nparams: object = None  # uint16 inferred parameter counts; None without V1 records
+
+    _COLUMNS = ("offset4", "kind", "cpu", "ts", "tid", "type", "flags", "v1_nparams")
 
     def __len__(self):
         return len(self.offset4)
 
     def take(self, index):
-        return EventHeaders(**{k: (v[index] if v is not None else None)
-                               for k, v in self.__dict__.items()})
+        return EventHeaders(self.buffer, **{
+            k: (getattr(self, k)[index] if getattr(self, k) is not None else None)
+            for k in self._COLUMNS})
 
     @property
     def block_offset(self):
@@ -84,34 +83,55 @@ class EventHeaders:
         return np.where(large & ((self.kind & 2) != 0), 4, 2).astype(np.int64)
 
     @property
+    def length(self):
+        """Record length (uint32), read again from the buffer."""
+        return _gather_u32(self.buffer, self.record + 16)
+
+    @property
+    def nparams(self):
+        """Parameter count (uint32): stored in V2 records, inferred for V1 ones."""
+        v2 = (self.kind & 2) != 0
+        out = np.zeros(len(self), dtype=np.uint32)
+        out[v2] = _gather_u32(self.buffer, self.record[v2] + 22)
+        if self.v1_nparams is not None:
+            out[~v2] = self.v1_nparams[~v2]
+        return out
+
+    @property
     def dump_flags(self):
         return self.flags if self.flags is not None else np.zeros(len(self), dtype=np.uint32)
 
 
+def _gather_u32(buf, offsets):
+    """Little-endian u32 at even offsets (every header field is at an even offset)."""
+    words = buf[: len(buf) // 2 * 2].view("<u2")
+    at = offsets // 2
+    return words[at].astype(np.uint32) | (words[at + 1].astype(np.uint32) << np.uint32(16))
+
+
 # Block header + cpuid + event header, as one record per event: (offset into the block).
-_ROW = 40
 _V2_ROW = np.dtype({"names": ["cpu", "ts", "tid", "len", "type", "nparams"],
                     "formats": ["<u2", "<u8", "<i8", "<u4", "<u2", "<u4"],
-                    "offsets": [8, 10, 18, 26, 30, 32], "itemsize": _ROW})
+                    "offsets": [8, 10, 18, 26, 30, 32], "itemsize": 36})
 # EVF blocks put a u32 of dump flags before the record: everything after cpuid moves by 4.
 _FLAGS_ROW = np.dtype({"names": ["cpu", "flags", "ts", "tid", "len", "type", "nparams"],
                        "formats": ["<u2", "<u4", "<u8", "<i8", "<u4", "<u2", "<u4"],
-                       "offsets": [8, 10, 14, 22, 30, 34, 36], "itemsize": _ROW + 4})
+                       "offsets": [8, 10, 14, 22, 30, 34, 36], "itemsize": 40})
+_ROWS_CHUNK = 1 << 16  # small enough that the temporaries are recycled, not page-faulted anew
 
 
 def _gather_rows(buf, offsets, dtype):
-    """Copy dtype.itemsize bytes at each offset into a structured array."""
+    """The structured row at each byte offset: one copy of itemsize bytes per row."""
     size = dtype.itemsize
     out = np.zeros(len(offsets), dtype=dtype)
-    raw = out.view(np.uint8).reshape(len(offsets), size)
     inside = offsets <= len(buf) - size
     if len(buf) >= size:
-        rows = np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - size + 1, size),
-                                               strides=(1, 1), writeable=False)
+        rows = np.ndarray(shape=(len(buf) - size + 1,), dtype=dtype, buffer=buf, strides=(1,))
         if inside.all():
-            raw[:] = rows[offsets]
+            out[:] = rows[offsets]
         else:
-            raw[inside] = rows[offsets[inside]]
+            out[inside] = rows[offsets[inside]]
+    raw = out.view(np.uint8).reshape(len(offsets), size)
     for i in np.flatnonzero(~inside):  # the last few small blocks of the file: zero-padded
         tail = bytes(buf[offsets[i]:offsets[i] + size])
         raw[i, :len(tail)] = np.frombuffer(tail, dtype=np.uint8)
@@ -119,64 +139,92 @@ def _gather_rows(buf, offsets, dtype):
 
 
 def decode_headers(buf, layout, path=None):
-    """Header columns of every event block in layout. Returns (EventHeaders, damage or None)."""
-    off = layout.event_offsets
-    n = len(off)
-    kind = np.zeros(256, dtype=np.uint8)  # small lookup by the low byte of the block id
-    for block_id, k in _KIND_OF.items():
-        kind[block_id & 0xFF] = k
-    kind = kind[(layout.event_block_types & 0xFF).astype(np.intp)]
-    cpu = np.empty(n, np.uint16)
+    """Header columns of every event block in layout. Returns (EventHeaders, damage or None).
+
+    Events whose record does not fit the data, or whose V1 parameter count cannot be worked
+    out, end the readable part of the capture (libscap stops there too); that is the damage.
+    """
+    off4 = layout.event_offsets4
+    n = len(off4)
+    kind = layout.event_kinds
+    cpu = np.empty(n, np.uint8)
     ts = np.empty(n, np.uint64)
-    tid = np.empty(n, np.int64)
-    length = np.empty(n, np.uint32)
+    tid = np.empty(n, np.int32)
     etype = np.empty(n, np.uint16)
-    nparams = np.empty(n, np.uint32)
-    for lo in range(0, n, _CHUNK):
-        rows = _gather_rows(buf, off[lo:lo + _CHUNK], _V2_ROW)
-        for column, name in ((cpu, "cpu"), (ts, "ts"), (tid, "tid"), (length, "len"),
-                             (etype, "type"), (nparams, "nparams")):
-            column[lo:lo + _CHUNK] = rows[name]
+    large = eventtable.libs().large_payload
+    first_bad = n
+    for lo in range(0, n, _ROWS_CHUNK):
+        sl = slice(lo, lo + _ROWS_CHUNK)
+        block = off4[sl].astype(np.int64) * 4
+        rows = _gather_rows(buf, block, _V2_ROW)
+        if cpu.dtype == np.uint8 and rows["cpu"].max(initial=0) > 255:
+            cpu = cpu.astype(np.uint16)  # machines with more than 256 cpus: widen once
+        cpu[sl] = rows["cpu"]
+        ts[sl] = rows["ts"]
+        etype[sl] = rows["type"]
+        tid = _store_tid(tid, lo, rows["tid"])
+        # the record, and the V2 length array, must fit inside the data
+        plain_v2 = kind[sl] == 2
+        if first_bad == n and plain_v2.any():
+            t = rows["type"]
+            width = np.where(large[np.minimum(t, len(large) - 1)] & (t < len(large)), 4, 2)
+            record = block + 10
+            end = record + rows["len"]
+            lens_end = record + V2_HEADER + rows["nparams"].astype(np.int64) * width
+            bad = plain_v2 & ((end > len(buf)) | (lens_end > end) | (rows["len"] < V2_HEADER))
+            if bad.any():
+                first_bad = lo + int(np.argmax(bad))
     flags = None
     with_flags = np.flatnonzero(kind & 1)
     if len(with_flags):
         flags = np.zeros(n, dtype=np.uint32)
-        frows = _gather_rows(buf, off[with_flags], _FLAGS_ROW)
-        for column, name in ((cpu, "cpu"), (ts, "ts"), (tid, "tid"), (length, "len"),
-                             (etype, "type"), (nparams, "nparams"), (flags, "flags")):
+        frows = _gather_rows(buf, off4[with_flags].astype(np.int64) * 4, _FLAGS_ROW)
+        if frows["cpu"].max(initial=0) > 255:
+            cpu = cpu.astype(np.uint16)
+        for column, name in ((cpu, "cpu"), (ts, "ts"), (etype, "type"), (flags, "flags")):
             column[with_flags] = frows[name]
-    v1 = (kind & 2) == 0
-    nparams[v1] = 0
-    if n and tid.min() >= -(1 << 31) and tid.max() < (1 << 31):
-        tid = tid.astype(np.int32)
-    if n and nparams.max() <= 0xFFFF:
-        nparams = nparams.astype(np.uint16)
-    offset4 = off // 4
-    offset4 = offset4.astype(np.uint32) if (n == 0 or offset4[-1] < 1 << 32) else \
-        offset4.astype(np.uint64)
-    headers = EventHeaders(offset4, kind, cpu, ts, tid, length, etype, nparams, flags)
+        if tid.dtype == np.int32 and not _fits_int32(frows["tid"]):
+            tid = tid.astype(np.int64)
+        tid[with_flags] = frows["tid"]
+    headers = EventHeaders(buf, off4, kind, cpu, ts, tid, etype, flags)
     damage = None
-    if v1.any():
-        headers.nparams = headers.nparams.astype(np.uint32)
-        bad = _infer_v1_nparams(buf, headers, np.flatnonzero(v1))
+    v1 = np.flatnonzero((kind & 2) == 0)
+    if len(v1):
+        headers.v1_nparams = np.zeros(n, dtype=np.uint16)
+        bad = _infer_v1_nparams(buf, headers, v1)
         if len(bad):
             first = int(bad[0])
             damage = CorruptBlockError(
                 "can't work out the number of parameters of this V1 event "
-                f"(type {int(etype[first])}, length {int(length[first])})",
-                path=path, offset=int(off[first]), block=bt.name(int(headers.block_type[first])))
+                f"(type {int(etype[first])}, length {int(headers.take([first]).length[0])})",
+                path=path, offset=int(off4[first]) * 4,
+                block=bt.name(int(headers.block_type[first])))
             headers = headers.take(slice(0, first))
-        if len(headers) and headers.nparams.max() <= 0xFFFF:
-            headers.nparams = headers.nparams.astype(np.uint16)
-    bad = _check_bounds(headers, len(buf))
-    if len(bad) and damage is None:
-        first = int(bad[0])
+    # EVF and V1 records are rare: check them the general way
+    others = np.flatnonzero(headers.kind != 2)
+    bad = others[_check_bounds(headers.take(others), len(buf))] if len(others) else others
+    if len(bad):
+        first_bad = min(first_bad, int(bad[0]))
+    if first_bad < len(headers) and damage is None:
+        one = headers.take([first_bad])
         damage = CorruptBlockError(
-            f"event record of length {int(headers.length[first])} does not fit its block",
-            path=path, offset=int(headers.block_offset[first]),
-            block=bt.name(int(headers.block_type[first])))
-        headers = headers.take(slice(0, first))
+            f"event record of length {int(one.length[0])} does not fit its block",
+            path=path, offset=int(one.block_offset[0]), block=bt.name(int(one.block_type[0])))
+        headers = headers.take(slice(0, first_bad))
     return headers, damage
+
+
+def _fits_int32(values):
+    return not len(values) or (values.min() >= -(1 << 31) and values.max() < (1 << 31))
+
+
+def _store_tid(tid, lo, values):
+    """tids are stored as int32 (Linux keeps them below 2**22; meta events use -1) unless some
+    value does not fit, which widens the column once."""
+    if tid.dtype == np.int32 and not _fits_int32(values):
+        tid = tid.astype(np.int64)
+    tid[lo:lo + len(values)] = values
+    return tid
 
 
 def _check_bounds(h, size):
@@ -185,10 +233,19 @@ def _check_bounds(h, size):
     for lo in range(0, len(h), _CHUNK):
         c = h.take(slice(lo, lo + _CHUNK))
         record = c.record
-        end = record + c.length.astype(np.int64)
+        end = record + 20
+        fits = end <= size  # the record's length field itself must be readable
+        length = np.zeros(len(c), dtype=np.int64)
+        length[fits] = c.take(fits).length
+        end = record + length
         header = np.where(c.kind & 2, V2_HEADER, V1_HEADER)
-        lens_end = record + header + c.nparams.astype(np.int64) * c.lens_width
-        bad.append(np.flatnonzero((end > size) | (lens_end > end) | (c.length < header)) + lo)
+        nparams = np.zeros(len(c), dtype=np.int64)
+        v2_fits = fits & ((c.kind & 2) != 0) & (record + V2_HEADER <= size)
+        readable = v2_fits | (fits & ((c.kind & 2) == 0))
+        nparams[readable] = c.take(readable).nparams
+        lens_end = record + header + nparams * c.lens_width
+        bad.append(np.flatnonzero(~readable | (end > size) | (lens_end > end) |
+                                  (length < header)) + lo)
     return np.concatenate(bad) if bad else np.zeros(0, np.int64)
 
 
@@ -200,7 +257,7 @@ def _infer_v1_nparams(buf, h, rows):
     """
     table = eventtable.sysdig_0293()
     etype = h.type[rows].astype(np.int64)
-    length = h.length[rows].astype(np.int64)
+    length = h.take(rows).length.astype(np.int64)
     length = np.where(np.isin(etype, _V1_LEN_QUIRK), length - 3, length)
     top = np.zeros(len(rows), dtype=np.int64)
     known = etype < len(table.nparams)
@@ -211,7 +268,7 @@ def _infer_v1_nparams(buf, h, rows):
     # an id no table knows: every u16 that could be a length is a candidate
     unknown = ~known & ~newer
     top[unknown] = np.maximum(length[unknown] - V1_HEADER, 0) // 2
-    start = h.lens_start[rows]
+    start = h.take(rows).lens_start
     size = len(buf)
     result = np.full(len(rows), -1, dtype=np.int64)
     unresolved = np.ones(len(rows), dtype=bool)
@@ -240,7 +297,7 @@ def _infer_v1_nparams(buf, h, rows):
         # a readable candidate that falls short of the length is fatal, as in libscap
         short = cand & ~hit & (total >= 0) & (total < length)
         unresolved &= ~short
-    h.nparams[rows] = np.where(result >= 0, result, 0).astype(h.nparams.dtype)
+    h.v1_nparams[rows] = np.where(result >= 0, result, 0)
     return rows[result < 0]
 
 

@@ -7,6 +7,7 @@ the chain is trusted as a whole. Only where tiling breaks (a false candidate ins
 event's data, a new section, damage) do we walk block by block, and only across the break.
 """
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,10 +32,19 @@ class Section:
 @dataclass
 class Layout:
     sections: list
-    event_offsets: np.ndarray      # int64 byte offset of each event block
-    event_block_types: np.ndarray  # uint32
+    event_offsets4: np.ndarray     # byte offset / 4 of each event block (uint32, or uint64)
+    event_kinds: np.ndarray        # uint8 kind of each event block (blocktypes.KIND_OF)
     end: int                       # bytes understood; == len(buffer) unless damaged
     damage: object = None          # the ScapError that stopped reading early, if any
+    event_types: object = None     # uint16 event type of each block, when the scan saw them
+
+    @property
+    def event_offsets(self):
+        return self.event_offsets4.astype(np.int64) * 4
+
+    @property
+    def event_block_types(self):
+        return _BLOCK_ID_OF_KIND[self.event_kinds]
 
 
 def scan(buf, path=None):
@@ -44,7 +54,7 @@ def scan(buf, path=None):
     if size < 12 or int(words[0]) != bt.SHB:
         what = "empty input" if size == 0 else "no section header block at the start"
         raise NotAScapError(f"not a scap capture: {what}", path=path, offset=0)
-    sections, offsets, types = [], [], []
+    sections, offsets, types, event_types = [], [], [], []
     pos, damage = 0, None
     while pos < size:
         try:
@@ -58,16 +68,26 @@ def scan(buf, path=None):
         sections.append(section)
         if pos >= size:
             break
-        ev_off, ev_types, pos, damage = _event_run(buf, words, pos, path)
+        ev_off, ev_types, pos, damage, etypes = _event_run(buf, words, pos, path)
         offsets.append(ev_off)
         types.append(ev_types)
+        event_types.append(etypes)
         if damage is not None or pos >= size:
             break
     if damage is not None:
         warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=3)
-    ev_off = np.concatenate(offsets) if offsets else np.zeros(0, np.int64)
-    ev_types = np.concatenate(types) if types else np.zeros(0, np.uint32)
-    return Layout(sections, ev_off, ev_types, pos if damage else size, damage)
+    hint = None
+    if len(offsets) == 1:
+        ev_off4, ev_types, hint = offsets[0], types[0], event_types[0]
+    else:
+        ev_off4 = np.concatenate(offsets) if offsets else np.zeros(0, np.uint32)
+        ev_types = np.concatenate(types) if types else np.zeros(0, np.uint8)
+        if offsets and all(t is not None for t in event_types):
+            hint = np.concatenate(event_types)
+    if len(ev_types) and (ev_types == ev_types[0]).all():
+        # the usual capture has one kind of event block: one byte, seen n times, costs nothing
+        ev_types = np.broadcast_to(ev_types[:1].copy(), ev_types.shape)
+    return Layout(sections, ev_off4, ev_types, pos if damage else size, damage, hint)
 
 
 def _header(buf, words, pos, path):
@@ -137,10 +157,24 @@ def _check_length(buf, pos, total, btype, path, trailer):
 
 
 _EVENT_ID_LO, _EVENT_ID_HI = 0x204, 0x222
+_KIND_BY_ID = np.zeros(_EVENT_ID_HI - _EVENT_ID_LO + 1, dtype=np.uint8)
+for _id, _kind in bt.KIND_OF.items():
+    if _id <= _EVENT_ID_HI:
+        _KIND_BY_ID[_id - _EVENT_ID_LO] = _kind
+_BLOCK_ID_OF_KIND = np.zeros(8, dtype=np.uint32)
+for _kind, _id in bt.BLOCK_OF_KIND.items():
+    _BLOCK_ID_OF_KIND[_kind] = _id
+
+
+def _kinds(block_ids):
+    """uint8 kinds of event block ids (EV_INT, the 2014 pre-release id, is an EV)."""
+    ids = np.where(block_ids == bt.EV_INT, bt.EV, block_ids).astype(np.int64)
+    return _KIND_BY_ID[ids - _EVENT_ID_LO]
 _IS_EVENT_ID = np.zeros(_EVENT_ID_HI - _EVENT_ID_LO + 1, dtype=bool)
 _IS_EVENT_ID[_EVENT_IDS[_EVENT_IDS <= _EVENT_ID_HI] - _EVENT_ID_LO] = True
-_CHUNK_WORDS = 1 << 20  # small reused scratch arrays: fresh 100 MB temporaries cost more in
-                        # page faults than the arithmetic itself
+# Small chunks: their temporaries are recycled; fresh large arrays cost more in page faults
+# than the arithmetic itself.
+_CHUNK_WORDS = 1 << 19
 
 
 def _candidates(words, first_word):
@@ -170,21 +204,85 @@ def _candidates(words, first_word):
     return idx[ok].astype(np.int64), lengths[ok]
 
 
+def _chunk_blocks(words, lo, hi):
+    """Well-framed event-block candidates starting in words[lo:hi], with their ends, runs of
+    candidates that tile, block ids and event types. Pure numpy: runs in a worker thread."""
+    n = len(words)
+    w = words[lo:hi]
+    mask = (w - np.uint32(_EVENT_ID_LO)) <= np.uint32(_EVENT_ID_HI - _EVENT_ID_LO)
+    idx = np.flatnonzero(mask)
+    idx = idx[_IS_EVENT_ID[w[idx] - _EVENT_ID_LO]] + lo
+    raw_length = words[np.minimum(idx + 1, n - 1)].astype(np.int64)
+    ends = idx + raw_length // 4
+    good = (raw_length % 4 == 0) & (raw_length >= 12) & (ends <= n)
+    good[good] = words[ends[good] - 1] == raw_length[good]
+    idx, ends = idx[good], ends[good]
+    kinds = _KIND_BY_ID[words[idx] - _EVENT_ID_LO]
+    # the event type sits 30 bytes into the block (34 after an EVF block's flags field)
+    flagged = (kinds & 1).astype(np.int64)
+    types = (words[np.minimum(idx + 7 + flagged, n - 1)] >> np.uint32(16)).astype(np.uint16)
+    breaks = np.flatnonzero(ends[:-1] != idx[1:])
+    return idx, ends, np.r_[0, breaks + 1], np.r_[breaks + 1, len(idx)], kinds, types
+
+
+def _tiled_chain(words, first, size):
+    """The usual case, cheaply: (word offsets, block ids, event types) of an unbroken chain of
+    event blocks from word `first` to the end of the data, or None if anything else is there
+    (another section, damage, a block the bulk test misses), which the walk then handles.
+
+    Chunks are searched on two threads (numpy releases the GIL); the chain is then followed
+    from run to run, in order: event data that happens to look like a block breaks a run, and
+    the chain steps over it. Results go into one preallocated output, because fresh large
+    temporaries cost more here than the arithmetic."""
+    n = len(words)
+    if n * 4 != size or first >= n:
+        return None
+    capacity = (n - first) // 9 + 1  # a block is at least 36 bytes; untouched pages are free
+    out = np.empty(capacity, dtype=np.uint32 if n < 1 << 32 else np.uint64)
+    ids_out = np.empty(capacity, dtype=np.uint8)
+    types_out = np.empty(capacity, dtype=np.uint16)
+    count, expect = 0, first
+    bounds = [(lo, min(n, lo + _CHUNK_WORDS)) for lo in range(first, n, _CHUNK_WORDS)]
+    ahead = 3  # chunks in flight: enough to keep both threads busy, few results held
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [pool.submit(_chunk_blocks, words, lo, hi) for lo, hi in bounds[:ahead]]
+        for k, (lo, hi) in enumerate(bounds):
+            idx, ends, run_starts, run_stops, ids, types = pending[k].result()
+            pending[k] = None
+            if k + ahead < len(bounds):
+                pending.append(pool.submit(_chunk_blocks, words, *bounds[k + ahead]))
+            while expect < hi:
+                at = int(np.searchsorted(idx, expect))
+                if at >= len(idx) or idx[at] != expect:
+                    return None
+                run = int(np.searchsorted(run_starts, at, side="right")) - 1
+                stop = int(run_stops[run])
+                m = stop - at
+                out[count:count + m] = idx[at:stop]
+                ids_out[count:count + m] = ids[at:stop]
+                types_out[count:count + m] = types[at:stop]
+                count += m
+                expect = int(ends[stop - 1])
+    if expect != n:
+        return None
+    return out[:count], ids_out[:count], types_out[:count]
+
+
 def _event_run(buf, words, pos, path):
     """Event blocks from pos to the next SHB, EOF or damage.
 
-    Returns (offsets, block types, position reached, damage or None).
+    Returns (word offsets, block ids, position reached, damage or None, event types or None).
     """
+    size = len(buf)
+    if pos % 4 == 0:
+        chain = _tiled_chain(words, pos // 4, size)
+        if chain is not None:
+            return chain[0], chain[1], size, None, chain[2]
     cand_words, cand_len = _candidates(words, pos // 4)
     starts = cand_words * 4
     types = words[cand_words]
     ends = starts + cand_len
     del cand_words, cand_len
-    size = len(buf)
-    # the usual case: one unbroken chain of event blocks from here to the end of the data
-    if len(starts) and starts[0] == pos and ends[-1] == size and \
-            np.array_equal(ends[:-1], starts[1:]):
-        return starts, types, size, None
     # run_end[i]: the last candidate of the tiling run starting at or through i
     tiles = np.zeros(len(starts), dtype=bool)
     if len(starts) > 1:
@@ -238,4 +336,6 @@ def _event_run(buf, words, pos, path):
     if extra_off:
         order = np.argsort(offsets, kind="stable")
         offsets, btypes = offsets[order], btypes[order]
-    return offsets.astype(np.int64), btypes, pos, damage
+    offsets4 = offsets // 4
+    return (offsets4.astype(np.uint32 if size < 1 << 34 else np.uint64), _kinds(btypes), pos,
+            damage, None)
