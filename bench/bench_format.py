@@ -11,7 +11,6 @@ with shifted timestamps (written by scaptool's own writer), then times, in one r
 import argparse
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import sysconfig

@@ -15,8 +15,6 @@ from .events import decode_headers, param_slices
 from .scan import scan
 from .source import load
 
-_V2_BLOCKS = (bt.EV_V2, bt.EVF_V2, bt.EV_V2_LARGE, bt.EVF_V2_LARGE)
-_FLAG_BLOCKS = (bt.EVF, bt.EVF_V2, bt.EVF_V2_LARGE)
 # sysdig 0.29.3 knows event ids below this; it skips (and does not number) the others.
 SYSDIG_0293_EVENT_MAX = 336
 

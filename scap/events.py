@@ -15,14 +15,12 @@ import numpy as np
 from . import blocktypes as bt
 from . import eventtable
 from .errors import CorruptBlockError
+from .scan import BLOCK_ID_OF_KIND
 
 V1_HEADER = 22
 V2_HEADER = 26
 # Old writers stored a length 3 bytes too long for these two (notification, infrastructure).
 _V1_LEN_QUIRK = (280, 286)
-_BLOCK_OF_KIND = np.zeros(8, dtype=np.uint32)
-for _kind, _id in bt.BLOCK_OF_KIND.items():
-    _BLOCK_OF_KIND[_kind] = _id
 _CHUNK = 1 << 20
 
 
@@ -55,7 +53,7 @@ class EventHeaders:
 
     @property
     def block_type(self):
-        return _BLOCK_OF_KIND[self.kind]
+        return BLOCK_ID_OF_KIND[self.kind]
 
     @property
     def has_flags(self):

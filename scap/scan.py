@@ -44,7 +44,7 @@ class Layout:
 
     @property
     def event_block_types(self):
-        return _BLOCK_ID_OF_KIND[self.event_kinds]
+        return BLOCK_ID_OF_KIND[self.event_kinds]
 
 
 def scan(buf, path=None):
@@ -161,9 +161,9 @@ _KIND_BY_ID = np.zeros(_EVENT_ID_HI - _EVENT_ID_LO + 1, dtype=np.uint8)
 for _id, _kind in bt.KIND_OF.items():
     if _id <= _EVENT_ID_HI:
         _KIND_BY_ID[_id - _EVENT_ID_LO] = _kind
-_BLOCK_ID_OF_KIND = np.zeros(8, dtype=np.uint32)
+BLOCK_ID_OF_KIND = np.zeros(8, dtype=np.uint32)
 for _kind, _id in bt.BLOCK_OF_KIND.items():
-    _BLOCK_ID_OF_KIND[_kind] = _id
+    BLOCK_ID_OF_KIND[_kind] = _id
 
 
 def _kinds(block_ids):
