@@ -1,11 +1,29 @@
-"""`scaptool [read] -r FILE ...`: sysdig's reading options."""
+"""`scaptool [read] -r FILE [options] [filter]`: sysdig's reading options."""
+import sys
+
 import click
 
 import scap
 from query.summary import capture_summary
 
+BUFFER_FORMATS = {"ascii": "-A", "hex": "-x", "hexascii": "-X"}
 
-@click.command("read", context_settings={"ignore_unknown_options": False})
+
+def _write_lines(lines):
+    out = sys.stdout
+    batch = []
+    for line in lines:
+        if line is None:
+            continue
+        batch.append(line)
+        if len(batch) >= 4096:
+            out.write("\n".join(batch) + "\n")
+            batch.clear()
+    if batch:
+        out.write("\n".join(batch) + "\n")
+
+
+@click.command("read")
 @click.option("-r", "--read", "path", metavar="FILE", required=True,
               help="Read events from this capture (plain or gzip-compressed).")
 @click.option("-w", "--write", "out", metavar="OUT",
@@ -14,17 +32,64 @@ from query.summary import capture_summary
 @click.option("-S", "--summary", is_flag=True,
               help="Print the event summary (counts by event type) when the capture ends.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print events (with -S: the table only).")
+@click.option("-p", "--print", "fmt", metavar="FORMAT",
+              help="Print events with this format (%field, %Nfield; a leading * prints <NA> "
+                   "for missing fields instead of skipping the line).")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print events as JSON, one per line.")
+@click.option("-A", "--print-ascii", "buffers", flag_value="ascii",
+              help="Print only the printable characters of data buffers.")
+@click.option("-x", "--print-hex", "buffers", flag_value="hex",
+              help="Print data buffers in hex.")
+@click.option("-X", "--print-hex-ascii", "buffers", flag_value="hexascii",
+              help="Print data buffers in hex and ASCII.")
+@click.option("-v", "--verbose", is_flag=True, help="Do not cut data buffers to 80 characters.")
+@click.option("-t", "--timetype", type=click.Choice(["h", "a", "r", "d", "D"]), default="h",
+              help="Timestamps: h clock time, a absolute, r relative to the first event, "
+                   "d the event's latency, D since the previous printed event.")
+@click.option("-n", "--numevents", type=int, metavar="N",
+              help="Stop after N events (hidden ones count, as in sysdig).")
+@click.option("-s", "--snaplen", type=int, metavar="LEN",
+              help="Accepted for sysdig compatibility: it sets the capture snaplen, so it "
+                   "changes nothing when reading a file.")
 @click.argument("filter_words", nargs=-1)
-def read(path, out, compress, summary, quiet, filter_words):
+def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
+         numevents, snaplen, filter_words):
     """Read a capture the way `sysdig -r` does."""
-    if filter_words:
-        raise click.UsageError("filter expressions are not supported yet: "
-                               f"{' '.join(filter_words)!r}")
     capture = scap.open(path)
+    rows = None
+    if filter_words or numevents is not None:
+        rows = _select(capture, " ".join(filter_words), numevents)
     if out:
-        scap.write_capture(out, capture, compress=compress)
+        scap.write_capture(out, capture, rows=rows, compress=compress)
     elif not quiet:
-        raise click.UsageError("printing events is not supported yet; use -S -q, -w, or "
-                               "`scaptool info`")
+        _print_events(capture, rows, fmt, as_json, buffers, verbose, timetype)
     if summary:
         click.echo(capture_summary(capture), nl=False)
+
+
+def _select(capture, filter_text, numevents):
+    import numpy as np
+    keep = np.ones(len(capture), dtype=bool)
+    if numevents is not None:
+        numbers = capture.event_numbers
+        keep &= (numbers > 0) & (numbers <= numevents)
+    if filter_text.strip():
+        from query.select import filter_mask
+        keep &= filter_mask(capture, filter_text)
+    return keep
+
+
+def _print_events(capture, rows, fmt, as_json, buffers, verbose, timetype):
+    import numpy as np
+
+    from query.events import EventData
+    from query.format import DEFAULT_FORMAT, format_lines, json_lines
+    limit = None if (verbose or as_json) else 80
+    data = EventData(capture, bytebuf_limit=limit, buffer_format=buffers or "normal")
+    data.timetype = timetype
+    shown = data.visible if rows is None else (data.visible & rows)
+    selected = np.flatnonzero(shown)
+    fmt = fmt or DEFAULT_FORMAT
+    make = json_lines if as_json else format_lines
+    for lo in range(0, len(selected), 65536):
+        _write_lines(make(data, fmt, selected[lo:lo + 65536], limit))

@@ -1,0 +1,112 @@
+"""Per-event values computed once per capture and shared by fields, filters and output.
+
+An EventData wraps an opened Capture and computes, on first use, whole columns: a parameter
+by name, enter/exit pairing, latency, the thread and fd state columns, the rendered evt.info.
+Every field of the catalog is built from these.
+"""
+import functools
+
+import numpy as np
+import polars as pl
+
+from scap import eventtable
+
+from . import pairing
+from .render import Renderer, visible_rows
+
+SYSDIG_EVENT_MAX = 336
+
+
+class EventData:
+    def __init__(self, capture, *, bytebuf_limit=80, buffer_format="normal"):
+        self.capture = capture
+        self.headers = capture.headers
+        self.bytebuf_limit = bytebuf_limit
+        self.buffer_format = buffer_format
+
+    def __len__(self):
+        return len(self.headers)
+
+    @functools.cached_property
+    def enter_rows(self):
+        return pairing.enter_rows(self.headers.type, self.headers.tid)
+
+    @functools.cached_property
+    def latency(self):
+        h = self.headers
+        return pairing.latency(h.ts, self.enter_rows, h.type, h.tid)
+
+    @functools.cache
+    def param(self, name):
+        """The raw value of the parameter called `name`, null where the event has none."""
+        return self.capture.param(name)
+
+    @functools.cache
+    def enter_param(self, name):
+        """The parameter of the paired enter event (for exits), else the event's own."""
+        own = self.param(name)
+        enter = self.enter_rows
+        paired = enter >= 0
+        if not paired.any():
+            return own
+        theirs = own.gather(np.where(paired, enter, 0))
+        return pl.select(pl.when(pl.Series(paired) & own.is_null()).then(theirs)
+                         .otherwise(own)).to_series().alias(name)
+
+    @functools.cached_property
+    def visible(self):
+        mask = np.zeros(len(self), dtype=bool)
+        mask[visible_rows(self.capture)] = True
+        return mask
+
+    @functools.cached_property
+    def threads(self):
+        """Thread state columns (query.threads), or None where it is not available."""
+        try:
+            from . import threads
+        except ImportError:
+            return None
+        return threads.thread_columns(self.capture)
+
+    @functools.cached_property
+    def fds(self):
+        try:
+            from . import fds
+        except ImportError:
+            return None
+        return fds.fd_columns(self.capture)
+
+    @functools.cached_property
+    def state(self):
+        from .state import capture_state
+        return capture_state(self.capture, self)
+
+    @functools.cached_property
+    def renderer(self):
+        return Renderer(self.capture, self.state, bytebuf_limit=self.bytebuf_limit,
+                        buffer_format=self.buffer_format)
+
+    @functools.cached_property
+    def type_names(self):
+        """evt.type per event: the table name, or the syscall name of a generic event."""
+        table = eventtable.sysdig_0293()
+        libs = eventtable.libs()
+        names = [table[i].name if i < len(table) else libs[i].name for i in range(len(libs))]
+        out = pl.Series("evt.type", names, dtype=pl.String).gather(self.headers.type)
+        generic = np.flatnonzero(self.headers.type <= 1)
+        if len(generic):
+            from scap import names as name_tables
+            ids = self.param("ID").gather(generic).to_list()
+            text = [(name_tables.syscall_name(i, "0293") if i is not None else None)
+                    or "<unknown>" for i in ids]
+            out = out.scatter(generic, text)
+        return out
+
+    @functools.cache
+    def rendered(self, what):
+        """Per-event Python text (evt.info and friends), for the visible events only."""
+        r = self.renderer
+        out = [None] * len(self)
+        for row in np.flatnonzero(self.visible):
+            out[row] = r.info(int(row))
+        return pl.Series(what, out, dtype=pl.String)

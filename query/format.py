@@ -1,0 +1,158 @@
+"""sysdig's -p format strings: `%field` and `%Nfield` (padded or cut to N), other text literal.
+
+A leading `*` prints lines whose fields have no value, showing `<NA>`; without it such a line
+is not printed at all, as in sysdig.
+"""
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from scap.codecs import bytebuf_text
+
+from .fields import lookup
+
+_TOKEN = re.compile(r"%(\d*)([A-Za-z_][A-Za-z0-9_.]*(?:\[[^\]]*\])?)")
+
+
+class FormatError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Format:
+    parts: tuple        # literal strings and (width or None, field text) pairs
+    show_missing: bool  # the leading '*'
+
+    @property
+    def fields(self):
+        return [p[1] for p in self.parts if isinstance(p, tuple)]
+
+
+def parse_format(text):
+    show_missing = text.startswith("*")
+    if show_missing:
+        text = text[1:]
+    text = text.replace("\\n", "\n").replace("\\t", "\t").replace("\\e", "\x1b") \
+        .replace("\\\\", "\\")
+    if text.endswith("%"):
+        raise FormatError("formatting cannot end with a %")
+    parts, at = [], 0
+    for m in _TOKEN.finditer(text):
+        if m.start() > at:
+            parts.append(text[at:m.start()])
+        parts.append((int(m.group(1)) if m.group(1) else None, m.group(2)))
+        at = m.end()
+    if at < len(text):
+        parts.append(text[at:])
+    for p in parts:
+        if isinstance(p, str) and "%" in p:
+            raise FormatError(f"invalid formatting token {p[p.index('%'):].split()[0]}")
+    return Format(tuple(parts), show_missing)
+
+
+def _texts(series, kind, bytebuf_limit):
+    values = series.to_list()
+    if kind == "bool":
+        return [None if v is None else ("true" if v else "false") for v in values]
+    if kind == "bytes":
+        return [None if v is None else bytebuf_text(v, bytebuf_limit) for v in values]
+    if series.dtype == pl.Binary:
+        return [None if v is None else v.decode("utf-8", "replace") for v in values]
+    return [None if v is None else str(v) for v in values]
+
+
+def format_lines(data, fmt, rows, bytebuf_limit=80):
+    """The formatted line of each of the given event rows (None where the line is skipped)."""
+    if isinstance(fmt, str):
+        fmt = parse_format(fmt)
+    rows = np.asarray(rows)
+    columns = {}
+    for name in fmt.fields:
+        if name == "evt.outputtime":
+            columns[name] = output_times(data, rows)
+        elif name not in columns:
+            definition, arg = lookup(name)
+            series = definition.series(data, arg).gather(rows)
+            columns[name] = _texts(series, definition.kind, bytebuf_limit)
+    out = []
+    for i in range(len(rows)):
+        pieces = []
+        missing = False
+        for part in fmt.parts:
+            if isinstance(part, str):
+                pieces.append(part)
+                continue
+            width, name = part
+            value = columns[name][i]
+            if value is None:
+                missing = True
+                value = "<NA>"
+            if width is not None:
+                value = value[:width].ljust(width)
+            pieces.append(value)
+        out.append(None if missing and not fmt.show_missing else "".join(pieces))
+    return out
+
+
+def output_times(data, rows, mode=None):
+    """%evt.outputtime of the given rows, per -t: h (local clock time), a (absolute s.ns, the
+    ns not zero-padded, as sysdig prints them), r (since the first event), d (the event's
+    latency), D (since the previous printed event)."""
+    mode = mode or getattr(data, "timetype", "h")
+    ts = data.headers.ts
+    if mode == "h":
+        r = data.renderer
+        return [r.outputtime(int(i)) for i in rows]
+    if mode == "a":
+        return ["%d.%d" % (int(ts[i]) // 10**9, int(ts[i]) % 10**9) for i in rows]
+    if mode == "r":
+        first = int(ts[0]) if len(ts) else 0
+        delta = [int(ts[i]) - first for i in rows]
+    elif mode == "d":
+        delta = [int(data.latency[i]) for i in rows]
+    elif mode == "D":
+        delta = [0] + [int(ts[b]) - int(ts[a]) for a, b in zip(rows[:-1], rows[1:])]
+        delta = delta[:len(rows)]
+    else:
+        raise FormatError(f"invalid -t mode {mode!r}: use h, a, r, d or D")
+    return ["%d.%09d" % (d // 10**9, d % 10**9) for d in delta]
+
+
+DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
+
+
+def json_lines(data, fmt, rows, bytebuf_limit=None):
+    """-j: one JSON object per event with the format's fields as keys, sorted; numbers as
+    numbers, booleans as booleans, evt.outputtime as integer ns; null for what is missing
+    (lines with missing fields are skipped unless the format starts with '*')."""
+    from .render import json_string
+    if isinstance(fmt, str):
+        fmt = parse_format(fmt)
+    rows = np.asarray(rows)
+    columns = {}
+    for name in sorted(set(fmt.fields)):
+        if name == "evt.outputtime":
+            columns[name] = [str(int(data.headers.ts[i])) for i in rows]
+            continue
+        definition, arg = lookup(name)
+        series = definition.series(data, arg).gather(rows)
+        if definition.kind == "bool":
+            columns[name] = [None if v is None else ("true" if v else "false")
+                             for v in series.to_list()]
+        elif definition.kind in ("int", "uint", "time", "port") and series.dtype.is_numeric():
+            columns[name] = [None if v is None else str(v) for v in series.to_list()]
+        else:
+            columns[name] = [None if v is None else json_string(v) for v in
+                             _texts(series, definition.kind, bytebuf_limit)]
+    keys = sorted(columns)
+    out = []
+    for i in range(len(rows)):
+        values = [columns[k][i] for k in keys]
+        if not fmt.show_missing and any(v is None for v in values):
+            out.append(None)
+            continue
+        out.append("{" + ",".join('"%s":%s' % (k, "null" if v is None else v)
+                                  for k, v in zip(keys, values)) + "}")
+    return out

@@ -1,0 +1,252 @@
+"""Events as text, the way sysdig 0.29.3 prints them: evt.info and the default line.
+
+Rendering needs state sysdig keeps while reading (the thread's name and cwd, what each fd
+refers to, the users): a Renderer takes it as per-event lookups, so the same code serves the
+default line, -p formats and JSON. Text is made per printed event in Python; the decoding and
+state behind it are columnar.
+"""
+import struct
+import time
+
+import numpy as np
+
+from scap import eventtable, names
+from scap.codecs import codec_for
+from scap.eventtable import EC, PT
+
+SYSDIG_EVENT_MAX = 336
+AT_FDCWD = -100
+GENERIC = (0, 1)
+_LEN16 = struct.Struct("<H")
+_LEN32 = struct.Struct("<I")
+
+
+class NoState:
+    """What a renderer knows without thread and fd state: nothing."""
+
+    def proc_name(self, row):
+        return None
+
+    def comm_of_pid(self, row, pid):
+        return None
+
+    def cwd(self, row):
+        return None
+
+    def fd_text(self, row, fd):
+        return None
+
+
+def visible_rows(capture):
+    """Events sysdig 0.29.3 prints by default: it knows the type, the type is not internal
+    (procinfo, container, ...), and the event is not a state-only copy (fatfile captures)."""
+    from .summary import initial_state_mask
+    h = capture.headers
+    table = eventtable.sysdig_0293()
+    internal = np.zeros(65536, dtype=bool)
+    internal[SYSDIG_EVENT_MAX:] = True
+    for i in range(len(table)):
+        internal[i] = bool(table[i].category & EC.INTERNAL)
+    hidden = internal[h.type] | ((h.dump_flags & 1) != 0)
+    # container events leading a section are consumed while the file is opened
+    hidden |= initial_state_mask(h.type, starts=[s.first_event for s in capture.sections])
+    return np.flatnonzero(~hidden)
+
+
+def local_offset_seconds():
+    """sysdig applies the zone's offset *now* to every timestamp (not the offset at the
+    event's date); so do we."""
+    return time.localtime().tm_gmtoff
+
+
+def ascii_text(raw):
+    """-A: printable bytes only; CR becomes a line break, LF is kept unless a CR came just
+    before it; every other byte (TAB included) is dropped."""
+    out = []
+    previous = None
+    for byte in raw:
+        if byte == 0x0D:
+            out.append("\n")
+        elif byte == 0x0A:
+            if previous != 0x0D:
+                out.append("\n")
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        previous = byte
+    return "".join(out)
+
+
+def hex_rows(raw, with_ascii):
+    """-x / -X: rows of 16 bytes, `\t0xOOOO:` then ` xxxx` per byte pair (a lone last byte as
+    ` xx`), and with -X the row's printable text after padding to a full row."""
+    rows = []
+    for at in range(0, len(raw), 16):
+        chunk = raw[at:at + 16]
+        groups = [" %02x%02x" % (chunk[k], chunk[k + 1]) for k in range(0, len(chunk) - 1, 2)]
+        if len(chunk) % 2:
+            groups.append(" %02x" % chunk[-1])
+        line = "\t0x%04x:%s" % (at, "".join(groups))
+        if with_ascii:
+            line += " " * (5 * (8 - len(groups))) + "  " + "".join(
+                chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        rows.append(line)
+    return "".join("\n" + row for row in rows) + "\n"
+
+
+BUFFER_FORMATS = {
+    "ascii": lambda raw: "\n" + ascii_text(raw),
+    "hex": lambda raw: hex_rows(raw, False),
+    "hexascii": lambda raw: hex_rows(raw, True),
+}
+
+
+class Renderer:
+    def __init__(self, capture, state=None, *, bytebuf_limit=80, tz_offset=None,
+                 buffer_format="normal"):
+        self.capture = capture
+        self.h = capture.headers
+        self.buf = memoryview(capture.buffer)
+        self.state = state or NoState()
+        self.bytebuf_limit = bytebuf_limit
+        self.buffer_format = BUFFER_FORMATS.get(buffer_format)
+        self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
+        self.table = eventtable.sysdig_0293()
+        self.numbers = capture.event_numbers
+        self._lens_start = self.h.lens_start
+        self._width = self.h.lens_width
+        self._nparams = self.h.nparams
+        users = capture.users
+        self._users = dict(zip(users["uid"].to_list(), users["name"].to_list()))
+        groups = capture.groups
+        self._groups = dict(zip(groups["gid"].to_list(), groups["name"].to_list()))
+
+    # -- raw parameters ----------------------------------------------------------------------
+    def raw_params(self, row):
+        """The raw bytes of each parameter of the event at row."""
+        start = int(self._lens_start[row])
+        count = int(self._nparams[row])
+        wide = self._width[row] == 4
+        unpack, size = (_LEN32, 4) if wide else (_LEN16, 2)
+        lens = [unpack.unpack_from(self.buf, start + size * k)[0] for k in range(count)]
+        pos = start + size * count
+        out = []
+        for length in lens:
+            out.append(bytes(self.buf[pos:pos + length]))
+            pos += length
+        return out
+
+    # -- fields --------------------------------------------------------------------------------
+    def evt_type(self, row, raw=None):
+        etype = int(self.h.type[row])
+        if etype in GENERIC:
+            raw = raw if raw is not None else self.raw_params(row)
+            if raw and len(raw[0]) >= 2:
+                return names.syscall_name(_LEN16.unpack_from(raw[0])[0], "0293") or "<unknown>"
+            return "<unknown>"
+        return self.table[etype].name
+
+    def outputtime(self, row):
+        ts = int(self.h.ts[row])
+        secs = ts // 1_000_000_000 + self.tz_offset
+        return "%02d:%02d:%02d.%09d" % ((secs // 3600) % 24, (secs // 60) % 60, secs % 60,
+                                        ts % 1_000_000_000)
+
+    def info(self, row, raw=None):
+        """evt.info (= evt.args outside syslog writes): `name=value[(resolved)] ` per param."""
+        etype = int(self.h.type[row])
+        if etype in GENERIC or etype >= SYSDIG_EVENT_MAX:
+            return ""
+        raw = raw if raw is not None else self.raw_params(row)
+        params = self.table[etype].params
+        values = []
+        parts = []
+        previous = None
+        for k in range(min(len(params), len(raw))):
+            param = params[k]
+            codec = codec_for(param.type)
+            value = codec.decode(raw[k])
+            values.append(value)
+            text, resolved = codec.render(
+                value, param, lookup_pid=lambda pid: self.state.comm_of_pid(row, pid),
+                users=self._users, groups=self._groups, bytebuf_limit=self.bytebuf_limit,
+                previous_text=previous,
+                fd_typechar=lambda fd: self._fd_typechar(row, fd))
+            if param.type == PT.BYTEBUF and self.buffer_format is not None:
+                text = self.buffer_format(value or b"")
+            resolved = self._resolve(row, param, value, resolved, values)
+            parts.append(f"{param.name}={text}({resolved}) " if resolved else
+                         f"{param.name}={text} ")
+            previous = text
+        return "".join(parts)
+
+    def _resolve(self, row, param, value, resolved, values):
+        if value is None:
+            return resolved
+        if param.type == PT.FD and value >= 0:
+            return self.state.fd_text(row, value) or resolved
+        if param.type == PT.FSPATH:
+            return self._relative_to(self.state.cwd(row), value)
+        if param.type == PT.FSRELPATH:
+            dirfd = values[param.extra] if isinstance(param.extra, int) and \
+                param.extra < len(values) else None
+            if dirfd == AT_FDCWD:
+                base = self.state.cwd(row)
+            elif dirfd is not None and dirfd >= 0:
+                base = self.state.fd_dir(row, dirfd) if hasattr(self.state, "fd_dir") else None
+            else:
+                base = None
+            return self._relative_to(base, value)
+        return resolved
+
+    @staticmethod
+    def _relative_to(base, path):
+        """sysdig shows `path(absolute)` only for relative paths it can resolve."""
+        if base is None or not path or path.startswith(b"/"):
+            return None
+        base = base if base.endswith("/") else base + "/"
+        return base + path.decode("utf-8", "replace")
+
+    def _fd_typechar(self, row, fd):
+        text = self.state.fd_text(row, fd)
+        return text[1] if text and text.startswith("<") else "?"
+
+    def default_line(self, row):
+        raw = self.raw_params(row)
+        etype = int(self.h.type[row])
+        name = self.state.proc_name(row)
+        return "%d %s %d %s (%d) %s %s %s" % (
+            int(self.numbers[row]), self.outputtime(row), int(self.h.cpu[row]),
+            "<NA>" if name is None else name, int(self.h.tid[row]),
+            ">" if etype % 2 == 0 else "<", self.evt_type(row, raw), self.info(row, raw))
+
+
+_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+                 "\r": "\\r", "\t": "\\t"}
+
+
+def json_string(text):
+    """A JSON string as sysdig's JSON writer escapes it: quote, backslash and control
+    characters; everything else as is."""
+    out = []
+    for ch in text:
+        if ch in _JSON_ESCAPES:
+            out.append(_JSON_ESCAPES[ch])
+        elif ord(ch) < 0x20:
+            out.append("\\u%04X" % ord(ch))
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def json_default_line(renderer, row):
+    """-j with the default format: the format's fields as sorted keys, on one line."""
+    raw = renderer.raw_params(row)
+    h = renderer.h
+    etype = int(h.type[row])
+    name = renderer.state.proc_name(row)
+    return ('{"evt.cpu":%d,"evt.dir":"%s","evt.info":%s,"evt.num":%d,"evt.outputtime":%d,'
+            '"evt.type":%s,"proc.name":%s,"thread.tid":%d}' % (
+                int(h.cpu[row]), ">" if etype % 2 == 0 else "<",
+                json_string(renderer.info(row, raw)), int(renderer.numbers[row]),
+                int(h.ts[row]), json_string(renderer.evt_type(row, raw)),
+                "null" if name is None else json_string(name), int(h.tid[row])))
