@@ -1,13 +1,19 @@
 """Write an opened capture (all of it, or some of its events) in the current format."""
 import numpy as np
 
+from . import eventtable
+from .eventtable import EC, EF
 from .writer import Writer
 
 
-def write_capture(path, capture, *, rows=None, compress=False):
+def write_capture(path, capture, *, rows=None, compress=False, keep_state=True):
     """Write capture to path: each section's header blocks in current versions, then its events.
 
     rows selects events (bool mask or sorted indexes over the capture's events); None = all.
+    With a selection and keep_state, the events left out that change state (clone, execve,
+    open, close, ...; sysdig's EF_MODIFIES_STATE) and the internal ones (procinfo, container
+    information) are written too, flagged state-only where they would show: a reader then
+    still knows every process and fd name, and shows the selected events only.
     Returns the number of events written.
     """
     from . import metadata  # construct loads only when a capture is written
@@ -17,6 +23,12 @@ def write_capture(path, capture, *, rows=None, compress=False):
     else:
         rows = np.asarray(rows)
         keep = rows if rows.dtype == bool else np.isin(np.arange(n), rows)
+    state = np.zeros(n, dtype=bool)
+    if keep_state and not keep.all():
+        modifies, internal = _state_kinds()
+        types = capture.headers.type
+        state = ~keep & (modifies[types] | internal[types])
+        state_only = state & ~internal[types]
     bounds = [s.first_event for s in capture.sections] + [n]
     with Writer(path, compress=compress) as out:
         for k, section in enumerate(capture.sections):
@@ -24,6 +36,19 @@ def write_capture(path, capture, *, rows=None, compress=False):
             for block in metadata.current_blocks(capture, k):
                 out.write(block)
             lo, hi = bounds[k], bounds[k + 1]
-            sel = np.flatnonzero(keep[lo:hi]) + lo
-            out.write_capture_events(capture, sel)
+            sel = np.flatnonzero((keep | state)[lo:hi]) + lo
+            flags = state_only[sel] if state.any() else None
+            out.write_capture_events(capture, sel, state_only=flags)
         return out.events_written
+
+
+def _state_kinds():
+    """Per event id: does it change sysdig's state; is it internal (never shown)?"""
+    old, new = eventtable.sysdig_0293(), eventtable.libs()
+    modifies = np.zeros(65536, dtype=bool)
+    internal = np.zeros(65536, dtype=bool)
+    for i in range(len(new)):
+        info = old[i] if i < len(old) else new[i]
+        modifies[i] = bool(info.flags & EF.MODIFIES_STATE)
+        internal[i] = bool(info.category & EC.INTERNAL)
+    return modifies, internal

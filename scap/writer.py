@@ -21,6 +21,7 @@ SECTION_HEADER = (bt.SHB.to_bytes(4, "little") + (28).to_bytes(4, "little")
                   + (0x1A2B3C4D).to_bytes(4, "little") + (1).to_bytes(2, "little")
                   + (2).to_bytes(2, "little") + b"\xff" * 8 + (28).to_bytes(4, "little"))
 _CHUNK_BYTES = 32 << 20
+STATE_ONLY = np.uint32(1)      # SCAP_DF_STATE_ONLY: update state, do not show
 _STATE_ONLY_MASK = ~np.uint32(4)  # SCAP_DF_LARGE is never stored: it picks the _LARGE block type
 
 
@@ -122,16 +123,21 @@ class Writer:
                           np.array([len(e.params) for e in events], dtype=np.int64),
                           col("flags", np.uint32))
 
-    def write_capture_events(self, capture, rows=None):
-        """Copy events of an opened Capture (all, or the given row indexes / bool mask)."""
+    def write_capture_events(self, capture, rows=None, state_only=None):
+        """Copy events of an opened Capture (all, or the given row indexes / bool mask);
+        state_only (aligned with the rows written) marks events to flag as state-only:
+        readers update their state with them but do not show them (sysdig's -F)."""
         h = capture.headers if rows is None else capture.headers.take(rows)
         payload_start = h.lens_start
         header = np.where(h.lens_start - h.record == V2_HEADER, V2_HEADER, V1_HEADER)
         length = h.length.astype(np.int64)
         quirk = (header == V1_HEADER) & np.isin(h.type, (280, 286))
         payload_len = length - header - np.where(quirk, 3, 0)
+        flags = h.dump_flags
+        if state_only is not None:
+            flags = flags | np.where(state_only, STATE_ONLY, 0).astype(np.uint32)
         self.write_events(h.ts, h.tid, h.cpu, h.type, capture.buffer, payload_start,
-                          payload_len, h.nparams, h.dump_flags)
+                          payload_len, h.nparams, flags)
 
     def close(self):
         if self._file is not self._raw:

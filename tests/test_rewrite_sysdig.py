@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 
+import numpy as np
 import pytest
 
 import scap
@@ -42,3 +43,27 @@ def check_rewrite(path, compress, tmp_path):
     if m:
         got = b"".join(got.splitlines(True)[:int(m.group(1))])
     assert got == (expected_dir / "default.txt").read_bytes()
+
+
+@pytest.mark.parametrize("name, event", [
+    ("libs-curl-google", "read"),             # its fds were opened by events left out
+    ("sysflow-tcp-client-server", "connect"),
+    ("falco-cat-write", "execve"),            # the process list must still resolve
+])
+def test_selected_events_keep_their_context(name, event, tmp_path):
+    """Writing some events keeps the state changes around them as state-only events: sysdig
+    shows exactly the selected events, rendered as in the original (names resolved)."""
+    sysdig = require_tool("sysdig")
+    path = need_capture(corpus_path() / "captures" / f"{name}.scap")
+    cap = scap.open(path)
+    types = scap.eventtable.sysdig_0293().ids_named(event)
+    out = tmp_path / "selected.scap"
+    scap.write_capture(out, cap, rows=np.isin(cap.headers.type, types))
+    r = subprocess.run([sysdig, "-r", str(out)], capture_output=True, env=ENV)
+    assert r.returncode == 0 and r.stderr == b""
+    expected = (corpus_path() / "expected" / name / "default.txt").read_bytes().splitlines()
+    numbers = set(int(n) for n in cap.event_numbers[np.isin(cap.headers.type, types)] if n)
+    expected = [line.split(b" ", 1)[1] for line in expected if int(line.split(b" ")[0])
+                in numbers]
+    got = [line.split(b" ", 1)[1] for line in r.stdout.splitlines()]
+    assert expected and got == expected
