@@ -24,7 +24,7 @@ def _write_lines(lines):
 
 
 @click.command("read")
-@click.option("-r", "--read", "path", metavar="FILE", required=True,
+@click.option("-r", "--read", "path", metavar="FILE",
               help="Read events from this capture (plain or gzip-compressed).")
 @click.option("-w", "--write", "out", metavar="OUT",
               help="Write the events to a capture in the current format instead of printing.")
@@ -51,10 +51,23 @@ def _write_lines(lines):
 @click.option("-s", "--snaplen", type=int, metavar="LEN",
               help="Accepted for sysdig compatibility: it sets the capture snaplen, so it "
                    "changes nothing when reading a file.")
+@click.option("-l", "--list", "list_fields", is_flag=True,
+              help="List the fields filters and formats can use, with types and descriptions.")
+@click.option("-L", "--list-events", is_flag=True,
+              help="List the events sysdig 0.29.3 knows, with their parameters.")
 @click.argument("filter_words", nargs=-1)
 def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
-         numevents, snaplen, filter_words):
+         numevents, snaplen, list_fields, list_events, filter_words):
     """Read a capture the way `sysdig -r` does."""
+    if list_fields:
+        click.echo(field_listing(), nl=False)
+        return
+    if list_events:
+        from scap.eventtable import format_event_list, sysdig_0293
+        click.echo(format_event_list(sysdig_0293()), nl=False)
+        return
+    if path is None:
+        raise click.UsageError("no capture to read: give one with -r FILE")
     capture = scap.open(path)
     rows = None
     if filter_words or numevents is not None:
@@ -65,6 +78,22 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         _print_events(capture, rows, fmt, as_json, buffers, verbose, timetype)
     if summary:
         click.echo(capture_summary(capture), nl=False)
+
+
+def field_listing():
+    """-l: the field catalog by class, as sysdig lays it out."""
+    from query.fields import FIELDS
+    by_class = {}
+    for name, definition in sorted(FIELDS.items()):
+        by_class.setdefault(name.split(".")[0], []).append(definition)
+    out = []
+    for cls, definitions in by_class.items():
+        out.append(f"----------------------\nField Class: {cls}\n\n")
+        for d in definitions:
+            shown = d.name + ("[NAME]" if d.arg == "required" else "")
+            out.append(f"{shown:<24}({d.type}) {d.description}\n")
+        out.append("\n")
+    return "".join(out)
 
 
 def _select(capture, filter_text, numevents):

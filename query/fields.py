@@ -157,10 +157,10 @@ def _evt_failed(data, arg):
     return (_rawres(data) < 0).fill_null(False).alias("evt.failed")
 
 
-for _name, _flags, _desc in (("evt.is_io", EF.READS_FROM_FD | EF.WRITES_TO_FD, "reads or writes"),
-                             ("evt.is_io_read", EF.READS_FROM_FD, "reads from an fd"),
-                             ("evt.is_io_write", EF.WRITES_TO_FD, "writes to an fd"),
-                             ("evt.is_wait", EF.WAITS, "waits")):
+for _name, _flags, _desc in (("evt.is_io", EF.READS_FROM_FD | EF.WRITES_TO_FD, "read or write"),
+                             ("evt.is_io_read", EF.READS_FROM_FD, "read from an fd"),
+                             ("evt.is_io_write", EF.WRITES_TO_FD, "write to an fd"),
+                             ("evt.is_wait", EF.WAITS, "wait")):
     def _flagged(data, arg, _flags=_flags, _name=_name):
         return pl.Series(_name, _flag_per_type(_flags)[data.headers.type])
     field(_name, "BOOL", "bool", f"true for events that {_desc}")(_flagged)

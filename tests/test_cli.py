@@ -96,3 +96,20 @@ def test_failed_write_leaves_nothing(tmp_path):
     r = scaptool("-r", corpus_path() / "captures" / "libs-sample.scap", "-w", out)
     assert r.returncode != 0 and "Traceback" not in r.stderr.decode()
     assert len(r.stderr.decode().strip().splitlines()) == 1
+
+
+def test_list_events_is_sysdigs():
+    from conftest import require_tool
+    sysdig = require_tool("sysdig")
+    ours = scaptool("-L")
+    theirs = subprocess.run([sysdig, "-L"], capture_output=True, env=ENV)
+    assert ours.returncode == 0 and ours.stdout == theirs.stdout
+
+
+def test_list_fields_names_types_and_descriptions():
+    r = scaptool("-l")
+    assert r.returncode == 0
+    text = r.stdout.decode()
+    assert "Field Class: proc" in text and "Field Class: fd" in text
+    assert re.search(r"^evt\.num\s+\(UINT64\) \w", text, re.M)
+    assert re.search(r"^evt\.rawarg\[NAME\]", text, re.M) or "evt.rawarg" in text

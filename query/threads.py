@@ -1,0 +1,618 @@
+"""Thread state over time, as sysdig 0.29.3 keeps it, joined to every event.
+
+sysdig keeps a table of threads: seeded from the process-list blocks when a capture (or each
+concatenated section) opens, then changed by a few kinds of events. Here the table is kept as
+*versions*: (section, tid, row) -> the thread's whole state valid from that event row until the
+thread's next version (a version with `alive` false means "not in the table"). One as-of join
+per lookup then gives every event the state of its thread after sysdig parsed that event:
+
+- the event's own thread: proc.name, proc.pid, proc.exe, proc.args, user.uid, ...
+- the thread's main thread (tid == pid): proc.ppid and proc.cwd (sysdig keeps the cwd per
+  process, in the main thread)
+- the thread's parent (its ptid): proc.pname
+
+What changes the table (libsinsp parsers of 0.29.3; see the notes on each handler below):
+
+- clone/fork/vfork/clone3 exits, in the child (res 0) and in the caller (res > 0; the child is
+  created by whichever of the two exits comes first, unless the caller runs in a container)
+- execve/execveat exits with res >= 0 (exe, comm, args, pid, cwd, loginuid)
+- procexit: the thread is removed when sysdig processes the *next* event (of any thread), and
+  not at all while threads of its process still refer to it (main thread with live threads)
+- chdir/getcwd exits (cwd, resolved against the current one, always ending with '/')
+- setuid/setgid/setresuid/setresgid exits: the new id comes from the enter event
+- any other event of a thread sysdig does not know creates a placeholder thread (comm and exe
+  '<NA>', pid = tid, ptid = -1, uid/gid 0xffffffff), except clone exits, the scheduler switch
+  and events flagged EF_SKIPPARSERESET, which only look the thread up.
+
+The changes are applied by a Python loop over the state-changing events only (a clone copies
+its caller's state as it is at that moment, so each change depends on the ones before it:
+awkward to vectorize, and these events are few). Everything per event is vectorized.
+fchdir is not applied: its new directory is the name of an fd, which needs the fd table.
+"""
+import bisect
+import functools
+
+import numpy as np
+import polars as pl
+
+from scap import eventtable
+from scap.eventtable import EF
+
+from .pairing import enter_rows
+
+NO_ID = 0xFFFFFFFF          # uid/gid/loginuid of a thread sysdig knows nothing about
+# PPM_CL_* thread flags
+CLONE_THREAD = 1 << 13
+CLONE_INVERTED = 1 << 16
+CLOSED = 1 << 18
+ACTIVE = 1 << 19
+
+CLONE_NAMES = ("clone", "fork", "vfork", "clone3")
+EXECVE_NAMES = ("execve", "execveat")
+ID_SETTERS = {"setuid": ("uid", "uid"), "setgid": ("gid", "gid"),
+              "setresuid": ("euid", "uid"), "setresgid": ("egid", "gid")}
+
+# The state of one thread, in the order of the version tuples.
+FIELDS = ("comm", "exe", "exepath", "args", "pid", "ptid", "cwd", "uid", "gid", "vtid", "vpid",
+          "loginuid")
+_SCHEMA = {
+    "section": pl.Int32, "tid": pl.Int64, "row": pl.Int64, "alive": pl.Boolean,
+    "comm": pl.String, "exe": pl.String, "exepath": pl.String, "args": pl.List(pl.String),
+    "pid": pl.Int64, "ptid": pl.Int64, "cwd": pl.String, "uid": pl.Int64, "gid": pl.Int64,
+    "vtid": pl.Int64, "vpid": pl.Int64, "loginuid": pl.Int64,
+}
+
+COLUMNS = ("proc.name", "proc.pid", "proc.ppid", "proc.exe", "proc.exepath", "proc.args",
+           "proc.cmdline", "proc.cwd", "proc.vpid", "thread.vtid", "user.uid", "user.name",
+           "group.gid", "group.name", "user.loginuid", "proc.pname")
+
+
+# ---------------------------------------------------------------------------------------------
+# Event kinds, per event id (0.29.3 only processes ids it knows; the others it skips unseen)
+
+@functools.cache
+def _kinds():
+    """Per event id: its kind for the thread table ('' for none), and whether sysdig's reset
+    creates a placeholder thread for an unknown tid."""
+    table = eventtable.sysdig_0293()
+    kind = np.zeros(65536, dtype=object)
+    kind[:] = ""
+    creates = np.zeros(65536, dtype=bool)
+    for info in table:
+        name = info.name
+        exit_ = not info.is_enter
+        if exit_ and name in CLONE_NAMES:
+            kind[info.id] = "clone"
+        elif exit_ and name in EXECVE_NAMES:
+            kind[info.id] = "execve"
+        elif info.is_enter and name == "procexit":
+            kind[info.id] = "procexit"
+        elif exit_ and name in ("chdir", "getcwd"):
+            kind[info.id] = "chdir"
+        elif exit_ and name in ID_SETTERS:
+            kind[info.id] = name
+        lookup_only = (info.flags & EF.SKIPPARSERESET or name == "switch"
+                       or kind[info.id] == "clone")
+        creates[info.id] = not lookup_only
+    return kind, creates
+
+
+@functools.cache
+def _read_by_0293(name):
+    """Per event id: does 0.29.3 read the parameter called `name` (that libs' table places at
+    the same position, within 0.29.3's own parameter count)?"""
+    old, new = eventtable.sysdig_0293(), eventtable.libs()
+    out = np.zeros(65536, dtype=bool)
+    for info in old:
+        names_new = [p.name for p in new[info.id].params] if info.id < len(new) else []
+        if name in names_new:
+            k = names_new.index(name)
+            out[info.id] = k < len(info.params) and info.params[k].name == name
+    return out
+
+
+class _Params:
+    """Parameter values at a few rows, as Python values (None where 0.29.3 reads none)."""
+
+    def __init__(self, capture, rows, types):
+        self.capture, self.rows, self.types = capture, rows, types
+        self._cache = {}
+
+    def __call__(self, name):
+        if name not in self._cache:
+            if len(self.rows) == 0:
+                self._cache[name] = []
+            else:
+                series = self.capture.param(name)
+                values = series.gather(self.rows).to_list() if series.dtype != pl.Null \
+                    else [None] * len(self.rows)
+                ok = _read_by_0293(name)[self.types]
+                self._cache[name] = [v if k else None for v, k in zip(values, ok)]
+        return self._cache[name]
+
+
+def _text(value):
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _arg_list(value):
+    """argv[1..] from a NUL-separated buffer, as sysdig's set_args splits it."""
+    if value is None:
+        return ()
+    raw = bytes(value)
+    if not raw:
+        return ()
+    items = raw.split(b"\0")
+    if items[-1] == b"":
+        items.pop()
+    return tuple(i.decode("utf-8", "replace") for i in items)
+
+
+def join_cwd(base, path):
+    """sysdig's set_cwd: `path` resolved against `base` ('.' and '..' folded), ending in '/'."""
+    if path is None:
+        path = ""
+    full = path if path.startswith("/") else (base or "") + path
+    parts = []
+    for part in full.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    out = ("/" if full.startswith("/") else "") + "/".join(parts)
+    return out if out.endswith("/") else out + "/"
+
+
+# ---------------------------------------------------------------------------------------------
+# The table of one section, advanced event by event
+
+class _Table:
+    """sysdig's thread table while the state-changing events of one section are replayed.
+
+    Every change appends a version (row, tid, alive, state...) to `versions`."""
+
+    def __init__(self, section, start, eligible, versions):
+        self.section = section
+        self.start = start
+        self.threads = {}        # tid -> dict of FIELDS plus flags, nchilds
+        self.dead_since = {}     # tid -> row from which it was absent
+        self.eligible = eligible  # (sorted tids, rows) of events that create placeholders
+        self.versions = versions
+
+    # -- versions ------------------------------------------------------------------------
+    def emit(self, tid, row):
+        t = self.threads.get(tid)
+        if t is None:
+            self.versions.append((self.section, tid, row, False) + (None,) * len(FIELDS))
+        else:
+            self.versions.append((self.section, tid, row, True) + tuple(t[f] for f in FIELDS))
+
+    def put(self, tid, thread, row):
+        self.threads[tid] = thread
+        self.emit(tid, row)
+
+    def remove(self, tid, row):
+        """remove_thread: the main thread's count of threads drops when a thread goes."""
+        t = self.threads.pop(tid, None)
+        if t is None:
+            return
+        if t["flags"] & CLONE_THREAD:
+            main = self.threads.get(t["pid"])
+            if main is not None and main["nchilds"] > 0:
+                main["nchilds"] -= 1
+        self.dead_since[tid] = row
+        self.emit(tid, row)
+
+    # -- lookups ---------------------------------------------------------------------------
+    @staticmethod
+    def placeholder(tid):
+        return dict(comm=None, exe=None, exepath="", args=(), pid=tid, ptid=-1, cwd="",
+                    uid=NO_ID, gid=NO_ID, vtid=-1, vpid=-1, loginuid=NO_ID, flags=0, nchilds=0)
+
+    def lookup(self, tid, row, including_row=False):
+        """The thread as sysdig sees it at `row`: present, or created as a placeholder by an
+        earlier event of it (since it was last removed) that looked it up with query_os."""
+        t = self.threads.get(tid)
+        if t is not None:
+            return t
+        tids, rows = self.eligible
+        lo = np.searchsorted(tids, tid, side="left")
+        hi = np.searchsorted(tids, tid, side="right")
+        since = self.dead_since.get(tid, self.start)
+        mine = rows[lo:hi]
+        k = bisect.bisect_left(mine, since)
+        if k < len(mine) and (mine[k] < row or (including_row and mine[k] == row)):
+            self.put(tid, self.placeholder(tid), int(mine[k]))
+            return self.threads[tid]
+        return None
+
+    def get(self, tid, row):
+        """get_thread(tid, query_os=true): a placeholder is created now if needed."""
+        t = self.lookup(tid, row, including_row=True)
+        if t is None:
+            self.put(tid, self.placeholder(tid), row)
+            t = self.threads[tid]
+        return t
+
+    def main_thread(self, thread, tid, row):
+        if thread["pid"] == tid:
+            return thread
+        return self.get(thread["pid"], row)
+
+    def set_cwd(self, thread, tid, path, row):
+        """set_cwd changes the cwd of the thread's main thread (one cwd per process)."""
+        main = self.main_thread(thread, tid, row)
+        main["cwd"] = join_cwd(main["cwd"], _text(path) or "")
+        if main is not thread or tid in self.threads:
+            self.emit(thread["pid"] if main is not thread else tid, row)
+
+    def add(self, tid, thread, row):
+        """add_thread: a new thread counts towards its main thread's threads."""
+        self.threads[tid] = thread
+        self.dead_since.pop(tid, None)
+        if thread["flags"] & CLONE_THREAD:
+            main = self.get(thread["pid"], row)
+            main["nchilds"] += 1
+        self.emit(tid, row)
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers: one per kind of state-changing event (parsers.cpp of libsinsp 0.29.3)
+
+def _clone(table, row, tid, p, i):
+    """parse_clone_exit."""
+    res = p("res")[i]
+    if res is None or res < 0:
+        return
+    flags = p("flags")[i] or 0
+    vtid, vpid = p("vtid")[i], p("vpid")[i]
+    # inside a container the caller's own tid differs from its vtid
+    in_container = vtid is not None and tid != vtid
+    if res == 0:
+        child_tid = tid
+        existing = table.threads.get(tid)
+        if existing is None:
+            existing = table.lookup(tid, row)
+        if existing is not None:
+            # the caller's exit already created the child; a child in a container learns
+            # its own ids here
+            if in_container:
+                existing["vtid"], existing["vpid"] = vtid, vpid
+                table.emit(tid, row)
+            return
+        inverted = True
+        caller = p("pid")[i] if flags & CLONE_THREAD else p("ptid")[i]
+    else:
+        if in_container:
+            return  # the caller only knows the child's id inside the container
+        child_tid, inverted, caller = res, False, tid
+    if caller is None:
+        return
+    parent = table.get(caller, row)
+    exe, comm, args = _text(p("exe")[i]), _text(p("comm")[i]), _arg_list(p("args")[i])
+    if comm is None:
+        comm = exe  # old clone events have no comm
+    valid_parent = not (parent["comm"] is None and parent["uid"] == NO_ID)
+    if not valid_parent:
+        # sysdig gives the caller the child's program too
+        parent["comm"], parent["exe"], parent["args"] = comm, exe, args
+        table.emit(caller, row)
+    existing = table.threads.get(child_tid) or table.lookup(child_tid, row)
+    if existing is not None:
+        if existing["flags"] & CLONE_INVERTED:
+            return
+        table.remove(child_tid, row)  # an old thread whose exit we missed: replaced
+    pid = p("pid")[i]
+    if not flags & CLONE_THREAD:
+        pid = child_tid
+    child = dict(comm=comm, exe=exe, args=args, ptid=caller, pid=pid,
+                 exepath=parent["exepath"] if valid_parent else "",
+                 loginuid=parent["loginuid"] if valid_parent else 0,
+                 cwd="", uid=p("uid")[i], gid=p("gid")[i],
+                 flags=flags | (CLONE_INVERTED if inverted else 0), nchilds=0)
+    if in_container:
+        child["vtid"], child["vpid"] = vtid, vpid
+    else:
+        child["vtid"], child["vpid"] = child_tid, pid
+    if child["uid"] is None:
+        child["uid"] = 0
+    if child["gid"] is None:
+        child["gid"] = 0
+    if pid == child_tid:
+        child["cwd"] = join_cwd("", _text(p("cwd")[i]) or "")
+        table.add(child_tid, child, row)
+    else:
+        table.add(child_tid, child, row)
+        table.set_cwd(child, child_tid, p("cwd")[i], row)
+
+
+def _execve(table, row, tid, p, i, enter_filename=None):
+    """parse_execve_exit."""
+    res = p("res")[i]
+    if res is None or res < 0:
+        return
+    t = table.lookup(tid, row, including_row=True)
+    if t is None:
+        return
+    t["exe"] = _text(p("exe")[i])
+    comm = _text(p("comm")[i])
+    t["comm"] = comm if comm is not None else t["exe"]
+    t["args"] = _arg_list(p("args")[i])
+    if p("pid")[i] is not None:
+        t["pid"] = p("pid")[i]
+    if p("loginuid")[i] is not None:
+        t["loginuid"] = p("loginuid")[i]
+    t["flags"] = ACTIVE | (t["flags"] & CLONE_INVERTED)
+    table.emit(tid, row)
+    if p("cwd")[i] is not None:
+        table.set_cwd(t, tid, p("cwd")[i], row)
+    if enter_filename is not None:
+        # the program's path: the enter event's filename resolved against the cwd
+        name = _text(enter_filename)
+        main = table.main_thread(t, tid, row)
+        t["exepath"] = name if name.startswith("/") else join_cwd(main["cwd"], name)[:-1]
+        table.emit(tid, row)
+
+
+def _procexit(table, row, tid, next_row):
+    t = table.lookup(tid, row, including_row=True)
+    if t is None:
+        return None
+    t["flags"] |= CLOSED
+    return (tid, next_row)
+
+
+def _chdir(table, row, tid, p, i):
+    res = p("res")[i]
+    if res is None or res < 0:
+        return
+    t = table.lookup(tid, row, including_row=True)
+    if t is not None and p("path")[i] is not None:
+        table.set_cwd(t, tid, p("path")[i], row)
+
+
+def _set_id(table, row, tid, p, i, value, field):
+    """setuid & co: the new id comes from the enter event; -1 keeps the old one."""
+    res = p("res")[i]
+    if res is None or res < 0 or value is None or value >= NO_ID:
+        return
+    t = table.lookup(tid, row, including_row=True)
+    if t is not None:
+        t[field] = value
+        table.emit(tid, row)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _seed(table, processes, section, row):
+    """The process list of a section: the table before its first event."""
+    rows = processes.filter(pl.col("section") == section).to_dicts()
+    for r in rows:
+        tid = r["tid"]
+        thread = dict(comm=r["comm"], exe=r["exe"], exepath=r["exepath"] or "",
+                      args=tuple(r["args"] or ()), pid=r["pid"], ptid=r["ptid"], cwd="",
+                      uid=r["uid"], gid=r["gid"], vtid=r["vtid"], vpid=r["vpid"],
+                      loginuid=r["loginuid"], flags=(r["flags"] or 0) | ACTIVE, nchilds=0)
+        if thread["pid"] == tid:
+            thread["cwd"] = join_cwd("", r["cwd"] or "")
+        table.threads[tid] = thread
+    # create_child_dependencies: every thread counts towards its main thread (made up as a
+    # placeholder if the list lacks it)
+    for tid, thread in list(table.threads.items()):
+        if thread["flags"] & CLONE_THREAD:
+            main = table.threads.get(thread["pid"])
+            if main is None:
+                main = table.threads[thread["pid"]] = table.placeholder(thread["pid"])
+            main["nchilds"] += 1
+    for tid in table.threads:
+        table.emit(tid, row)
+
+
+def thread_versions(capture):
+    """The table of thread versions: section, tid, row (valid from), alive, state columns."""
+    n = len(capture)
+    types = np.asarray(capture.event_types).astype(np.int64)
+    tids = np.asarray(capture.headers.tid).astype(np.int64)
+    known = np.asarray(capture.event_numbers) > 0
+    kind_of, creates = _kinds()
+    kinds = kind_of[types] if n else np.zeros(0, dtype=object)
+    eligible_mask = known & creates[types]
+    state_rows = np.flatnonzero(known & (kinds != ""))
+    known_rows = np.flatnonzero(known)
+    starts = [s.first_event for s in capture.sections] or [0]
+    section_of = np.searchsorted(np.asarray(starts), np.arange(n), side="right") - 1
+
+    p = _Params(capture, state_rows, types[state_rows])
+    # enter events of setuid & co and of execve (their params, by row)
+    enter = enter_rows(types, tids) if len(state_rows) else np.zeros(0, dtype=np.int64)
+    setter_rows = [r for r in state_rows if kinds[r] in ID_SETTERS or kinds[r] == "execve"]
+    enter_values = {}
+    if setter_rows:
+        wanted = {}
+        for r in setter_rows:
+            e = int(enter[r])
+            if e >= 0:
+                name = "filename" if kinds[r] == "execve" else ID_SETTERS[kinds[r]][0]
+                wanted.setdefault(name, []).append((r, e))
+        for name, pairs in wanted.items():
+            series = capture.param(name)
+            if series.dtype == pl.Null:
+                continue
+            values = series.gather([e for _, e in pairs]).to_list()
+            ok = _read_by_0293(name)[types[[e for _, e in pairs]]]
+            for (r, _), v, k in zip(pairs, values, ok):
+                if k:
+                    enter_values[r] = v
+
+    versions = []
+    processes = capture.processes
+    for s, start in enumerate(starts):
+        end = starts[s + 1] if s + 1 < len(starts) else n
+        sel = np.flatnonzero(eligible_mask[start:end]) + start
+        order = np.lexsort((sel, tids[sel]))
+        eligible = (tids[sel][order], sel[order].tolist())
+        # bisect needs per-tid lists: slice positions come from the sorted tid column
+        table = _Table(s, start, _PerTid(eligible), versions)
+        _seed(table, processes, s, start)
+        pending = None  # (tid, row) of a procexit's delayed removal
+        lo, hi = np.searchsorted(state_rows, [start, end])
+        for i in range(lo, hi):  # only the state-changing events (see the module's notes)
+            row = int(state_rows[i])
+            if pending is not None and pending[1] <= row:
+                _remove_after_exit(table, *pending)
+                pending = None
+            tid, kind = int(tids[row]), kinds[row]
+            if kind == "clone":
+                _clone(table, row, tid, p, i)
+            elif kind == "execve":
+                _execve(table, row, tid, p, i, enter_values.get(row))
+            elif kind == "procexit":
+                k = np.searchsorted(known_rows, row, side="right")
+                next_row = int(known_rows[k]) if k < len(known_rows) else n
+                if next_row < end:
+                    new = _procexit(table, row, tid, next_row)
+                    if new is not None:
+                        pending = new
+                else:
+                    _procexit(table, row, tid, next_row)
+            elif kind == "chdir":
+                _chdir(table, row, tid, p, i)
+            else:
+                _set_id(table, row, tid, p, i, enter_values.get(row), ID_SETTERS[kind][1])
+        if pending is not None:
+            _remove_after_exit(table, *pending)
+    frame = pl.DataFrame(versions, schema=_SCHEMA, orient="row")
+    return _add_placeholders(frame, section_of, tids, eligible_mask)
+
+
+class _PerTid:
+    """(sorted tids, rows) of placeholder-creating events, searchable per tid."""
+
+    def __init__(self, pair):
+        self.tids, rows = pair
+        self.rows = rows
+
+    def __iter__(self):
+        return iter((self.tids, self))
+
+    def __getitem__(self, sl):
+        return self.rows[sl]
+
+
+def _remove_after_exit(table, tid, row):
+    t = table.threads.get(tid)
+    if t is None or t["nchilds"] > 0:
+        return  # a main thread stays while its threads do
+    table.remove(tid, row)
+
+
+def _add_placeholders(versions, section_of, tids, eligible_mask):
+    """Placeholder threads for the events of threads sysdig does not know (the first such
+    event since the thread was last absent creates one), vectorized over all events."""
+    rows = np.flatnonzero(eligible_mask)
+    if len(rows) == 0:
+        return versions.sort(["section", "tid", "row"], maintain_order=True)
+    versions = versions.with_row_index("order").sort("order").unique(
+        ["section", "tid", "row"], keep="last").drop("order")
+    events = pl.DataFrame({"section": section_of[rows].astype(np.int32), "tid": tids[rows],
+                           "row": rows.astype(np.int64)}).sort("row")
+    seen = events.join_asof(
+        versions.select("section", "tid", "row", "alive", pl.col("row").alias("since"))
+        .sort("row"), on="row", by=["section", "tid"], strategy="backward")
+    missing = seen.filter(~pl.col("alive").fill_null(False))
+    new = (missing.group_by("section", "tid", pl.col("since").fill_null(-1))
+           .agg(pl.col("row").min())
+           .select("section", "tid", "row"))
+    if new.height == 0:
+        return versions.sort(["section", "tid", "row"])
+    placeholder = new.with_columns(
+        pl.lit(True).alias("alive"), pl.lit(None, pl.String).alias("comm"),
+        pl.lit(None, pl.String).alias("exe"), pl.lit("").alias("exepath"),
+        pl.lit([], pl.List(pl.String)).alias("args"), pl.col("tid").alias("pid"),
+        pl.lit(-1, pl.Int64).alias("ptid"), pl.lit("").alias("cwd"),
+        pl.lit(NO_ID, pl.Int64).alias("uid"), pl.lit(NO_ID, pl.Int64).alias("gid"),
+        pl.lit(-1, pl.Int64).alias("vtid"), pl.lit(-1, pl.Int64).alias("vpid"),
+        pl.lit(NO_ID, pl.Int64).alias("loginuid"),
+    ).select(list(_SCHEMA)).cast(_SCHEMA)
+    return pl.concat([versions, placeholder]).sort(["section", "tid", "row"])
+
+
+def _as_of(events, versions, key, columns, prefix):
+    """Each event's version of the thread named by its `key` column, as of its row."""
+    right = versions.filter(pl.col("alive") | True).select(
+        "section", pl.col("tid").alias(key), "row", "alive",
+        *[pl.col(c).alias(prefix + c) for c in columns]).sort("row")
+    joined = events.sort("row").join_asof(right, on="row", by=["section", key],
+                                          strategy="backward")
+    alive = pl.col("alive").fill_null(False)
+    return joined.with_columns(
+        [pl.when(alive).then(pl.col(prefix + c)).alias(prefix + c) for c in columns]
+    ).with_columns(alive.alias(prefix + "alive")).drop("alive").sort("row")
+
+
+def thread_columns(capture):
+    """One row per event, in capture order: the event's thread (proc.*, thread.vtid, user.*,
+    group.*) after sysdig 0.29.3 parsed the event. Null where sysdig prints <NA>."""
+    n = len(capture)
+    versions = thread_versions(capture)
+    starts = [s.first_event for s in capture.sections] or [0]
+    section_of = np.searchsorted(np.asarray(starts), np.arange(n), side="right") - 1
+    events = pl.DataFrame({"section": section_of.astype(np.int32),
+                           "tid": np.asarray(capture.headers.tid).astype(np.int64),
+                           "row": np.arange(n, dtype=np.int64)})
+    own = _as_of(events, versions, "tid", FIELDS, "t.")
+    # the main thread (proc.ppid, proc.cwd) and the parent thread (proc.pname)
+    own = own.with_columns(pl.col("t.pid").alias("main_tid"), pl.col("t.ptid").alias("ptid_"))
+    own = _as_of(own, versions, "main_tid", ("ptid", "cwd"), "m.")
+    own = _as_of(own, versions, "ptid_", ("comm",), "p.")
+    users = _names(capture.users, "uid")
+    groups = _names(capture.groups, "gid")
+    is_main = pl.col("t.pid") == pl.col("tid")
+    present = pl.col("t.alive")
+    frame = own.with_columns(
+        pl.col("t.comm").alias("proc.name"),
+        pl.col("t.pid").alias("proc.pid"),
+        # a missing main thread is made up by sysdig as a placeholder (ptid -1)
+        pl.when(~present).then(None)
+        .when(is_main).then(pl.col("t.ptid"))
+        .when(pl.col("m.alive")).then(pl.col("m.ptid"))
+        .otherwise(-1).alias("proc.ppid"),
+        pl.col("t.exe").alias("proc.exe"),
+        pl.col("t.exepath").alias("proc.exepath"),
+        pl.col("t.args").alias("proc.args"),
+        pl.when(pl.col("t.comm").is_not_null()).then(
+            pl.concat_str([pl.col("t.comm"), pl.col("t.args").list.eval(
+                pl.lit(" ") + pl.element()).list.join("")]))
+        .alias("proc.cmdline"),
+        pl.when(~present).then(None)
+        .when(is_main).then(pl.col("t.cwd"))
+        .when(pl.col("m.alive")).then(pl.col("m.cwd"))
+        .otherwise(pl.lit("")).alias("proc.cwd"),
+        pl.col("t.vpid").alias("proc.vpid"),
+        pl.col("t.vtid").alias("thread.vtid"),
+        pl.col("t.uid").alias("user.uid"),
+        pl.col("t.gid").alias("group.gid"),
+        pl.col("t.loginuid").alias("user.loginuid"),
+        pl.col("p.comm").alias("proc.pname"),
+    )
+    frame = frame.join(users, left_on=["section", "user.uid"], right_on=["section", "id"],
+                       how="left").rename({"name": "user.name"})
+    frame = frame.join(groups, left_on=["section", "group.gid"], right_on=["section", "id"],
+                       how="left").rename({"name": "group.name"})
+    return frame.sort("row").select(list(COLUMNS))
+
+
+def _names(table, column):
+    """(section, id) -> name of the user or group list; the first entry wins."""
+    if table.height == 0:
+        return pl.DataFrame(schema={"section": pl.Int32, "id": pl.Int64, "name": pl.String})
+    return (table.select(pl.col("section").cast(pl.Int32), pl.col(column).cast(pl.Int64)
+                         .alias("id"), "name")
+            .unique(["section", "id"], keep="first", maintain_order=True))
