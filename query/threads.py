@@ -29,7 +29,6 @@ its caller's state as it is at that moment, so each change depends on the ones b
 awkward to vectorize, and these events are few). Everything per event is vectorized.
 fchdir is not applied: its new directory is the name of an fd, which needs the fd table.
 """
-import bisect
 import functools
 
 import numpy as np
@@ -91,7 +90,7 @@ def _kinds():
             kind[info.id] = "chdir"
         elif exit_ and name in ID_SETTERS:
             kind[info.id] = name
-        lookup_only = (info.flags & EF.SKIPPARSERESET or name == "switch"
+        lookup_only = (info.flags & EF.SKIPPARSERESET or name in ("switch", "container")
                        or kind[info.id] == "clone")
         creates[info.id] = not lookup_only
     return kind, creates
@@ -213,8 +212,10 @@ class _Table:
     # -- lookups ---------------------------------------------------------------------------
     @staticmethod
     def placeholder(tid):
-        return dict(comm=None, exe=None, exepath="", args=(), pid=tid, ptid=-1, cwd="",
-                    uid=NO_ID, gid=NO_ID, vtid=-1, vpid=-1, loginuid=NO_ID, flags=0, nchilds=0)
+        """The thread get_thread_ref makes up for a tid it cannot find (comm/exe '<NA>')."""
+        return {"comm": None, "exe": None, "exepath": "", "args": (), "pid": tid, "ptid": -1,
+                "cwd": "", "uid": NO_ID, "gid": NO_ID, "vtid": -1, "vpid": -1,
+                "loginuid": NO_ID, "flags": 0, "nchilds": 0}
 
     def lookup(self, tid, row, including_row=False):
         """The thread as sysdig sees it at `row`: present, or created as a placeholder by an
@@ -223,11 +224,10 @@ class _Table:
         if t is not None:
             return t
         tids, rows = self.eligible
-        lo = np.searchsorted(tids, tid, side="left")
-        hi = np.searchsorted(tids, tid, side="right")
+        lo, hi = np.searchsorted(tids, [tid, tid + 1])
         since = self.dead_since.get(tid, self.start)
         mine = rows[lo:hi]
-        k = bisect.bisect_left(mine, since)
+        k = int(np.searchsorted(mine, since))
         if k < len(mine) and (mine[k] < row or (including_row and mine[k] == row)):
             self.put(tid, self.placeholder(tid), int(mine[k]))
             return self.threads[tid]
@@ -248,10 +248,11 @@ class _Table:
 
     def set_cwd(self, thread, tid, path, row):
         """set_cwd changes the cwd of the thread's main thread (one cwd per process)."""
-        main = self.main_thread(thread, tid, row)
+        main_tid = thread["pid"]
+        main = thread if main_tid == tid else self.get(main_tid, row)
         main["cwd"] = join_cwd(main["cwd"], _text(path) or "")
-        if main is not thread or tid in self.threads:
-            self.emit(thread["pid"] if main is not thread else tid, row)
+        if self.threads.get(main_tid) is main:
+            self.emit(main_tid, row)
 
     def add(self, tid, thread, row):
         """add_thread: a new thread counts towards its main thread's threads."""
@@ -312,11 +313,13 @@ def _clone(table, row, tid, p, i):
     pid = p("pid")[i]
     if not flags & CLONE_THREAD:
         pid = child_tid
-    child = dict(comm=comm, exe=exe, args=args, ptid=caller, pid=pid,
-                 exepath=parent["exepath"] if valid_parent else "",
-                 loginuid=parent["loginuid"] if valid_parent else 0,
-                 cwd="", uid=p("uid")[i], gid=p("gid")[i],
-                 flags=flags | (CLONE_INVERTED if inverted else 0), nchilds=0)
+    # comm, exe and args come from the event even when the parent is known (they agree,
+    # unless the caller renamed itself); exepath and loginuid from a known parent
+    child = {"comm": comm, "exe": exe, "args": args, "ptid": caller, "pid": pid,
+             "exepath": parent["exepath"] if valid_parent else "",
+             "loginuid": parent["loginuid"] if valid_parent else 0,
+             "cwd": "", "uid": p("uid")[i], "gid": p("gid")[i],
+             "flags": flags | (CLONE_INVERTED if inverted else 0), "nchilds": 0}
     if in_container:
         child["vtid"], child["vpid"] = vtid, vpid
     else:
@@ -347,6 +350,11 @@ def _execve(table, row, tid, p, i, enter_filename=None):
     t["args"] = _arg_list(p("args")[i])
     if p("pid")[i] is not None:
         t["pid"] = p("pid")[i]
+    if t["ptid"] == -1 and p("ptid")[i] is not None:
+        # only a thread sysdig made up (its ptid -1) takes the parent from the execve: a
+        # known thread keeps the one it had, even if it was reparented since (seen in the
+        # sysflow-mpm captures: a container's init keeps the ptid its clone gave it)
+        t["ptid"] = p("ptid")[i]
     if p("loginuid")[i] is not None:
         t["loginuid"] = p("loginuid")[i]
     t["flags"] = ACTIVE | (t["flags"] & CLONE_INVERTED)
@@ -396,10 +404,10 @@ def _seed(table, processes, section, row):
     rows = processes.filter(pl.col("section") == section).to_dicts()
     for r in rows:
         tid = r["tid"]
-        thread = dict(comm=r["comm"], exe=r["exe"], exepath=r["exepath"] or "",
-                      args=tuple(r["args"] or ()), pid=r["pid"], ptid=r["ptid"], cwd="",
-                      uid=r["uid"], gid=r["gid"], vtid=r["vtid"], vpid=r["vpid"],
-                      loginuid=r["loginuid"], flags=(r["flags"] or 0) | ACTIVE, nchilds=0)
+        thread = {"comm": r["comm"], "exe": r["exe"], "exepath": r["exepath"] or "",
+                  "args": tuple(r["args"] or ()), "pid": r["pid"], "ptid": r["ptid"], "cwd": "",
+                  "uid": r["uid"], "gid": r["gid"], "vtid": r["vtid"], "vpid": r["vpid"],
+                  "loginuid": r["loginuid"], "flags": (r["flags"] or 0) | ACTIVE, "nchilds": 0}
         if thread["pid"] == tid:
             thread["cwd"] = join_cwd("", r["cwd"] or "")
         table.threads[tid] = thread
@@ -457,9 +465,7 @@ def thread_versions(capture):
         end = starts[s + 1] if s + 1 < len(starts) else n
         sel = np.flatnonzero(eligible_mask[start:end]) + start
         order = np.lexsort((sel, tids[sel]))
-        eligible = (tids[sel][order], sel[order].tolist())
-        # bisect needs per-tid lists: slice positions come from the sorted tid column
-        table = _Table(s, start, _PerTid(eligible), versions)
+        table = _Table(s, start, (tids[sel][order], sel[order]), versions)
         _seed(table, processes, s, start)
         pending = None  # (tid, row) of a procexit's delayed removal
         lo, hi = np.searchsorted(state_rows, [start, end])
@@ -492,20 +498,6 @@ def thread_versions(capture):
     return _add_placeholders(frame, section_of, tids, eligible_mask)
 
 
-class _PerTid:
-    """(sorted tids, rows) of placeholder-creating events, searchable per tid."""
-
-    def __init__(self, pair):
-        self.tids, rows = pair
-        self.rows = rows
-
-    def __iter__(self):
-        return iter((self.tids, self))
-
-    def __getitem__(self, sl):
-        return self.rows[sl]
-
-
 def _remove_after_exit(table, tid, row):
     t = table.threads.get(tid)
     if t is None or t["nchilds"] > 0:
@@ -518,14 +510,14 @@ def _add_placeholders(versions, section_of, tids, eligible_mask):
     event since the thread was last absent creates one), vectorized over all events."""
     rows = np.flatnonzero(eligible_mask)
     if len(rows) == 0:
-        return versions.sort(["section", "tid", "row"], maintain_order=True)
-    versions = versions.with_row_index("order").sort("order").unique(
-        ["section", "tid", "row"], keep="last").drop("order")
+        return (versions.unique(["section", "tid", "row"], keep="last", maintain_order=True)
+                .sort(["section", "tid", "row"]))
+    versions = versions.unique(["section", "tid", "row"], keep="last", maintain_order=True)
     events = pl.DataFrame({"section": section_of[rows].astype(np.int32), "tid": tids[rows],
                            "row": rows.astype(np.int64)}).sort("row")
     seen = events.join_asof(
         versions.select("section", "tid", "row", "alive", pl.col("row").alias("since"))
-        .sort("row"), on="row", by=["section", "tid"], strategy="backward")
+        .sort("row"), on="row", by=["section", "tid"], strategy="backward", check_sortedness=False)
     missing = seen.filter(~pl.col("alive").fill_null(False))
     new = (missing.group_by("section", "tid", pl.col("since").fill_null(-1))
            .agg(pl.col("row").min())
@@ -541,16 +533,19 @@ def _add_placeholders(versions, section_of, tids, eligible_mask):
         pl.lit(-1, pl.Int64).alias("vtid"), pl.lit(-1, pl.Int64).alias("vpid"),
         pl.lit(NO_ID, pl.Int64).alias("loginuid"),
     ).select(list(_SCHEMA)).cast(_SCHEMA)
-    return pl.concat([versions, placeholder]).sort(["section", "tid", "row"])
+    # a placeholder made at the row where the thread was removed replaces that removal
+    return (pl.concat([versions, placeholder])
+            .unique(["section", "tid", "row"], keep="last", maintain_order=True)
+            .sort(["section", "tid", "row"]))
 
 
 def _as_of(events, versions, key, columns, prefix):
     """Each event's version of the thread named by its `key` column, as of its row."""
-    right = versions.filter(pl.col("alive") | True).select(
+    right = versions.select(
         "section", pl.col("tid").alias(key), "row", "alive",
         *[pl.col(c).alias(prefix + c) for c in columns]).sort("row")
     joined = events.sort("row").join_asof(right, on="row", by=["section", key],
-                                          strategy="backward")
+                                          strategy="backward", check_sortedness=False)
     alive = pl.col("alive").fill_null(False)
     return joined.with_columns(
         [pl.when(alive).then(pl.col(prefix + c)).alias(prefix + c) for c in columns]
@@ -602,6 +597,7 @@ def thread_columns(capture):
         pl.col("t.loginuid").alias("user.loginuid"),
         pl.col("p.comm").alias("proc.pname"),
     )
+    frame = _container_events(capture, frame)
     frame = frame.join(users, left_on=["section", "user.uid"], right_on=["section", "id"],
                        how="left").rename({"name": "user.name"})
     frame = frame.join(groups, left_on=["section", "group.gid"], right_on=["section", "id"],
@@ -616,3 +612,40 @@ def _names(table, column):
     return (table.select(pl.col("section").cast(pl.Int32), pl.col(column).cast(pl.Int64)
                          .alias("id"), "name")
             .unique(["section", "id"], keep="first", maintain_order=True))
+
+
+@functools.cache
+def _container_json_ids():
+    """Ids of the container events that carry JSON and that sysdig prints."""
+    return [e.id for e in eventtable.sysdig_0293() if e.name == "container"
+            and any(p.name == "json" for p in e.params)]
+
+
+def _container_events(capture, frame):
+    """A container event gets a thread of its own, made up for it alone and kept in no
+    table: comm 'container:ID', pid -1, ptid 0, uid and gid 0, empty exe."""
+    import json
+    types = np.asarray(capture.event_types)
+    rows = np.flatnonzero(np.isin(types, _container_json_ids()) &
+                          (np.asarray(capture.event_numbers) > 0))
+    if len(rows) == 0:
+        return frame
+    names = []
+    for raw in capture.param("json").gather(rows).to_list():
+        try:
+            info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
+            names.append("container:" + str(info.get("id", "")))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            names.append("container:")
+    fake = pl.DataFrame({"row": rows.astype(np.int64), "c.name": names})
+    frame = frame.join(fake, on="row", how="left")
+    is_fake = pl.col("c.name").is_not_null()
+    values = {"proc.name": pl.col("c.name"), "proc.pid": pl.lit(-1), "proc.ppid": pl.lit(0),
+              "proc.exe": pl.lit(""), "proc.exepath": pl.lit(""),
+              "proc.args": pl.lit([], pl.List(pl.String)), "proc.cmdline": pl.col("c.name"),
+              "proc.cwd": pl.lit(""), "proc.vpid": pl.lit(-1), "thread.vtid": pl.lit(-1),
+              "user.uid": pl.lit(0), "group.gid": pl.lit(0), "user.loginuid": pl.lit(0),
+              "proc.pname": pl.lit(None, pl.String)}
+    return frame.with_columns(
+        [pl.when(is_fake).then(v).otherwise(pl.col(k)).alias(k) for k, v in values.items()]
+    ).drop("c.name")
