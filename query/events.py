@@ -62,10 +62,7 @@ class EventData:
     @functools.cached_property
     def threads(self):
         """Thread state columns (query.threads), or None where it is not available."""
-        try:
-            from . import threads
-        except ImportError:
-            return None
+        from . import threads
         return threads.thread_columns(self.capture)
 
     @functools.cached_property
@@ -75,6 +72,15 @@ class EventData:
         except ImportError:
             return None
         return fds.fd_columns(self.capture)
+
+    @functools.cached_property
+    def fd_lookup(self):
+        """(row, fd) -> `<typechar l4char>name` as sysdig shows an fd parameter, or None."""
+        try:
+            from . import fds
+        except ImportError:
+            return None
+        return fds.fd_text_lookup(self.capture) if hasattr(fds, "fd_text_lookup") else None
 
     @functools.cached_property
     def state(self):

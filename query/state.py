@@ -1,11 +1,60 @@
-"""The state a renderer or a field needs for each event, from the thread and fd tables.
+"""The state a renderer needs for each event, from the thread and fd tables.
 
 Thread and fd state are built as columns over all events (query.threads, query.fds); this
-module adapts them to the per-event lookups of query.render.
+module adapts them to the per-event lookups of query.render: the event's own process name
+and cwd, the name of any pid it mentions, and what any fd it mentions refers to.
 """
-from query.render import NoState
+import bisect
+
+from .render import NoState
+
+
+class CaptureState(NoState):
+    def __init__(self, capture, data):
+        from .threads import thread_versions
+        columns = data.threads
+        self._names = columns["proc.name"].to_list()
+        self._cwds = columns["proc.cwd"].to_list()
+        self._sections = [s.first_event for s in capture.sections]
+        versions = thread_versions(capture).select("section", "tid", "row", "alive", "comm")
+        self._versions = {}
+        for section, tid, row, alive, comm in versions.iter_rows():
+            rows, values = self._versions.setdefault((section, tid), ([], []))
+            rows.append(row)
+            values.append(comm if alive else None)
+        self._fds = data.fd_lookup
+
+    def proc_name(self, row):
+        return self._names[row]
+
+    def cwd(self, row):
+        return self._cwds[row]
+
+    def _section(self, row):
+        return bisect.bisect_right(self._sections, row) - 1
+
+    def comm_of_pid(self, row, pid):
+        """The name of thread `pid` as sysdig's table knows it when it prints event `row`."""
+        found = self._versions.get((self._section(row), pid))
+        if not found:
+            return None
+        rows, comms = found
+        at = bisect.bisect_right(rows, row) - 1
+        return comms[at] if at >= 0 else None
+
+    def fd_text(self, row, fd):
+        return self._fds(row, fd) if self._fds else None
+
+    def fd_dir(self, row, fd):
+        text = self.fd_text(row, fd)
+        if not text or not text.startswith("<"):
+            return None
+        return text[text.index(">") + 1:]
 
 
 def capture_state(capture, data=None):
-    """The best state available for this capture (grows as query.threads/query.fds land)."""
-    return NoState()
+    """The state of every event of the capture, for rendering."""
+    if data is None:
+        from .events import EventData
+        data = EventData(capture)
+    return CaptureState(capture, data)
