@@ -75,11 +75,12 @@ class ListValue:
 class Compare:
     """``lhs op rhs``. ``op`` is normalised (``==`` becomes ``=``). ``rhs`` is a Value, a ListValue,
     a Val, a Transform (a transformer over another field), or an Identifier (a Falco list name,
-    which libsinsp itself rejects)."""
+    which libsinsp itself rejects). ``op_pos`` is where the operator starts."""
     lhs: Operand
     op: str
     rhs: Union[Value, ListValue, Val, Transform, "Identifier"]
     pos: int = _pos()
+    op_pos: int = _pos()
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,10 @@ def _build() -> pp.ParserElement:
         return f"unknown operator '{word}'"
 
     def binary(t):
-        return _Cond(t[0], t[1])
+        return _Cond(t[0].op, t[1], t[0].pos)
+
+    for op_el in (num_op, str_op, list_op):
+        op_el.add_parse_action(lambda s, loc, t: _Cond(t[0], None, loc))
 
     condition = (exists.copy().add_parse_action(lambda t: _Cond("exists", None))
                  | (num_op + num_rhs).add_parse_action(binary)
@@ -291,14 +294,21 @@ def _build() -> pp.ParserElement:
         if cond.op == "exists":
             return ast.Exists(lhs, pos=loc)
         op = "=" if cond.op == "==" else cond.op
-        return ast.Compare(lhs, op, cond.rhs, pos=loc)
+        return ast.Compare(lhs, op, cond.rhs, pos=loc, op_pos=cond.pos)
 
     field_check = (operand + condition).add_parse_action(check_action)
+    # a single word followed by an operator: a misspelt field rather than a macro
+    not_a_field = _re(r"[A-Za-z][A-Za-z0-9_]*(?=[" + _BLANK_CLASS + r"]*(?:[=<>!]|(?:"
+                      + "|".join(WORD_STR_OPS + LIST_OPS + ("exists",))
+                      + r")(?![A-Za-z0-9_.])))").add_parse_action(
+        lambda s, loc, t: _raise(f"'{t[0]}' is not a field name (fields are written "
+                                 "class.name)", loc))
     paren = (_lit("(").suppress() + expr
              + (_lit(")").suppress() | _unexpected("expected 'and', 'or' or ')'")))
     check = (paren | field_check
              | _re(r"val\(").add_parse_action(
                  lambda s, loc, t: _raise("val() is allowed only on the right-hand side", loc))
+             | not_a_field
              | identifier
              | _unexpected("expected a field, 'not' or '('"))
 
@@ -324,6 +334,7 @@ def _build() -> pp.ParserElement:
 class _Cond:
     op: str
     rhs: object
+    pos: int = -1
 
 
 def _opener(s, loc):
