@@ -55,6 +55,12 @@ def main(argv=None):
     except ScapError as e:
         click.echo(f"scaptool: {e}", err=True)
         sys.exit(1)
+    except ValueError as e:
+        # bad filters and formats (query.filter.FilterError, query.format.FormatError)
+        if type(e).__name__ not in ("FilterError", "FormatError"):
+            raise
+        click.echo(f"scaptool: {e}", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as e:

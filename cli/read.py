@@ -69,13 +69,19 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     if path is None:
         raise click.UsageError("no capture to read: give one with -r FILE")
     capture = scap.open(path)
+    data = None
     rows = None
+    if filter_words or numevents is not None or not (quiet or out):
+        from query.events import EventData
+        limit = None if (verbose or as_json) else 80
+        data = EventData(capture, bytebuf_limit=limit, buffer_format=buffers or "normal")
+        data.timetype = timetype
     if filter_words or numevents is not None:
-        rows = _select(capture, " ".join(filter_words), numevents)
+        rows = _select(data, " ".join(filter_words), numevents)
     if out:
         scap.write_capture(out, capture, rows=rows, compress=compress)
     elif not quiet:
-        _print_events(capture, rows, fmt, as_json, buffers, verbose, timetype)
+        _print_events(data, rows, fmt, as_json)
     if summary:
         click.echo(capture_summary(capture), nl=False)
 
@@ -96,26 +102,23 @@ def field_listing():
     return "".join(out)
 
 
-def _select(capture, filter_text, numevents):
+def _select(data, filter_text, numevents):
     import numpy as np
-    keep = np.ones(len(capture), dtype=bool)
+    keep = np.ones(len(data), dtype=bool)
     if numevents is not None:
-        numbers = capture.event_numbers
+        numbers = data.capture.event_numbers
         keep &= (numbers > 0) & (numbers <= numevents)
     if filter_text.strip():
         from query.select import filter_mask
-        keep &= filter_mask(capture, filter_text)
+        keep &= filter_mask(data.capture, filter_text, data)
     return keep
 
 
-def _print_events(capture, rows, fmt, as_json, buffers, verbose, timetype):
+def _print_events(data, rows, fmt, as_json):
     import numpy as np
 
-    from query.events import EventData
     from query.format import DEFAULT_FORMAT, format_lines, json_lines
-    limit = None if (verbose or as_json) else 80
-    data = EventData(capture, bytebuf_limit=limit, buffer_format=buffers or "normal")
-    data.timetype = timetype
+    limit = data.bytebuf_limit
     shown = data.visible if rows is None else (data.visible & rows)
     selected = np.flatnonzero(shown)
     fmt = fmt or DEFAULT_FORMAT

@@ -109,10 +109,16 @@ class EventData:
         return out
 
     @functools.cache
-    def rendered(self, what):
-        """Per-event Python text (evt.info and friends), for the visible events only."""
+    def rendered(self, what, arg=None):
+        """Per-event Python text for the visible events only: evt.info / evt.args, or one
+        parameter (evt.arg.NAME, evt.arg[N])."""
         r = self.renderer
         out = [None] * len(self)
-        for row in np.flatnonzero(self.visible):
-            out[row] = r.info(int(row))
+        if what in ("evt.info", "evt.args"):
+            for row in np.flatnonzero(self.visible):
+                out[row] = r.info(int(row))
+        else:
+            which = int(arg) if arg is not None and arg.isdigit() else arg
+            for row in np.flatnonzero(self.visible):
+                out[row] = r.arg(int(row), which)
         return pl.Series(what, out, dtype=pl.String)

@@ -178,6 +178,13 @@ def _evt_rawarg(data, arg):
     return data.param(arg).alias(f"evt.rawarg.{arg}")
 
 
+@field("evt.arg", "CHARBUF", "string",
+       "one parameter as text: evt.arg.NAME or evt.arg[N] (resolved: an fd shows its name)",
+       "required")
+def _evt_arg(data, arg):
+    return data.rendered("evt.arg", arg).alias(f"evt.arg.{arg}")
+
+
 @field("evt.info", "CHARBUF", "string", "the event's parameters as text (syslog decoded)")
 def _evt_info(data, arg):
     return data.rendered("evt.info")

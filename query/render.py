@@ -153,9 +153,24 @@ class Renderer:
 
     def info(self, row, raw=None):
         """evt.info (= evt.args outside syslog writes): `name=value[(resolved)] ` per param."""
+        return "".join(f"{name}={text}({resolved}) " if resolved else f"{name}={text} "
+                       for name, text, resolved in self.param_texts(row, raw))
+
+    def arg(self, row, which, raw=None):
+        """evt.arg.NAME / evt.arg[N]: the parameter's resolved text if it has one, else its
+        text (`<f>/etc/passwd` for an fd); None if the event has no such parameter."""
+        texts = self.param_texts(row, raw)
+        if isinstance(which, int):
+            found = texts[which] if 0 <= which < len(texts) else None
+        else:
+            found = next((t for t in texts if t[0] == which), None)
+        return None if found is None else (found[2] or found[1])
+
+    def param_texts(self, row, raw=None):
+        """(name, text, resolved or None) for each parameter sysdig 0.29.3 shows."""
         etype = int(self.h.type[row])
         if etype in GENERIC or etype >= SYSDIG_EVENT_MAX:
-            return ""
+            return []
         raw = raw if raw is not None else self.raw_params(row)
         params = self.table[etype].params
         values = []
@@ -174,10 +189,9 @@ class Renderer:
             if param.type == PT.BYTEBUF and self.buffer_format is not None:
                 text = self.buffer_format(value or b"")
             resolved = self._resolve(row, param, value, resolved, values)
-            parts.append(f"{param.name}={text}({resolved}) " if resolved else
-                         f"{param.name}={text} ")
+            parts.append((param.name, text, resolved))
             previous = text
-        return "".join(parts)
+        return parts
 
     def _resolve(self, row, param, value, resolved, values):
         if value is None:
