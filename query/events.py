@@ -67,20 +67,21 @@ class EventData:
 
     @functools.cached_property
     def fds(self):
-        try:
-            from . import fds
-        except ImportError:
-            return None
+        from . import fds
         return fds.fd_columns(self.capture)
 
     @functools.cached_property
+    def fd_param_texts(self):
+        """{parameter position: Series of the `<typechar l4char>name` text sysdig shows for
+        that FD-typed parameter, per event}."""
+        from . import fds
+        return {k: s.to_list() for k, s in fds.fd_param_texts(self.capture).items()}
+
+    @functools.cached_property
     def fd_lookup(self):
-        """(row, fd) -> `<typechar l4char>name` as sysdig shows an fd parameter, or None."""
-        try:
-            from . import fds
-        except ImportError:
-            return None
-        return fds.fd_text_lookup(self.capture) if hasattr(fds, "fd_text_lookup") else None
+        """(rows, fds) -> the resolved text of each fd at each row, in bulk."""
+        from . import fds
+        return fds.fd_name_at(self.capture)
 
     @functools.cached_property
     def state(self):

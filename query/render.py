@@ -36,6 +36,9 @@ class NoState:
     def fd_text(self, row, fd):
         return None
 
+    def fd_param_text(self, row, position):
+        return None
+
 
 def visible_rows(capture):
     """Events sysdig 0.29.3 prints by default: it knows the type, the type is not internal
@@ -188,7 +191,10 @@ class Renderer:
                 fd_typechar=lambda fd: self._fd_typechar(row, fd))
             if param.type == PT.BYTEBUF and self.buffer_format is not None:
                 text = self.buffer_format(value or b"")
-            resolved = self._resolve(row, param, value, resolved, values)
+            if param.type == PT.FD and value is not None and value >= 0:
+                resolved = self.state.fd_param_text(row, k) or resolved
+            else:
+                resolved = self._resolve(row, param, value, resolved, values)
             parts.append((param.name, text, resolved))
             previous = text
         return parts

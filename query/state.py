@@ -22,7 +22,8 @@ class CaptureState(NoState):
             rows, values = self._versions.setdefault((section, tid), ([], []))
             rows.append(row)
             values.append(comm if alive else None)
-        self._fds = data.fd_lookup
+        self._fd_lookup = data.fd_lookup
+        self._fd_params = data.fd_param_texts
 
     def proc_name(self, row):
         return self._names[row]
@@ -42,8 +43,16 @@ class CaptureState(NoState):
         at = bisect.bisect_right(rows, row) - 1
         return comms[at] if at >= 0 else None
 
+    def fd_param_text(self, row, position):
+        """The text sysdig shows for the FD parameter at this position of this event."""
+        texts = self._fd_params.get(position)
+        return texts[row] if texts is not None else None
+
     def fd_text(self, row, fd):
-        return self._fds(row, fd) if self._fds else None
+        import numpy as np
+        found = self._fd_lookup(np.array([row]), np.array([fd]))
+        value = found[0] if len(found) else None
+        return value if value is None or isinstance(value, str) else str(value)
 
     def fd_dir(self, row, fd):
         text = self.fd_text(row, fd)
