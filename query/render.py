@@ -220,11 +220,12 @@ class Renderer:
 
     @staticmethod
     def _relative_to(base, path):
-        """sysdig shows `path(absolute)` only for relative paths it can resolve."""
-        if base is None or not path or path.startswith(b"/"):
+        """sysdig shows `path(resolved)` for relative paths only: joined to the cwd (or the
+        directory fd) and normalized; with no known cwd, just normalized."""
+        from .fds import concatenate_paths
+        if base is None or not path or path.startswith(b"/") or path == b"<NA>":
             return None
-        base = base if base.endswith("/") else base + "/"
-        return base + path.decode("utf-8", "replace")
+        return concatenate_paths(base, path.decode("utf-8", "replace"))
 
     def _fd_typechar(self, row, fd):
         text = self.state.fd_text(row, fd)

@@ -328,12 +328,17 @@ def _clone(table, row, tid, p, i):
         child["uid"] = 0
     if child["gid"] is None:
         child["gid"] = 0
+    cwd = _text(p("cwd")[i])
+    if not cwd and valid_parent:
+        # an empty cwd parameter (older drivers): the child has its parent's cwd
+        main = table.main_thread(parent, caller, row)
+        cwd = main["cwd"] if main is not None else ""
     if pid == child_tid:
-        child["cwd"] = join_cwd("", _text(p("cwd")[i]) or "")
+        child["cwd"] = join_cwd("", cwd or "")
         table.add(child_tid, child, row)
     else:
         table.add(child_tid, child, row)
-        table.set_cwd(child, child_tid, p("cwd")[i], row)
+        table.set_cwd(child, child_tid, cwd, row)
 
 
 def _execve(table, row, tid, p, i, enter_filename=None):
