@@ -241,3 +241,33 @@ for _name, (_type, _kind, _desc) in _THREAD_FIELDS.items():
     field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "threads", _n))
 for _name, (_type, _kind, _desc) in _FD_FIELDS.items():
     field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "fds", _n))
+
+
+# -- fields mixing the event table and fd state ------------------------------------------------
+
+# the fd kinds sysdig 0.29.3 counts as each I/O category (fdinfo's class)
+_IO_CATEGORY_OF_FD = {"file": "file", "directory": "file", "ipv4": "net", "ipv6": "net",
+                      "unix": "ipc", "pipe": "ipc", "event": "ipc", "signalfd": "ipc",
+                      "eventpoll": "ipc", "inotify": "ipc", "timerfd": "ipc"}
+
+
+@field("evt.category", "CHARBUF", "string",
+       "file, net, memory, process, ...; I/O events take the category of their fd")
+def _evt_category(data, arg):
+    old, new = eventtable.sysdig_0293(), eventtable.libs()
+    text = [(old[i] if i < len(old) else new[i]).category_name for i in range(len(new))]
+    by_type = pl.Series("evt.category", text, dtype=pl.String).gather(data.headers.type)
+    io = by_type.is_null()
+    fd_kind = _column(data, "fds", "fd.type")
+    from_fd = fd_kind.replace_strict(_IO_CATEGORY_OF_FD, default="unknown",
+                                     return_dtype=pl.String).fill_null("unknown")
+    return pl.select(pl.when(io).then(from_fd).otherwise(by_type)).to_series() \
+        .alias("evt.category")
+
+
+@field("evt.is_syslog", "BOOL", "bool", "true for writes to syslog (an fd named /dev/log...)")
+def _evt_is_syslog(data, arg):
+    writes = pl.Series(_flag_per_type(EF.WRITES_TO_FD)[data.headers.type])
+    name = _column(data, "fds", "fd.name")
+    return (writes & name.str.contains("/dev/log", literal=True)).fill_null(False) \
+        .alias("evt.is_syslog")
