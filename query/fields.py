@@ -257,6 +257,16 @@ def _evt_category(data, arg):
     old, new = eventtable.sysdig_0293(), eventtable.libs()
     text = [(old[i] if i < len(old) else new[i]).category_name for i in range(len(new))]
     by_type = pl.Series("evt.category", text, dtype=pl.String).gather(data.headers.type)
+    # generic events (types 0/1) take the category of their syscall (PPM_SC id in the ID param),
+    # from libscap's syscall info table; its I/O categories again defer to the fd, as above
+    sc_text = {}
+    while (category := names.syscall_category(len(sc_text))) is not None:
+        info = eventtable.EventInfo(0, "", int(eventtable.EC[category]), 0, ())
+        sc_text[len(sc_text)] = info.category_name  # None for I/O: from the fd below
+    by_sc = data.param("ID").cast(pl.Int64, strict=False) \
+        .replace_strict(sc_text, default="unknown", return_dtype=pl.String)
+    generic = pl.Series(np.isin(data.headers.type, (0, 1)))
+    by_type = pl.select(pl.when(generic).then(by_sc).otherwise(by_type)).to_series()
     io = by_type.is_null()
     fd_kind = _column(data, "fds", "fd.type")
     from_fd = fd_kind.replace_strict(_IO_CATEGORY_OF_FD, default="unknown",

@@ -189,8 +189,8 @@ class Renderer:
                 users=self._users, groups=self._groups, bytebuf_limit=self.bytebuf_limit,
                 previous_text=previous,
                 fd_typechar=lambda fd: self._fd_typechar(row, fd))
-            if param.type == PT.BYTEBUF and self.buffer_format is not None:
-                text = self.buffer_format(value or b"")
+            if param.type == PT.BYTEBUF and self.buffer_format is not None and value:
+                text = self.buffer_format(value)
             if param.type == PT.FD and value is not None and value >= 0:
                 resolved = self.state.fd_param_text(row, k) or resolved
             else:

@@ -576,20 +576,25 @@ def thread_columns(capture):
     groups = _names(capture.groups, "gid")
     is_main = pl.col("t.pid") == pl.col("tid")
     present = pl.col("t.alive")
+    # a placeholder thread's comm and exe are the text "<NA>" in sysdig, a value like any
+    # other (JSON shows the string; -p without '*' keeps the line); no thread at all is null
+    made_up = present & pl.col("t.comm").is_null()
     frame = own.with_columns(
-        pl.col("t.comm").alias("proc.name"),
+        pl.when(made_up).then(pl.lit("<NA>")).otherwise(pl.col("t.comm")).alias("proc.name"),
         pl.col("t.pid").alias("proc.pid"),
         # a missing main thread is made up by sysdig as a placeholder (ptid -1)
         pl.when(~present).then(None)
         .when(is_main).then(pl.col("t.ptid"))
         .when(pl.col("m.alive")).then(pl.col("m.ptid"))
         .otherwise(-1).alias("proc.ppid"),
-        pl.col("t.exe").alias("proc.exe"),
+        pl.when(made_up & pl.col("t.exe").is_null()).then(pl.lit("<NA>"))
+        .otherwise(pl.col("t.exe")).alias("proc.exe"),
         pl.col("t.exepath").alias("proc.exepath"),
         pl.col("t.args").alias("proc.args"),
         pl.when(pl.col("t.comm").is_not_null()).then(
             pl.concat_str([pl.col("t.comm"), pl.col("t.args").list.eval(
                 pl.lit(" ") + pl.element()).list.join("")]))
+        .when(made_up).then(pl.lit("<NA>"))
         .alias("proc.cmdline"),
         pl.when(~present).then(None)
         .when(is_main).then(pl.col("t.cwd"))

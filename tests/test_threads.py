@@ -200,7 +200,8 @@ def test_procexit_removes_the_thread_one_event_later(tmp_path):
     assert rows[1]["proc.name"] == "systemd"
     assert all(v is None for v in rows[2].values())
     for r in rows[3:]:
-        assert r["proc.name"] is None and r["proc.exe"] is None and r["proc.cmdline"] is None
+        # the placeholder's comm and exe are the text "<NA>" (JSON shows the string)
+        assert r["proc.name"] == r["proc.exe"] == r["proc.cmdline"] == "<NA>"
         assert r["proc.pid"] == 100 and r["proc.ppid"] == -1 and r["user.name"] is None
 
 
