@@ -67,3 +67,21 @@ def test_selected_events_keep_their_context(name, event, tmp_path):
                 in numbers]
     got = [line.split(b" ", 1)[1] for line in r.stdout.splitlines()]
     assert expected and got == expected
+
+
+def test_cli_write_with_filter_shows_matching_events_only(tmp_path):
+    """scaptool -r IN -w OUT FILTER: sysdig reads OUT and shows exactly the matching events,
+    rendered as in the original."""
+    import sys
+    sysdig = require_tool("sysdig")
+    src = need_capture(corpus_path() / "captures" / "sysflow-tcp-client-server.scap")
+    out = tmp_path / "matching.scap"
+    r = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(src), "-w", str(out),
+                        "fd.sport=8080 or evt.type=connect"], capture_output=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+    ours = subprocess.run([sysdig, "-r", str(out)], capture_output=True, env=ENV)
+    theirs = subprocess.run([sysdig, "-r", str(src), "fd.sport=8080 or evt.type=connect"],
+                            capture_output=True, env=ENV)
+    assert ours.returncode == 0 and theirs.stdout
+    strip = lambda text: [line.split(b" ", 1)[1] for line in text.splitlines()]  # noqa: E731
+    assert strip(ours.stdout) == strip(theirs.stdout)

@@ -1,0 +1,59 @@
+"""The notebook API: frames of catalog fields, filters as Polars expressions, batches."""
+import pathlib
+
+import polars as pl
+import pytest
+
+import query
+import scap
+from conftest import corpus_path
+from query.filter import FilterError
+from query.select import filter_mask
+
+FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "php-database-error.scap"
+
+
+def test_frame_with_filter_on_the_fixture():
+    cap = scap.open(FIXTURE)
+    f = query.frame(cap, ["evt.num", "proc.name", "fd.name", "evt.buffer"],
+                    "evt.type=write and fd.name contains .log")
+    assert f.columns == ["evt.num", "proc.name", "fd.name", "evt.buffer"]
+    assert f["proc.name"].to_list() == ["php-fpm7.4", "php-fpm7.4"]
+    assert f["fd.name"].unique().to_list() == ["/var/log/php/app.log"]
+    assert b"Database error" in f["evt.buffer"].drop_nulls()[0]
+
+
+def test_filter_expr_on_a_frame():
+    cap = scap.open(FIXTURE)
+    f = query.frame(cap, ["proc.name", "evt.type", "evt.buffer", "fd.sport"])
+    hits = f.filter(query.filter_expr('evt.buffer contains "Access denied" and fd.sport=3306'))
+    assert hits["proc.name"].to_list() == ["mysqld", "php-fpm7.4"]
+    assert hits["evt.type"].to_list() == ["write", "read"]
+
+
+def test_batches_cover_the_frame():
+    cap = scap.open(FIXTURE)
+    whole = query.frame(cap, ["evt.num", "evt.type"])
+    parts = list(query.batches(cap, ["evt.num", "evt.type"], size=7))
+    assert len(parts) == -(-whole.height // 7)
+    assert pl.concat(parts).equals(whole)
+
+
+def test_bad_filter_names_the_position():
+    with pytest.raises(FilterError, match="position 10"):
+        query.filter_expr("proc.name=")
+    with pytest.raises(FilterError, match="unknown field 'proc.nam'"):
+        query.filter_expr("proc.nam=x")
+
+
+@pytest.mark.parametrize("text", [
+    "fd.name contains /etc", "evt.type in (read, write) and proc.name startswith s",
+    "not fd.name exists", "evt.latency > 100000 or evt.failed=true",
+])
+def test_filter_expr_agrees_with_the_cli_path(text):
+    cap = scap.open(corpus_path() / "captures" / "libs-curl-google.scap")
+    fields = query.filter_fields(text)
+    f = query.frame(cap, ["evt.num"] + fields, all_events=True)
+    by_expr = f.filter(query.filter_expr(text))["evt.num"].to_list()
+    mask = filter_mask(cap, text)
+    assert by_expr == [n or None for n in cap.event_numbers[mask].tolist()]
