@@ -75,7 +75,7 @@ class EventData:
         """{parameter position: Series of the `<typechar l4char>name` text sysdig shows for
         that FD-typed parameter, per event}."""
         from . import fds
-        return {k: s.to_list() for k, s in fds.fd_param_texts(self.capture).items()}
+        return dict(fds.fd_param_texts(self.capture))
 
     @functools.cached_property
     def fd_lookup(self):
@@ -108,6 +108,16 @@ class EventData:
                     or "<unknown>" for i in ids]
             out = out.scatter(generic, text)
         return out
+
+    def rendered_at(self, what, arg, rows):
+        """The same text as rendered(), for the given rows only."""
+        r = self.renderer
+        if what in ("evt.info", "evt.args"):
+            values = [r.info(int(row)) for row in rows]
+        else:
+            which = int(arg) if arg is not None and arg.isdigit() else arg
+            values = [r.arg(int(row), which) for row in rows]
+        return pl.Series(what, values, dtype=pl.String)
 
     @functools.cache
     def rendered(self, what, arg=None):

@@ -25,14 +25,21 @@ class FieldDef:
     description: str
     compute: Callable
     arg: str = "none"  # "none", "optional" or "required": an argument as [N] or .NAME
+    per_row: Callable = None  # for text made event by event: (data, arg, rows) -> Series
 
     def series(self, data, arg=None):
         return self.compute(data, arg)
 
+    def series_at(self, data, arg, rows):
+        """The field for the given rows only (cheaper for text rendered event by event)."""
+        if self.per_row is not None:
+            return self.per_row(data, arg, rows)
+        return self.compute(data, arg).gather(rows)
 
-def field(name, type_, kind, description, arg="none"):
+
+def field(name, type_, kind, description, arg="none", per_row=None):
     def register(compute):
-        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg)
+        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg, per_row)
         return compute
     return register
 
@@ -178,19 +185,27 @@ def _evt_rawarg(data, arg):
     return data.param(arg).alias(f"evt.rawarg.{arg}")
 
 
+def _rendered_at(what):
+    def at(data, arg, rows):
+        return data.rendered_at(what, arg, rows)
+    return at
+
+
 @field("evt.arg", "CHARBUF", "string",
        "one parameter as text: evt.arg.NAME or evt.arg[N] (resolved: an fd shows its name)",
-       "required")
+       "required", per_row=_rendered_at("evt.arg"))
 def _evt_arg(data, arg):
     return data.rendered("evt.arg", arg).alias(f"evt.arg.{arg}")
 
 
-@field("evt.info", "CHARBUF", "string", "the event's parameters as text (syslog decoded)")
+@field("evt.info", "CHARBUF", "string", "the event's parameters as text (syslog decoded)",
+       per_row=_rendered_at("evt.info"))
 def _evt_info(data, arg):
     return data.rendered("evt.info")
 
 
-@field("evt.args", "CHARBUF", "string", "the event's parameters as text")
+@field("evt.args", "CHARBUF", "string", "the event's parameters as text",
+       per_row=_rendered_at("evt.args"))
 def _evt_args(data, arg):
     return data.rendered("evt.args")
 

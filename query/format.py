@@ -74,7 +74,7 @@ def format_lines(data, fmt, rows, bytebuf_limit=80):
             columns[name] = output_times(data, rows)
         elif name not in columns:
             definition, arg = lookup(name)
-            series = definition.series(data, arg).gather(rows)
+            series = definition.series_at(data, arg, rows)
             columns[name] = _texts(series, definition.kind, bytebuf_limit)
     out = []
     for i in range(len(rows)):
@@ -137,7 +137,7 @@ def json_lines(data, fmt, rows, bytebuf_limit=None):
             columns[name] = [str(int(data.headers.ts[i])) for i in rows]
             continue
         definition, arg = lookup(name)
-        series = definition.series(data, arg).gather(rows)
+        series = definition.series_at(data, arg, rows)
         if definition.kind == "bool":
             columns[name] = [None if v is None else ("true" if v else "false")
                              for v in series.to_list()]

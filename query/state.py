@@ -5,25 +5,31 @@ module adapts them to the per-event lookups of query.render: the event's own pro
 and cwd, the name of any pid it mentions, and what any fd it mentions refers to.
 """
 import bisect
+import functools
 
 from .render import NoState
 
 
 class CaptureState(NoState):
     def __init__(self, capture, data):
-        from .threads import thread_versions
+        # Series, looked up one row at a time: only the printed events pay for it
         columns = data.threads
-        self._names = columns["proc.name"].to_list()
-        self._cwds = columns["proc.cwd"].to_list()
+        self._names = columns["proc.name"]
+        self._cwds = columns["proc.cwd"]
         self._sections = [s.first_event for s in capture.sections]
-        versions = thread_versions(capture).select("section", "tid", "row", "alive", "comm")
-        self._versions = {}
+        self._capture = capture
+        self._data = data
+
+    @functools.cached_property
+    def _versions(self):
+        from .threads import thread_versions
+        versions = thread_versions(self._capture).select("section", "tid", "row", "alive", "comm")
+        found = {}
         for section, tid, row, alive, comm in versions.iter_rows():
-            rows, values = self._versions.setdefault((section, tid), ([], []))
+            rows, values = found.setdefault((section, tid), ([], []))
             rows.append(row)
             values.append(comm if alive else None)
-        self._fd_lookup = data.fd_lookup
-        self._fd_params = data.fd_param_texts
+        return found
 
     def proc_name(self, row):
         return self._names[row]
@@ -45,12 +51,12 @@ class CaptureState(NoState):
 
     def fd_param_text(self, row, position):
         """The text sysdig shows for the FD parameter at this position of this event."""
-        texts = self._fd_params.get(position)
+        texts = self._data.fd_param_texts.get(position)
         return texts[row] if texts is not None else None
 
     def fd_text(self, row, fd):
         import numpy as np
-        found = self._fd_lookup(np.array([row]), np.array([fd]))
+        found = self._data.fd_lookup(np.array([row]), np.array([fd]))
         value = found[0] if len(found) else None
         return value if value is None or isinstance(value, str) else str(value)
 
