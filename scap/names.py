@@ -64,3 +64,22 @@ def syscall_name(ppm_sc, version="0293"):
     if version not in _VERSIONS:
         raise ValueError(f"unknown table version {version!r}")
     return _name_tables()[f"ppm_sc_{version}"].get(ppm_sc)
+
+
+_SYSCALL_CATEGORIES = {}
+
+
+def syscall_category(ppm_sc, version="0293"):
+    """The EC name ('FILE', 'IO_READ', 'WAIT', ...) of a PPM_SC syscall id (a generic event's ID
+    param), from libscap's syscall info table in data/syscalls_0293.txt; None if out of the table."""
+    if version != "0293":
+        raise ValueError(f"no syscall info table for version {version!r}")
+    table = _SYSCALL_CATEGORIES.get(version)
+    if table is None:
+        table = {}
+        for line in (DATA_DIR / f"syscalls_{version}.txt").read_text().splitlines():
+            if line and not line.startswith("#"):
+                value, _name, category = line.split("\t")
+                table[int(value)] = category
+        _SYSCALL_CATEGORIES[version] = table
+    return table.get(ppm_sc)

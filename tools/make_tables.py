@@ -124,6 +124,31 @@ def main(argv=None):
     for name, text in outputs.items():
         (out / name).write_text(text)
         print(f"wrote {out / name} ({text.count(chr(10))} lines)")
+    check_syscall_table(out)
+
+
+def check_syscall_table(out):
+    """Last step: scap/data/syscalls_0293.txt (PPM_SC id -> EC category, libscap's
+    g_syscall_info_table of 0.29.3) is NOT generated: the reference folder has no copy of that
+    table, so it is a facts table transcribed by hand from the libs source
+    (userspace/libscap/syscall_info_table.c). This step only checks that it still lines up with
+    the PPM_SC names just written; it never fetches anything."""
+    table = out / "syscalls_0293.txt"
+    if not table.exists():
+        print(f"note: {table} missing (hand-transcribed facts table, not generated here)")
+        return
+    ppm_sc, section = {}, None
+    for line in (out / "names_0293.txt").read_text().splitlines():
+        if line.startswith("["):
+            section = line
+        elif section == "[ppm_sc_0293]" and line and not line.startswith("#"):
+            value, name = line.split("\t")
+            ppm_sc[int(value)] = name
+    rows = [line.split("\t") for line in table.read_text().splitlines()
+            if line and not line.startswith("#")]
+    if {int(r[0]): r[1] for r in rows} != ppm_sc:
+        sys.exit(f"{table}: ids/names differ from [ppm_sc_0293] of names_0293.txt")
+    print(f"checked {table} ({len(rows)} syscalls, hand-transcribed)")
 
 
 if __name__ == "__main__":
