@@ -44,6 +44,7 @@ import weakref
 import numpy as np
 import polars as pl
 
+from query import paths
 from query.pairing import _skips_reset, enter_rows
 from scap import eventtable
 from scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
@@ -175,27 +176,9 @@ def tuple_text(stype, sip, sport, dip, dport):
     return f"{sip}:{sport}->{dip}:{dport}"
 
 
-def _normalize(path):
-    """sinsp's concatenate_paths clean-up: collapse //, ./ and ../ (never above /)."""
-    absolute = path.startswith("/")
-    parts = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    out = "/".join(parts)
-    return "/" + out if absolute else out
-
-
 def concatenate_paths(directory, name):
     """Full path of `name` opened relative to `directory` (which ends with '/')."""
-    if name.startswith("/") or not directory:
-        return _normalize(name)
-    return _normalize(directory + "/" + name)
+    return paths.concatenate(directory, name)
 
 
 def _text(raw):

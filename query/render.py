@@ -222,10 +222,10 @@ class Renderer:
     def _relative_to(base, path):
         """sysdig shows `path(resolved)` for relative paths only: joined to the cwd (or the
         directory fd) and normalized; with no known cwd, just normalized."""
-        from .fds import concatenate_paths
+        from .paths import concatenate
         if base is None or not path or path.startswith(b"/") or path == b"<NA>":
             return None
-        return concatenate_paths(base, path.decode("utf-8", "replace"))
+        return concatenate(base, path.decode("utf-8", "replace"))
 
     def _fd_typechar(self, row, fd):
         text = self.state.fd_text(row, fd)

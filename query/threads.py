@@ -38,6 +38,7 @@ from scap import eventtable
 from scap.eventtable import EF
 
 from .pairing import enter_rows
+from query import paths
 
 NO_ID = 0xFFFFFFFF          # uid/gid/loginuid of a thread sysdig knows nothing about
 # PPM_CL_* thread flags
@@ -153,20 +154,7 @@ def _arg_list(value):
 
 def join_cwd(base, path):
     """sysdig's set_cwd: `path` resolved against `base` ('.' and '..' folded), ending in '/'."""
-    if path is None:
-        path = ""
-    full = path if path.startswith("/") else (base or "") + path
-    parts = []
-    for part in full.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    out = ("/" if full.startswith("/") else "") + "/".join(parts)
-    return out if out.endswith("/") else out + "/"
+    return paths.join_cwd(base, path)
 
 
 # ---------------------------------------------------------------------------------------------
