@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from .events import EventData
-from .fields import UnknownFieldError, lookup
+from .fields import UnknownFieldError, columns, lookup
 from .filter import Field, UnknownField, compile_filter, parse
 from .filter.ast import FieldRef
 
@@ -60,12 +60,7 @@ def frame(capture, fields=("evt.num", "evt.rawtime", "proc.name", "thread.tid", 
     would print (all_events=True: every event, hidden ones too), selected by the filter."""
     data = _data(capture)
     names = list(dict.fromkeys(fields))
-    needed = names + [f for f in (filter_fields(filter) if filter else []) if f not in names]
-    columns = []
-    for name in needed:
-        definition, arg = lookup(name)
-        columns.append(definition.series(data, arg).alias(name))
-    table = pl.DataFrame(columns) if columns else pl.DataFrame()
+    table = columns(data, names + (filter_fields(filter) if filter else []))
     keep = np.ones(len(data), dtype=bool) if all_events else data.visible.copy()
     if filter:
         keep &= table.select(filter_expr(filter)).to_series().to_numpy()

@@ -66,6 +66,15 @@ def lookup(text):
     raise UnknownFieldError(text)
 
 
+def columns(data, names):
+    """A DataFrame with one column per field name (all events), named after the field."""
+    out = []
+    for name in dict.fromkeys(names):
+        definition, arg = lookup(name)
+        out.append(definition.series(data, arg).alias(name))
+    return pl.DataFrame(out) if out else pl.DataFrame({"_": np.zeros(len(data), np.int8)})
+
+
 def _flag_per_type(flag):
     old, new = eventtable.sysdig_0293(), eventtable.libs()
     out = np.zeros(65536, dtype=bool)
