@@ -124,4 +124,5 @@ def _print_events(data, rows, fmt, as_json):
     fmt = fmt or DEFAULT_FORMAT
     make = json_lines if as_json else format_lines
     for lo in range(0, len(selected), 65536):
-        _write_lines(make(data, fmt, selected[lo:lo + 65536], limit))
+        previous = int(selected[lo - 1]) if lo else None
+        _write_lines(make(data, fmt, selected[lo:lo + 65536], limit, previous))

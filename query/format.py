@@ -63,15 +63,16 @@ def _texts(series, kind, bytebuf_limit):
     return [None if v is None else str(v) for v in values]
 
 
-def format_lines(data, fmt, rows, bytebuf_limit=80):
-    """The formatted line of each of the given event rows (None where the line is skipped)."""
+def format_lines(data, fmt, rows, bytebuf_limit=80, previous=None):
+    """The formatted line of each of the given event rows (None where the line is skipped);
+    previous is the row printed just before these (for -t D across batches)."""
     if isinstance(fmt, str):
         fmt = parse_format(fmt)
     rows = np.asarray(rows)
     columns = {}
     for name in fmt.fields:
         if name == "evt.outputtime":
-            columns[name] = output_times(data, rows)
+            columns[name] = output_times(data, rows, previous=previous)
         elif name not in columns:
             definition, arg = lookup(name)
             series = definition.series_at(data, arg, rows)
@@ -96,7 +97,7 @@ def format_lines(data, fmt, rows, bytebuf_limit=80):
     return out
 
 
-def output_times(data, rows, mode=None):
+def output_times(data, rows, mode=None, previous=None):
     """%evt.outputtime of the given rows, per -t: h (local clock time), a (absolute s.ns, the
     ns not zero-padded, as sysdig prints them), r (since the first event), d (the event's
     latency), D (since the previous printed event)."""
@@ -108,22 +109,33 @@ def output_times(data, rows, mode=None):
     if mode == "a":
         return ["%d.%d" % (int(ts[i]) // 10**9, int(ts[i]) % 10**9) for i in rows]
     if mode == "r":
-        first = int(ts[0]) if len(ts) else 0
+        first = _first_timestamp(data)
         delta = [int(ts[i]) - first for i in rows]
     elif mode == "d":
         delta = [int(data.latency[i]) for i in rows]
     elif mode == "D":
-        delta = [0] + [int(ts[b]) - int(ts[a]) for a, b in zip(rows[:-1], rows[1:])]
-        delta = delta[:len(rows)]
+        before = [previous] + list(rows[:-1]) if previous is not None else [None] + \
+            list(rows[:-1])
+        delta = [0 if a is None else int(ts[b]) - int(ts[a]) for a, b in zip(before, rows)]
     else:
         raise FormatError(f"invalid -t mode {mode!r}: use h, a, r, d or D")
     return ["%d.%09d" % (d // 10**9, d % 10**9) for d in delta]
 
 
+def _first_timestamp(data):
+    """-t r counts from the first event sysdig reads (it never sees types it does not know),
+    container events excepted: they do not set it."""
+    from .summary import INITIAL_STATE_TYPES_0293
+    h = data.headers
+    counted = (data.capture.event_numbers > 0) & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
+    first = np.flatnonzero(counted)
+    return int(h.ts[first[0]]) if len(first) else 0
+
+
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
 
 
-def json_lines(data, fmt, rows, bytebuf_limit=None):
+def json_lines(data, fmt, rows, bytebuf_limit=None, previous=None):
     """-j: one JSON object per event with the format's fields as keys, sorted; numbers as
     numbers, booleans as booleans, evt.outputtime as integer ns; null for what is missing
     (lines with missing fields are skipped unless the format starts with '*')."""

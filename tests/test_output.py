@@ -74,3 +74,15 @@ def test_stateless_fields_match_sysdig(path):
                            .read_bytes().splitlines()) or "cut" in \
         (corpus_path() / "expected" / path.stem / "README.md").read_text()
     assert set(expected) <= set(got)
+
+
+@pytest.mark.parametrize("mode", ["a", "r", "d", "D"])
+@pytest.mark.parametrize("name", ["libs-sample", "falco-run-as-user-0-container"])
+def test_time_modes_match_sysdig(mode, name):
+    from conftest import require_tool
+    sysdig = require_tool("sysdig")
+    path = need_capture(corpus_path() / "captures" / f"{name}.scap")
+    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-t", mode],
+                          capture_output=True, env=ENV)
+    theirs = subprocess.run([sysdig, "-r", str(path), "-t", mode], capture_output=True, env=ENV)
+    assert ours.returncode == 0 and ours.stdout == theirs.stdout
