@@ -161,18 +161,20 @@ class Renderer:
 
     def arg(self, row, which, raw=None):
         """evt.arg.NAME / evt.arg[N]: the parameter's resolved text if it has one, else its
-        text (`<f>/etc/passwd` for an fd); None if the event has no such parameter."""
-        texts = self.param_texts(row, raw)
+        text (`<f>/etc/passwd` for an fd); None if the event has no such parameter. Generic
+        events have their parameters here (ID shows the syscall's name) though evt.info is
+        empty for them."""
+        texts = self.param_texts(row, raw, generic=True)
         if isinstance(which, int):
             found = texts[which] if 0 <= which < len(texts) else None
         else:
             found = next((t for t in texts if t[0] == which), None)
         return None if found is None else (found[2] or found[1])
 
-    def param_texts(self, row, raw=None):
+    def param_texts(self, row, raw=None, generic=False):
         """(name, text, resolved or None) for each parameter sysdig 0.29.3 shows."""
         etype = int(self.h.type[row])
-        if etype in GENERIC or etype >= SYSDIG_EVENT_MAX:
+        if (etype in GENERIC and not generic) or etype >= SYSDIG_EVENT_MAX:
             return []
         raw = raw if raw is not None else self.raw_params(row)
         params = self.table[etype].params

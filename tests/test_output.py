@@ -86,3 +86,18 @@ def test_time_modes_match_sysdig(mode, name):
                           capture_output=True, env=ENV)
     theirs = subprocess.run([sysdig, "-r", str(path), "-t", mode], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
+
+
+@pytest.mark.parametrize("fmt", [
+    "*%evt.num:%evt.arg.fd:%evt.arg[1]:%evt.arg.name:%evt.rawarg.res",
+    "%proc.name:%fd.name",
+    "*%evt.num %evt.category %evt.is_io_read %evt.is_io_write %fd.type %fd.l4proto",
+])
+def test_p_formats_match_sysdig(fmt):
+    from conftest import require_tool
+    sysdig = require_tool("sysdig")
+    path = need_capture(corpus_path() / "captures" / "libs-curl-google.scap")
+    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-p", fmt],
+                          capture_output=True, env=ENV)
+    theirs = subprocess.run([sysdig, "-r", str(path), "-p", fmt], capture_output=True, env=ENV)
+    assert ours.returncode == 0 and ours.stdout == theirs.stdout
