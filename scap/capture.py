@@ -172,6 +172,8 @@ class Capture:
             strip = np.zeros(65536, dtype=bool)
             strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
             return pl.Series(name, self._bytes_column(index, strip[np.maximum(ptypes, 0)]))
+        if all(c.column_kind in ("int", "float") for c in codecs.values()):
+            return self._number_column(name, index, ptypes, codecs)
         per_type = ptypes[self.event_types]
         offsets, lengths, present = param_slices(self.buffer, self.headers, index[self.event_types])
         parts = []
@@ -200,6 +202,38 @@ class Capture:
                     break
         return position, ptypes
 
+    def _number_column(self, name, position, ptypes, codecs):
+        """A numeric parameter: decoded only for the events whose type has it."""
+        import polars as pl
+        import pyarrow.compute as pc
+        types = self.event_types
+        rows = np.flatnonzero(position[types] >= 0)
+        part = self.headers.take(rows)
+        offsets, lengths, present = param_slices(self.buffer, part, position[types[rows]])
+        per_type = ptypes[types[rows]]
+        decoded = []
+        for pt, codec in codecs.items():
+            mine = present & (per_type == pt)
+            if mine.any():
+                arr = codec.decode_column(self.buffer, np.where(mine, offsets, 0),
+                                          np.where(mine, lengths, 0))
+                decoded.append((mine, arr))
+        if not decoded:
+            return pl.Series(name, [None] * len(self), dtype=pl.Null)
+        floats = any(pa_type_is_float(arr.type) for _, arr in decoded)
+        signed = any(str(arr.type).startswith("int") for _, arr in decoded)
+        dtype = np.float64 if floats else np.int64 if signed or len(decoded) > 1 else \
+            decoded[0][1].type.to_pandas_dtype()
+        values = np.zeros(len(self), dtype=dtype)
+        valid = np.zeros(len(self), dtype=bool)
+        for mine, arr in decoded:
+            at = rows[mine]
+            chosen = arr.filter(mine)
+            values[at] = pc.fill_null(chosen, 0).to_numpy(zero_copy_only=False)
+            valid[at] = chosen.is_valid().to_numpy(zero_copy_only=False)
+        series = pl.Series(name, values)
+        return series if valid.all() else series.set(pl.Series(~valid), None)
+
     def _bytes_column(self, position, strip_by_type):
         """A BinaryView column of a byte-like parameter, built a million events at a time
         straight into its final views: no full-length temporaries beside the result."""
@@ -211,6 +245,8 @@ class Capture:
         step = 1 << 16  # small chunks (a multiple of 8): temporaries recycled, not faulted anew
         for lo in range(0, len(h), step):
             part = h.take(slice(lo, lo + step))
+            if not (position[part.type] >= 0).any():
+                continue  # no event here has the parameter: views stay empty, bits stay null
             offsets, lengths, present = _param_slices_chunk(buf, part, position[part.type])
             # strings drop their NUL terminator; an empty value is no value
             strip = strip_by_type[part.type] & (lengths > 0)
@@ -230,6 +266,11 @@ class Capture:
     def param_slices(self, index):
         """(offsets, lengths, present) into self.buffer of parameter number `index`."""
         return param_slices(self.buffer, self.headers, index)
+
+
+def pa_type_is_float(t):
+    import pyarrow as pa
+    return pa.types.is_floating(t)
 
 
 def _common_dtype(dtypes):
