@@ -1,5 +1,6 @@
 """The command line: sysdig's invocations, our subcommands, one-line errors without tracebacks."""
 import json
+import pathlib
 import os
 import re
 import subprocess
@@ -113,3 +114,22 @@ def test_list_fields_names_types_and_descriptions():
     assert "Field Class: proc" in text and "Field Class: fd" in text
     assert re.search(r"^evt\.num\s+\(UINT64\) \w", text, re.M)
     assert re.search(r"^evt\.rawarg\[NAME\]", text, re.M) or "evt.rawarg" in text
+
+
+def test_summary_path_stays_light():
+    """-S -q must not load polars, pyarrow, construct or the filter grammar: on big captures
+    their import alone would make it slower than sysdig (a regression test on what is loaded,
+    not on time)."""
+    code = ("import sys, io, contextlib\n"
+            "from cli.main import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    cli.main(args=['-r', sys.argv[1], '-S', '-q'], standalone_mode=False)\n"
+            "heavy = [m for m in ('polars', 'pyarrow', 'construct', 'pyparsing') "
+            "if m in sys.modules]\n"
+            "print(' '.join(heavy))\n")
+    fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
+        "php-database-error.scap"
+    r = subprocess.run([sys.executable, "-c", code, str(fixture)], capture_output=True,
+                       env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == b""
