@@ -1,5 +1,6 @@
 """`scaptool [read] -r FILE [options] [filter]`: sysdig's reading options."""
 import sys
+import time
 
 import click
 
@@ -68,6 +69,7 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         return
     if path is None:
         raise click.UsageError("no capture to read: give one with -r FILE")
+    started = time.perf_counter()
     capture = scap.open(path)
     data = None
     rows = None
@@ -84,6 +86,13 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         _print_events(data, rows, fmt, as_json)
     if summary:
         click.echo(capture_summary(capture), nl=False)
+    if verbose:
+        # sysdig -v ends with its capture statistics on stderr; a file has no driver counters
+        elapsed = time.perf_counter() - started
+        events = int(capture.event_numbers.max()) if len(capture) else 0
+        click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
+                   f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
+                   f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
 
 
 def field_listing():
