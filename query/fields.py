@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from scap import eventtable, names
-from scap.eventtable import EF
+from scap.eventtable import EC, EF
 
 FIELDS = {}
 
@@ -305,3 +305,609 @@ def _evt_is_syslog(data, arg):
     name = _column(data, "fds", "fd.name")
     return (writes & name.str.contains("/dev/log", literal=True)).fill_null(False) \
         .alias("evt.is_syslog")
+
+
+# -- time fields -------------------------------------------------------------------------------
+#
+# Text rendering: sysdig prints RELTIME values with PF_10_PADDED_DEC (evt.reltime, evt.reltime.ns,
+# evt.latency.ns, evt.deltatime.ns) zero-padded to 9 digits. A field's Series stays an integer
+# for filters (compute); its per_row hook gives -p / -j the padded text.
+
+def _padded(values):
+    return pl.Series([None if v is None else "%09d" % v for v in values], dtype=pl.String)
+
+
+def _time_field(name, description, padded, compute):
+    """A 'time' field: integer ns for filters, printed zero-padded when `padded`."""
+    per_row = None
+    if padded:
+        def per_row(data, arg, rows, _compute=compute):
+            return _padded(_compute(data, arg).gather(rows).to_list()).alias(name)
+    field(name, "RELTIME", "time", description, per_row=per_row)(compute)
+
+
+def _first_ts(data):
+    from .format import _first_timestamp
+    return _first_timestamp(data)
+
+
+def _reltime(data):
+    return data.headers.ts.astype(np.int64) - _first_ts(data)
+
+
+_time_field("evt.reltime", "ns since the first event of the capture", True,
+            lambda data, arg: pl.Series("evt.reltime", _reltime(data), dtype=pl.Int64))
+_time_field("evt.reltime.s", "whole seconds since the first event of the capture", False,
+            lambda data, arg: pl.Series("evt.reltime.s", _reltime(data) // 10**9,
+                                        dtype=pl.Int64))
+_time_field("evt.reltime.ns", "fractional part (ns) of the time since the first event", True,
+            lambda data, arg: pl.Series("evt.reltime.ns", _reltime(data) % 10**9,
+                                        dtype=pl.Int64))
+
+
+# evt.deltatime: sysdig keeps, per field *instance*, the timestamp of the last event the field
+# was evaluated on (0 at first: that event's delta is 0). In -p output that is the previously
+# printed line (with '*', or when no field before it in the format is missing; without '*', a
+# line dropped because an *earlier* field is missing does not evaluate it in sysdig, while here
+# every candidate line counts). In a filter it is the previous event sysdig read (short-circuit
+# of and/or in sysdig may skip events; here every read event counts).
+
+def _delta_part(delta, part):
+    billion = delta.dtype.type(10**9)
+    return delta if part == "" else delta // billion if part == ".s" else delta % billion
+
+
+def _deltatime_compute(part):
+    def compute(data, arg):
+        ts = data.headers.ts.astype(np.uint64)
+        read = np.flatnonzero(data.capture.event_numbers > 0)
+        delta = np.zeros(len(data), dtype=np.uint64)
+        if len(read) > 1:  # unsigned: an event older than the one before wraps around
+            delta[read[1:]] = ts[read[1:]] - ts[read[:-1]]
+        return pl.Series("evt.deltatime" + part, _delta_part(delta, part), dtype=pl.UInt64)
+    return compute
+
+
+def _deltatime_per_row(part):
+    key = "evt.deltatime" + part
+
+    def per_row(data, arg, rows):
+        # the printed rows come in batches (cli.read): carry the last one across batches
+        memory = data.__dict__.setdefault("_deltatime_last_row", {})
+        rows = np.asarray(rows, dtype=np.int64)
+        last = memory.get(key)
+        ts = data.headers.ts.astype(np.uint64)
+        if len(rows) == 0:
+            return pl.Series(key, [], dtype=pl.String if part == ".ns" else pl.UInt64)
+        before = np.empty(len(rows), dtype=np.int64)
+        before[1:] = rows[:-1]
+        before[0] = last if last is not None and last < rows[0] else rows[0]
+        delta = _delta_part(ts[rows] - ts[before], part)
+        memory[key] = int(rows[-1])
+        if part == ".ns":
+            return _padded(delta.tolist()).alias(key)
+        return pl.Series(key, delta, dtype=pl.UInt64)
+    return per_row
+
+
+for _part, _desc in (("", "ns since the previous event (in -p: the previous printed one)"),
+                     (".s", "whole seconds of evt.deltatime"),
+                     (".ns", "fractional part (ns) of evt.deltatime")):
+    field("evt.deltatime" + _part, "RELTIME", "time", _desc,
+          per_row=_deltatime_per_row(_part))(_deltatime_compute(_part))
+
+
+def _clock_texts(data, with_date, with_ns):
+    """evt.time.s / evt.datetime / evt.datetime.s: local time with the zone offset of now (as
+    evt.time; query.render.local_offset_seconds)."""
+    import datetime
+    from .render import local_offset_seconds
+    offset = local_offset_seconds()
+    epoch = datetime.datetime(1970, 1, 1)
+    out = []
+    for ts in data.headers.ts.tolist():
+        when = epoch + datetime.timedelta(seconds=ts // 10**9 + offset)
+        text = when.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+        out.append(text + (".%09d" % (ts % 10**9) if with_ns else ""))
+    return out
+
+
+@field("evt.time.s", "CHARBUF", "string", "event time, HH:MM:SS in local time")
+def _evt_time_s(data, arg):
+    return pl.Series("evt.time.s", _clock_texts(data, False, False), dtype=pl.String)
+
+
+@field("evt.datetime", "CHARBUF", "string",
+       "event date and time, YYYY-MM-DD HH:MM:SS.nnnnnnnnn in local time")
+def _evt_datetime(data, arg):
+    return pl.Series("evt.datetime", _clock_texts(data, True, True), dtype=pl.String)
+
+
+@field("evt.datetime.s", "CHARBUF", "string", "event date and time without the ns")
+def _evt_datetime_s(data, arg):
+    return pl.Series("evt.datetime.s", _clock_texts(data, True, False), dtype=pl.String)
+
+
+# evt.latency.s/.ns/.human: from evt.latency (0 when sysdig has no thread for the event, null
+# for internal events). evt.latency.human of an event without thread info is the text this
+# field instance produced last (sysdig leaves its string buffer untouched): '' at first.
+
+def _no_thread(data):
+    """Events whose evt->m_tinfo is NULL in sysdig: no thread after the event, or a clone exit
+    in a child that only this event creates (the child's clone exit when the caller's exit did
+    not create it: reset() looks clone exits up without creating the thread)."""
+    none = _column(data, "threads", "proc.pid").is_null().to_numpy()
+    from .threads import CLONE_NAMES, _as_of
+    ids = [e.id for e in eventtable.sysdig_0293() if e.name in CLONE_NAMES and not e.is_enter]
+    rows = np.flatnonzero(np.isin(data.headers.type, ids) & ~none)
+    if len(rows):
+        events = pl.DataFrame({"section": _sections(data)[rows], "row": rows - 1,
+                               "key": data.headers.tid[rows].astype(np.int64)})
+        before = _as_of(events, _versions(data), "key", ("pid",), "v.")["v.alive"].to_numpy()
+        none[rows[~before]] = True
+    return none
+
+
+_time_field("evt.latency.s", "whole seconds of evt.latency", False,
+            lambda data, arg: (_evt_latency(data, arg) // 10**9).alias("evt.latency.s"))
+_time_field("evt.latency.ns", "fractional part (ns) of evt.latency", True,
+            lambda data, arg: (_evt_latency(data, arg) % 10**9).alias("evt.latency.ns"))
+
+
+def human_time(ns):
+    """A duration as sysdig's tostring_nice prints RELTIME: 653ns, 1.31us, 12us, 1.00ms, 22ms,
+    2.16s (truncated, not rounded)."""
+    if ns >= 10**9:
+        return "%d.%02ds" % (ns // 10**9, ns % 10**9 // 10**7)
+    if ns >= 10**7:
+        return "%dms" % (ns // 10**6)
+    if ns >= 10**6:
+        return "%d.%02dms" % (ns // 10**6, ns % 10**6 // 10**4)
+    if ns >= 10**4:
+        return "%dus" % (ns // 10**3)
+    if ns >= 10**3:
+        return "%d.%02dus" % (ns // 10**3, ns % 10**3 // 10)
+    return "%dns" % ns
+
+
+def _latency_human(data, rows):
+    latency = _evt_latency(data, None).gather(rows).to_list()
+    stale = _no_thread(data)[rows]
+    out, last = [], ""
+    for value, keep in zip(latency, stale):
+        if keep:
+            out.append(last)
+        elif value is None:
+            out.append(None)
+        else:
+            last = human_time(value)
+            out.append(last)
+    return pl.Series("evt.latency.human", out, dtype=pl.String)
+
+
+@field("evt.latency.human", "CHARBUF", "string", "evt.latency as text, e.g. 10.3ms",
+       per_row=lambda data, arg, rows: _latency_human(data, np.asarray(rows)))
+def _evt_latency_human(data, arg):
+    return _latency_human(data, np.arange(len(data)))
+
+
+@field("evt.around", "UINT64", "around",
+       "filter only: evt.around[T]=D is true for events within D ms of the time T (ns)",
+       "required")
+def _evt_around(data, arg):
+    return pl.Series("evt.around", data.headers.ts, dtype=pl.UInt64)
+
+
+# -- event-table and parameter fields ----------------------------------------------------------
+
+def _info_per_type(attribute):
+    old, new = eventtable.sysdig_0293(), eventtable.libs()
+    return np.array([getattr(old[i] if i < len(old) else new[i], attribute)
+                     for i in range(len(new))] + [0] * (65536 - len(new)), dtype=np.int64)
+
+
+@field("syscall.type", "CHARBUF", "string",
+       "the syscall name (as evt.type), unset for switch and internal events")
+def _syscall_type(data, arg):
+    # sysdig 0.29.3 tests the switch event id and, by a slip, EC_INTERNAL (256) against the
+    # event *flags*, where 256 is EF_SKIPPARSERESET: the events with that flag are unset
+    types = data.headers.type
+    flags = _info_per_type("flags")[types]
+    unset = (flags & int(EF.SKIPPARSERESET) != 0) | np.isin(types, _switch_ids())
+    return data.type_names.set(pl.Series(unset), None).alias("syscall.type")
+
+
+def _switch_ids():
+    return [e.id for e in eventtable.sysdig_0293() if e.name == "switch" and len(e.params) > 1]
+
+
+@field("evt.io_dir", "CHARBUF", "string", "'read' or 'write' for events that read or write fds")
+def _evt_io_dir(data, arg):
+    types = data.headers.type
+    write = _flag_per_type(EF.WRITES_TO_FD)[types]
+    read = _flag_per_type(EF.READS_FROM_FD)[types]
+    text = pl.Series("evt.io_dir", np.where(write, "write", "read"), dtype=pl.String)
+    return text.set(pl.Series(~(write | read)), None)
+
+
+def _buflen_printed(data, arg, rows):
+    return _buflen(data, printing=True).gather(rows)
+
+
+@field("evt.buflen", "UINT64", "uint",
+       "bytes read or written by a successful I/O exit event on a known fd",
+       per_row=_buflen_printed)
+def _evt_buflen(data, arg):
+    return _buflen(data, printing=False)
+
+
+def _buflen(data, printing):
+    types = data.headers.type
+    io = (_info_per_type("category")[types] & int(EC.IO_READ)) != 0  # EC_IO_BASE
+    exits = types % 2 == 1
+    # sysdig needs the event's own fd info, which an exit only gets from its enter event
+    has_fd = _column(data, "fds", "fd.type").is_not_null().to_numpy() & (data.enter_rows >= 0)
+    if not printing:
+        # sysdig 0.29.3 runs the filter on an exit event before parsing it unless the event
+        # modifies state (parsers.cpp process_event): the event has no fd info yet then, so
+        # evt.buflen has no value in filters on read, readv, writev, ioctl... exits. Only the
+        # write exit looks its fd up early (to spot tracer fds). -p runs after parsing.
+        flags = _info_per_type("flags")[types]
+        early = ((flags & int(EF.MODIFIES_STATE)) == 0) & (types != 9)  # 9: write exit
+        has_fd &= ~early
+    res = data.param("res")
+    if res.dtype == pl.Null:
+        return pl.Series("evt.buflen", [None] * len(data), dtype=pl.UInt64)
+    res = res.cast(pl.Int64, strict=False)
+    ok = pl.Series(io & exits & has_fd) & (res >= 0).fill_null(False)
+    return pl.select(pl.when(ok).then(res)).to_series().cast(pl.UInt64).alias("evt.buflen")
+
+
+def _failed_mask(data):
+    """sysdig's extract_error_count: a `res` parameter < 0, or (no `res`) the `fd` of an exit
+    that creates one < 0. Null where there is neither."""
+    res = data.param("res")
+    res = pl.Series([None] * len(data), dtype=pl.Int64) if res.dtype == pl.Null \
+        else res.cast(pl.Int64, strict=False)
+    fd = data.param("fd")
+    fd = pl.Series([None] * len(data), dtype=pl.Int64) if fd.dtype == pl.Null \
+        else fd.cast(pl.Int64, strict=False)
+    creates = pl.Series(_flag_per_type(EF.CREATES_FD)[data.headers.type]
+                        & (data.headers.type % 2 == 1))
+    return pl.select(pl.when(res.is_not_null()).then(res < 0)
+                     .when(creates & fd.is_not_null()).then(fd < 0)).to_series()
+
+
+@field("evt.count.error", "UINT32", "uint", "1 for events that returned an error")
+def _evt_count_error(data, arg):
+    failed = _failed_mask(data)
+    return pl.select(pl.when(failed).then(pl.lit(1, pl.UInt32))).to_series() \
+        .alias("evt.count.error")
+
+
+@field("evt.count.exit", "UINT32", "uint", "1 for exit events")
+def _evt_count_exit(data, arg):
+    ones = pl.Series("evt.count.exit", np.ones(len(data), dtype=np.uint32))
+    return ones.set(pl.Series(data.headers.type % 2 == 0), None)
+
+
+def _open_flag_field(name, bit, what):
+    @field(name, "BOOL", "bool", f"true for open/openat events that open the path for {what}")
+    def compute(data, arg):
+        # the events sysdig 0.29.3 looks at: open exit, the old openat's *enter*, openat exit
+        types = data.headers.type
+        table = eventtable.sysdig_0293()
+        ids = [3] + [e.id for e in table if e.name == "openat" and
+                     ((e.is_enter and len(e.params) == 4 and e.id < 300) or
+                      (not e.is_enter and len(e.params) > 1))]
+        flags = data.param("flags")
+        if flags.dtype == pl.Null:
+            return pl.Series(name, np.zeros(len(data), dtype=bool))
+        bits = (flags.cast(pl.Int64, strict=False) & bit) != 0
+        return (pl.Series(np.isin(types, ids)) & bits.fill_null(False)).alias(name)
+    return compute
+
+
+_open_flag_field("evt.is_open_read", 1, "reading")    # PPM_O_RDONLY
+_open_flag_field("evt.is_open_write", 2, "writing")   # PPM_O_WRONLY
+
+
+# -- process ancestry (the thread versions of query.threads, looked up as of each event) -------
+
+def _versions(data):
+    cache = data.__dict__
+    if "_field_thread_versions" not in cache:
+        from .threads import thread_versions
+        cache["_field_thread_versions"] = thread_versions(data.capture)
+    return cache["_field_thread_versions"]
+
+
+def _sections(data):
+    starts = [s.first_event for s in data.capture.sections] or [0]
+    return (np.searchsorted(np.asarray(starts), np.arange(len(data)), side="right") - 1) \
+        .astype(np.int32)
+
+
+def _thread_at(data, tids, columns=("comm", "pid", "ptid")):
+    """The thread `tids[i]` (null: none) as sysdig's table holds it at event i: a frame with
+    'alive' and the state columns (comm '<NA>' for a thread sysdig made up)."""
+    from .threads import _as_of
+    events = pl.DataFrame({"section": _sections(data), "row": np.arange(len(data)),
+                           "key": pl.Series(tids, dtype=pl.Int64)})
+    found = _as_of(events, _versions(data), "key", columns, "v.")
+    alive = found["v.alive"] & found["key"].is_not_null()
+    out = found.select(alive.alias("alive"),
+                       *[pl.col("v." + c).alias(c) for c in columns])
+    if "comm" in columns:
+        out = out.with_columns(pl.when(pl.col("alive")).then(pl.col("comm").fill_null("<NA>"))
+                               .alias("comm"))
+    return out
+
+
+def _thread_valid(data):
+    """Events with a thread (sysdig's tinfo not NULL)."""
+    return _column(data, "threads", "proc.pid").is_not_null()
+
+
+def _fake_container_rows(data):
+    from .threads import _container_json_ids
+    return np.isin(data.headers.type, _container_json_ids()) & (data.capture.event_numbers > 0)
+
+
+def _ancestors(data, depth=None):
+    """[level 0 (the main thread), level 1 (its parent), ...] as frames of alive/comm/pid/ptid
+    per event, walking get_parent_thread (the thread whose tid is the ptid) until no event has
+    one, or up to `depth` levels. A main thread sysdig does not know is made up (comm <NA>,
+    pid = its tid, ptid -1); the made-up thread of a container event is its own main thread."""
+    cache = data.__dict__.setdefault("_field_ancestors", [])
+    if not cache:
+        tids = pl.Series(data.headers.tid, dtype=pl.Int64)
+        own = _thread_at(data, tids)
+        valid = _thread_valid(data)
+        main_tid = own["pid"]
+        main = _thread_at(data, main_tid)
+        is_main = own["alive"] & (own["pid"] == tids)
+        fake = pl.Series(_fake_container_rows(data))
+        names = _column(data, "threads", "proc.name")
+        level0 = pl.DataFrame({
+            "alive": valid,
+            "comm": pl.select(pl.when(fake).then(names).when(is_main).then(own["comm"])
+                              .when(main["alive"]).then(main["comm"])
+                              .otherwise(pl.lit("<NA>"))).to_series(),
+            "pid": pl.select(pl.when(fake).then(pl.lit(-1, pl.Int64))
+                             .when(is_main).then(own["pid"])
+                             .when(main["alive"]).then(main["pid"])
+                             .otherwise(main_tid)).to_series(),
+            "ptid": pl.select(pl.when(fake).then(pl.lit(0, pl.Int64))
+                              .when(is_main).then(own["ptid"])
+                              .when(main["alive"]).then(main["ptid"])
+                              .otherwise(pl.lit(-1, pl.Int64))).to_series(),
+            "tid": pl.select(pl.when(fake).then(pl.lit(-1, pl.Int64)).when(is_main).then(tids)
+                             .otherwise(main_tid)).to_series(),
+        }).with_columns(pl.when(pl.col("alive")).then(pl.col(c)).alias(c)
+                        for c in ("comm", "pid", "ptid", "tid"))
+        cache.append(level0)
+    while (depth is None or len(cache) <= depth) and cache[-1]["alive"].any() \
+            and len(cache) < 256:
+        last = cache[-1]
+        parent_tid = pl.select(pl.when(last["alive"] & (last["ptid"] != -1))
+                               .then(last["ptid"])).to_series()
+        found = _thread_at(data, parent_tid)
+        cache.append(found.with_columns(parent_tid.alias("tid")).with_columns(
+            pl.when(pl.col("alive")).then(pl.col(c)).alias(c)
+            for c in ("comm", "pid", "ptid", "tid")))
+    return cache
+
+
+def _ancestor_level(data, arg, what):
+    n = _index_arg(arg, "proc.aname" if what == "comm" else "proc.apid")
+    levels = _ancestors(data, n)
+    if n >= len(levels):
+        return pl.Series([None] * len(data), dtype=levels[0][what].dtype)
+    return levels[n][what]
+
+
+def _index_arg(arg, name):
+    if arg is None:
+        return 0
+    text = arg.strip()
+    if not text.isdigit():
+        from .format import FormatError  # a ValueError the command line reports in one line
+        raise FormatError(f"{name}[{arg}]: the argument must be a number (0 = the process)")
+    return int(text)
+
+
+def _ancestor_list(data, what):
+    """Per event: the values of all the ancestors of its main thread, itself excluded (as
+    traverse_parent_state visits them; a loop in the chain stops at the first repeat)."""
+    levels = _ancestors(data)
+    out = [[] for _ in range(len(data))]
+    seen = [set() for _ in range(len(data))]
+    for level in levels[1:]:
+        alive = level["alive"].to_numpy()
+        values = level[what].to_list()
+        tids = level["tid"].to_list()
+        for i in np.flatnonzero(alive):
+            if tids[i] in seen[i]:
+                continue
+            seen[i].add(tids[i])
+            out[i].append(str(values[i]))
+    return out
+
+
+def _ancestor_field(name, what, type_, description):
+    def compute(data, arg):
+        # kind 'any': the filter compiler matches any element. Without an index: all the
+        # ancestors, self excluded (sysdig's compare_full_aname/apid); with [N]: the one
+        # ancestor N levels up (0 = the process itself), as a one-element list (none: empty)
+        if arg is None:
+            values = _ancestor_list(data, what)
+        else:
+            one = _ancestor_level(data, arg, what).to_list()
+            values = [[] if v is None else [str(v)] for v in one]
+        return pl.Series(name, values, dtype=pl.List(pl.String))
+
+    def per_row(data, arg, rows):
+        # printed: proc.aname[N] the N-th ancestor; without [N] sysdig prints the process
+        # itself (N = 0)
+        return _ancestor_level(data, arg, what).gather(rows).alias(name)
+
+    field(name, type_, "any", description, "optional", per_row=per_row)(compute)
+
+
+_ancestor_field("proc.aname", "comm", "CHARBUF",
+                "name of an ancestor: proc.aname[N] (0 = the process, 1 = its parent...); "
+                "without [N] (filters) any ancestor's name matches")
+_ancestor_field("proc.apid", "pid", "INT64",
+                "pid of an ancestor: proc.apid[N] (0 = the process, 1 = its parent...); "
+                "without [N] (filters) any ancestor's pid matches (compared as text)")
+
+
+@field("proc.loginshellid", "INT64", "int",
+       "pid of the oldest shell (a name ending in 'sh') among the process and its ancestors")
+def _proc_loginshellid(data, arg):
+    levels = _ancestors(data)
+    result = pl.Series("proc.loginshellid", [None] * len(data), dtype=pl.Int64)
+    seen = None
+    for k, level in enumerate(levels):
+        tid = level["tid"]
+        if k:  # traverse_parent_state stops at a loop
+            repeat = pl.Series([t in s for t, s in zip(tid.to_list(), seen)], dtype=pl.Boolean)
+            level = level.with_columns(pl.col("alive") & ~repeat)
+        shell = level["alive"] & level["comm"].str.ends_with("sh").fill_null(False)
+        result = pl.select(pl.when(shell).then(level["pid"]).otherwise(result)).to_series()
+        tids = tid.to_list()
+        seen = [{t} for t in tids] if seen is None else \
+            [s | {t} for s, t in zip(seen, tids)]
+    return result.alias("proc.loginshellid")
+
+
+@field("proc.pcmdline", "CHARBUF", "string", "the command line (name and args) of the parent")
+def _proc_pcmdline(data, arg):
+    tids = pl.Series(data.headers.tid, dtype=pl.Int64)
+    own = _thread_at(data, tids)
+    parent = _thread_at(data, pl.select(pl.when(own["alive"]).then(own["ptid"])).to_series(),
+                        ("comm", "args"))
+    text = pl.concat_str([parent["comm"], parent["args"].list.eval(
+        pl.lit(" ") + pl.element()).list.join("")])
+    ok = parent["alive"] & _thread_valid(data) & ~pl.Series(_fake_container_rows(data))
+    return pl.select(pl.when(ok).then(text)).to_series().alias("proc.pcmdline")
+
+
+@field("proc.args", "CHARBUF", "string", "the arguments of the process, joined by spaces")
+def _proc_args(data, arg):
+    args = _column(data, "threads", "proc.args")
+    if args.dtype == pl.String:
+        return args
+    return args.list.join(" ").alias("proc.args")
+
+
+@field("proc.exeline", "CHARBUF", "string", "proc.exe, a space and proc.args")
+def _proc_exeline(data, arg):
+    exe = _column(data, "threads", "proc.exe")
+    return pl.select(pl.concat_str([exe, pl.lit(" "), _proc_args(data, None)])).to_series() \
+        .alias("proc.exeline")
+
+
+@field("thread.ismain", "BOOL", "bool", "true for the main thread of a process (tid = pid)")
+def _thread_ismain(data, arg):
+    pid = _column(data, "threads", "proc.pid")
+    fake = pl.Series(_fake_container_rows(data))
+    return pl.select(pl.when(fake & pid.is_not_null()).then(True)
+                     .otherwise(pid == pl.Series(data.headers.tid, dtype=pl.Int64))) \
+        .to_series().alias("thread.ismain")
+
+
+def _user_attribute(data, what):
+    uid = _column(data, "threads", "user.uid").cast(pl.Int64)
+    users = data.capture.users
+    frame = pl.DataFrame({"section": _sections(data), "uid": uid})
+    if users.height == 0:
+        return pl.Series([None] * len(data), dtype=pl.String)
+    table = (users.select(pl.col("section").cast(pl.Int32), pl.col("uid").cast(pl.Int64),
+                          pl.col(what)).unique(["section", "uid"], keep="first",
+                                               maintain_order=True))
+    return frame.join(table, on=["section", "uid"], how="left", maintain_order="left")[what]
+
+
+@field("user.homedir", "CHARBUF", "string", "home directory of the user")
+def _user_homedir(data, arg):
+    return _user_attribute(data, "homedir").alias("user.homedir")
+
+
+@field("user.shell", "CHARBUF", "string", "the user's shell")
+def _user_shell(data, arg):
+    return _user_attribute(data, "shell").alias("user.shell")
+
+
+# -- fd fields ---------------------------------------------------------------------------------
+
+field("fd.sockfamily", "CHARBUF", "string", "'ip' or 'unix' for sockets")(
+    lambda data, arg: _column(data, "fds", "fd.sockfamily"))
+
+
+@field("fd.uid", "CHARBUF", "string", "the thread id and the fd number, chained (13057 + 11)")
+def _fd_uid(data, arg):
+    num = _column(data, "fds", "fd.num")
+    text = pl.select(pl.concat_str([pl.Series(data.headers.tid, dtype=pl.Int64).cast(pl.String),
+                                    num.cast(pl.String)])).to_series()
+    return text.set(pl.Series(_fake_container_rows(data)), None).alias("fd.uid")
+
+
+@field("fd.is_server", "BOOL", "bool",
+       "true if the process owning the fd is the server end: a listening socket, or a "
+       "connected one whose server address is on a local interface")
+def _fd_is_server(data, arg):
+    # the fd entry each event shows, as query.fds.fd_columns finds it
+    from . import fds
+    state = fds.fd_state(data.capture)
+    kind = _column(data, "fds", "fd.type")
+    out = pl.Series("fd.is_server", [None] * len(data), dtype=pl.Boolean)
+    rows = np.flatnonzero(kind.is_not_null().to_numpy())
+    if not len(rows):
+        return out
+    shown = state.lastevent_fd[rows].copy()
+    if state.info_fd:
+        info = {r: f for r, f in state.info_fd.items()}
+        shown = np.array([info.get(int(r), f) for r, f in zip(rows, shown)], dtype=np.int64)
+    vid = state.lookup(rows, shown)
+    found = vid >= 0
+    got = state.versions.select("type", "dip")[np.maximum(vid, 0)]
+    vtype = np.where(found, got["type"].to_numpy(), -1)
+    dip = got["dip"].to_list()
+    # sysdig's is_ipv4addr_in_local_machine: an interface has exactly that address;
+    # is_ipv6addr_in_local_machine: one has the same first 64 bits (so an unset address, ::,
+    # matches ::1). Not emulated: for a thread in a container sysdig answers true for IPv4
+    # when it has no info on the container (or the address is the container's) and false for
+    # IPv6 -- the thread table here has no container ids, so those events may differ.
+    import ipaddress
+    ifaces = data.capture.interfaces
+    local4, local6 = set(), set()
+    if ifaces is not None and ifaces.height:
+        for s, a in zip(ifaces["section"].to_list(), ifaces["addr"].to_list()):
+            try:
+                address = ipaddress.ip_address(a)
+            except ValueError:
+                continue
+            if address.version == 4:
+                local4.add((s, int(address)))
+            else:
+                local6.add((s, address.packed[:8]))
+    section = _sections(data)[rows]
+    values = []
+    for t, d, s in zip(vtype.tolist(), dip, section.tolist()):
+        if t in fds.SERVER_SOCKETS:
+            values.append(True)
+        elif t in fds.CLIENT_SOCKETS:
+            try:
+                address = ipaddress.ip_address(d or ("::" if t == fds.IPV6_SOCK else "0.0.0.0"))
+            except ValueError:
+                values.append(False)
+                continue
+            if address.version == 4:
+                values.append((s, int(address)) in local4)
+            else:
+                values.append((s, address.packed[:8]) in local6)
+        else:
+            values.append(False)
+    return out.scatter(rows, pl.Series(values, dtype=pl.Boolean))

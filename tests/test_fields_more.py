@@ -1,0 +1,176 @@
+"""More catalog fields, each printed with `-p "*%evt.num %FIELD"` by sysdig 0.29.3 and by
+scaptool on a few corpus captures: the outputs must be identical. Filters on them are checked
+the same way (the events sysdig selects with the filter).
+
+scaptool runs in-process (click's test runner) so that the ~100 runs stay fast; the time zone
+is UTC on both sides.
+"""
+import os
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import corpus_path, need_capture, require_tool
+
+ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
+
+SMALL = ["falco-cat-write", "libs-sample", "instruqt-ticket-generator-b841f454"]
+NET = ["sysflow-tcp-client-server", "libs-curl-google", "libs-single-ipv6-conn"]
+
+# field -> the captures it is compared on (chosen so that each field has values there)
+FIELDS = {
+    "evt.reltime": SMALL,
+    "evt.reltime.s": SMALL[:2],
+    "evt.reltime.ns": SMALL[:2],
+    "evt.deltatime": SMALL + ["sysdig-examples-httpd"],   # timestamps going back: wraps
+    "evt.deltatime.s": SMALL[:2],
+    "evt.deltatime.ns": SMALL[:2],
+    "evt.datetime": SMALL[:2],
+    "evt.datetime.s": SMALL[:2],
+    "evt.time.s": SMALL[:2],
+    "evt.latency.s": SMALL[:2],
+    "evt.latency.ns": SMALL[:2],
+    "evt.latency.human": SMALL + ["sysflow-alpine"],      # stale text without thread info
+    "syscall.type": SMALL,
+    "evt.io_dir": SMALL[:2],
+    "evt.buflen": SMALL + NET[:1],
+    "evt.count.error": SMALL,
+    "evt.count.exit": SMALL[:2],
+    "evt.is_open_read": ["falco-open-multiple-files", "libs-sample"],
+    "evt.is_open_write": ["falco-write-tmp-test", "libs-sample"],
+    "proc.aname[0]": SMALL,
+    "proc.aname[1]": SMALL,
+    "proc.aname[3]": SMALL,
+    "proc.apid[0]": SMALL[:2],
+    "proc.apid[2]": SMALL,
+    "proc.aname": SMALL[:2],    # printed (last in the format): the process itself
+    "proc.loginshellid": SMALL,
+    "proc.pcmdline": SMALL,
+    "proc.args": SMALL,
+    "proc.exeline": SMALL,
+    "thread.ismain": SMALL,
+    "user.homedir": SMALL,
+    "user.shell": SMALL,
+    "fd.cip": NET,
+    "fd.cport": NET,
+    "fd.sockfamily": NET,
+    "fd.uid": SMALL[:1] + NET[:1],
+    "fd.is_server": NET + ["falco-connect-localhost"],   # host threads only (see fields.py)
+}
+
+FILTERS = [
+    ("falco-cat-write", "evt.reltime > 1881800000"),
+    ("falco-cat-write", "evt.deltatime > 1000"),
+    ("falco-cat-write", "evt.datetime contains 16:17:57.8817"),
+    ("falco-cat-write", "evt.around[1470327477881900183]=1"),
+    ("falco-cat-write", "proc.aname = emacs"),
+    ("falco-cat-write", "proc.aname = cat"),              # self excluded: nothing
+    ("falco-cat-write", "proc.aname[2] = emacs"),
+    ("falco-cat-write", "proc.apid = 1020"),
+    ("falco-cat-write", "proc.apid[1] = 11310"),
+    ("falco-cat-write", "proc.loginshellid = 1020"),
+    ("falco-cat-write", "proc.exeline = 'cat /dev/null'"),
+    ("libs-sample", "evt.latency.ns > 100000"),
+    ("libs-sample", "evt.latency.human contains us"),
+    ("libs-sample", "not syscall.type exists"),
+    ("libs-sample", "evt.io_dir = read"),
+    ("libs-sample", "evt.buflen > 100"),                  # read exits: no fd info in filters
+    ("libs-sample", "evt.count.error = 1"),
+    ("libs-sample", "thread.ismain = false"),
+    ("libs-sample", "user.homedir = /root"),
+    ("libs-sample", "proc.pcmdline contains containerd"),
+    ("falco-open-multiple-files", "evt.is_open_read = true"),
+    ("sysflow-tcp-client-server", "fd.is_server = true"),
+    ("sysflow-tcp-client-server", "fd.sockfamily = ip"),
+]
+
+
+@pytest.fixture(scope="module")
+def utc():
+    """In-process runs read the local zone: make it UTC for this module."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _capture(name):
+    return need_capture(corpus_path() / "captures" / f"{name}.scap")
+
+
+def _sysdig(*args):
+    r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode("utf-8", "replace")
+
+
+def _scaptool(*args):
+    from cli.main import cli
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+@pytest.mark.parametrize("field, name", [pytest.param(f, c, id=f"{f}-{c}")
+                                         for f, caps in FIELDS.items() for c in caps])
+def test_field_printed_as_sysdig(utc, field, name):
+    path = _capture(name)
+    fmt = f"*%evt.num %{field}"
+    expected = _sysdig("-r", path, "-p", fmt)
+    assert expected.strip()
+    assert _scaptool("-r", path, "-p", fmt) == expected
+
+
+@pytest.mark.parametrize("name, text", FILTERS, ids=[t for _, t in FILTERS])
+def test_field_filters_as_sysdig(utc, name, text):
+    path = _capture(name)
+    expected = _sysdig("-r", path, "-p", "%evt.num", text)
+    assert _scaptool("-r", path, "-p", "%evt.num", text) == expected
+
+
+def test_deltatime_is_since_the_previous_printed_event(utc):
+    """With a filter, evt.deltatime counts from the previous *printed* event (in sysdig the
+    field instance remembers the last event it was evaluated on)."""
+    path = _capture("libs-sample")
+    args = ["-r", path, "-p", "*%evt.num %evt.deltatime %evt.deltatime.ns", "evt.type=read"]
+    assert _scaptool(*args) == _sysdig(*args)
+
+
+def test_deltatime_carries_across_output_batches():
+    """cli.read prints in batches of 65536 events: the delta of a batch's first line is still
+    from the line before it."""
+    import numpy as np
+
+    import scap
+    from query.events import EventData
+    from query.format import format_lines
+    data = EventData(scap.open(str(_capture("libs-sample"))))
+    rows = np.flatnonzero(data.visible)
+    whole = format_lines(data, "*%evt.deltatime", rows)
+    data.__dict__.pop("_deltatime_last_row", None)
+    split = format_lines(data, "*%evt.deltatime", rows[:100]) + \
+        format_lines(data, "*%evt.deltatime", rows[100:])
+    assert whole[1:] == split[1:] and split[0] == "0"
+
+
+def test_latency_human_text():
+    from query.fields import human_time
+    assert [human_time(v) for v in (0, 653, 1000, 9579, 12214, 1003899, 10497422,
+                                    1136391733)] == \
+        ["0ns", "653ns", "1.00us", "9.57us", "12us", "1.00ms", "10ms", "1.13s"]
+
+
+def test_aname_index_must_be_a_number():
+    import scap
+    from query.events import EventData
+    from query.fields import lookup
+    data = EventData(scap.open(str(_capture("falco-cat-write"))))
+    definition, arg = lookup("proc.aname[x]")
+    with pytest.raises(ValueError, match="must be a number"):
+        definition.series(data, arg)
