@@ -533,16 +533,24 @@ def _add_placeholders(versions, section_of, tids, eligible_mask):
 
 
 def _as_of(events, versions, key, columns, prefix):
-    """Each event's version of the thread named by its `key` column, as of its row."""
-    right = versions.select(
-        "section", pl.col("tid").alias(key), "row", "alive",
-        *[pl.col(c).alias(prefix + c) for c in columns]).sort("row")
-    joined = events.sort("row").join_asof(right, on="row", by=["section", key],
-                                          strategy="backward", check_sortedness=False)
-    alive = pl.col("alive").fill_null(False)
-    return joined.with_columns(
-        [pl.when(alive).then(pl.col(prefix + c)).alias(prefix + c) for c in columns]
-    ).with_columns(alive.alias(prefix + "alive")).drop("alive").sort("row")
+    """Each event's version of the thread named by its `key` column, as of its row.
+
+    Only a version number is joined; each wanted column is then gathered from the versions by
+    that number: joining the wide version rows (strings, argument lists) onto millions of
+    events costs many times more."""
+    numbered = versions.with_row_index("_version")
+    right = numbered.select("section", pl.col("tid").alias(key), "row", "_version") \
+        .sort("row", maintain_order=True)
+    joined = events.join_asof(right, on="row", by=["section", key], strategy="backward",
+                              check_sortedness=False)
+    which = joined["_version"]
+    alive = numbered["alive"].gather(which).fill_null(False)
+    extra = [pl.Series(prefix + "alive", alive)]
+    for c in columns:
+        values = numbered[c].gather(which)
+        extra.append(values.set(~alive, None).alias(prefix + c) if not alive.all()
+                     else values.alias(prefix + c))
+    return joined.drop("_version").with_columns(extra)
 
 
 def thread_columns(capture):
@@ -554,8 +562,14 @@ def thread_columns(capture):
     section_of = np.searchsorted(np.asarray(starts), np.arange(n), side="right") - 1
     events = pl.DataFrame({"section": section_of.astype(np.int32),
                            "tid": np.asarray(capture.headers.tid).astype(np.int64),
-                           "row": np.arange(n, dtype=np.int64)})
-    own = _as_of(events, versions, "tid", FIELDS, "t.")
+                           "row": np.arange(n, dtype=np.int64)}).with_columns(
+        pl.col("row").set_sorted())
+    # strings built per thread version (thousands), not per event (millions)
+    versions = versions.with_columns(
+        pl.when(pl.col("comm").is_not_null()).then(
+            pl.concat_str([pl.col("comm"), pl.col("args").list.eval(
+                pl.lit(" ") + pl.element()).list.join("")])).alias("cmdline"))
+    own = _as_of(events, versions, "tid", FIELDS + ("cmdline",), "t.")
     # the main thread (proc.ppid, proc.cwd) and the parent thread (proc.pname)
     own = own.with_columns(pl.col("t.pid").alias("main_tid"), pl.col("t.ptid").alias("ptid_"))
     own = _as_of(own, versions, "main_tid", ("ptid", "cwd"), "m.")
@@ -579,9 +593,7 @@ def thread_columns(capture):
         .otherwise(pl.col("t.exe")).alias("proc.exe"),
         pl.col("t.exepath").alias("proc.exepath"),
         pl.col("t.args").alias("proc.args"),
-        pl.when(pl.col("t.comm").is_not_null()).then(
-            pl.concat_str([pl.col("t.comm"), pl.col("t.args").list.eval(
-                pl.lit(" ") + pl.element()).list.join("")]))
+        pl.when(pl.col("t.comm").is_not_null()).then(pl.col("t.cmdline"))
         .when(made_up).then(pl.lit("<NA>"))
         .alias("proc.cmdline"),
         pl.when(~present).then(None)
@@ -635,15 +647,21 @@ def _container_events(capture, frame):
             names.append("container:" + str(info.get("id", "")))
         except (ValueError, TypeError, KeyError, AttributeError):
             names.append("container:")
-    fake = pl.DataFrame({"row": rows.astype(np.int64), "c.name": names})
-    frame = frame.join(fake, on="row", how="left")
-    is_fake = pl.col("c.name").is_not_null()
-    values = {"proc.name": pl.col("c.name"), "proc.pid": pl.lit(-1), "proc.ppid": pl.lit(0),
-              "proc.exe": pl.lit(""), "proc.exepath": pl.lit(""),
-              "proc.args": pl.lit([], pl.List(pl.String)), "proc.cmdline": pl.col("c.name"),
-              "proc.cwd": pl.lit(""), "proc.vpid": pl.lit(-1), "thread.vtid": pl.lit(-1),
-              "user.uid": pl.lit(0), "group.gid": pl.lit(0), "user.loginuid": pl.lit(0),
-              "proc.pname": pl.lit(None, pl.String)}
-    return frame.with_columns(
-        [pl.when(is_fake).then(v).otherwise(pl.col(k)).alias(k) for k, v in values.items()]
-    ).drop("c.name")
+    # a few events among millions: overwrite their rows in place
+    k = len(rows)
+    values = {"proc.name": names, "proc.pid": [-1] * k, "proc.ppid": [0] * k,
+              "proc.exe": [""] * k, "proc.exepath": [""] * k, "proc.cmdline": names,
+              "proc.cwd": [""] * k, "proc.vpid": [-1] * k, "thread.vtid": [-1] * k,
+              "user.uid": [0] * k, "group.gid": [0] * k, "user.loginuid": [0] * k,
+              "proc.pname": [None] * k}
+    order = frame["row"].to_numpy()
+    at = np.searchsorted(order, rows) if (np.diff(order) >= 0).all() else \
+        np.flatnonzero(np.isin(order, rows))
+    columns = {name: frame[name].scatter(at, pl.Series(vals, dtype=frame[name].dtype))
+               for name, vals in values.items()}
+    # list columns cannot be scattered into: gather, with those rows pointing at one extra []
+    args = frame["proc.args"]
+    pick = np.arange(len(args))
+    pick[at] = len(args)
+    columns["proc.args"] = pl.concat([args, pl.Series([[]], dtype=args.dtype)]).gather(pick)
+    return frame.with_columns([s.alias(name) for name, s in columns.items()])
