@@ -659,9 +659,10 @@ def _container_events(capture, frame):
         np.flatnonzero(np.isin(order, rows))
     columns = {name: frame[name].scatter(at, pl.Series(vals, dtype=frame[name].dtype))
                for name, vals in values.items()}
-    # list columns cannot be scattered into: gather, with those rows pointing at one extra []
+    # list columns cannot be scattered into: a mask of those rows picks an empty list
     args = frame["proc.args"]
-    pick = np.arange(len(args))
-    pick[at] = len(args)
-    columns["proc.args"] = pl.concat([args, pl.Series([[]], dtype=args.dtype)]).gather(pick)
+    mask = np.zeros(len(args), dtype=bool)
+    mask[at] = True
+    columns["proc.args"] = pl.select(pl.when(pl.Series(mask)).then(pl.lit([], dtype=args.dtype))
+                                     .otherwise(args)).to_series()
     return frame.with_columns([s.alias(name) for name, s in columns.items()])
