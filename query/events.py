@@ -121,15 +121,8 @@ class EventData:
 
     @functools.cache
     def rendered(self, what, arg=None):
-        """Per-event Python text for the visible events only: evt.info / evt.args, or one
-        parameter (evt.arg.NAME, evt.arg[N])."""
-        r = self.renderer
-        out = [None] * len(self)
-        if what in ("evt.info", "evt.args"):
-            for row in np.flatnonzero(self.visible):
-                out[row] = r.info(int(row))
-        else:
-            which = int(arg) if arg is not None and arg.isdigit() else arg
-            for row in np.flatnonzero(self.visible):
-                out[row] = r.arg(int(row), which)
-        return pl.Series(what, out, dtype=pl.String)
+        """Per-event Python text for the visible events only (null elsewhere): evt.info /
+        evt.args, or one parameter (evt.arg.NAME, evt.arg[N])."""
+        rows = np.flatnonzero(self.visible)
+        out = pl.Series(what, [None] * len(self), dtype=pl.String)
+        return out.scatter(rows, self.rendered_at(what, arg, rows))

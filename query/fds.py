@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from query import paths
-from query.pairing import _skips_reset, enter_rows
+from query.pairing import _skips_reset, enter_rows, last_row_where
 from scap import eventtable
 from scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
 from scap.eventtable import EF, PT
@@ -1051,19 +1051,7 @@ def _int_param(capture, k):
 
 def _carry_rows(tids, section, mask):
     """Per row: the last row <= it of the same thread (and section) where mask holds, or -1."""
-    n = len(tids)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(n), tids, section))
-    key_t, key_s = tids[order], section[order]
-    group = np.cumsum(np.r_[True, (key_t[1:] != key_t[:-1]) | (key_s[1:] != key_s[:-1])]) - 1
-    span = np.int64(n + 1)
-    base = group.astype(np.int64) * span
-    val = np.where(mask[order], base + order, base - 1)
-    last = np.maximum.accumulate(val) - base
-    out = np.empty(n, dtype=np.int64)
-    out[order] = last
-    return out
+    return last_row_where(mask, tids, section)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,23 +28,32 @@ def _skips_reset():
     return skips
 
 
+def last_row_where(mask, tids, section=None):
+    """Per row: the last row at or before it, of the same thread (and section), where mask
+    holds; -1 if none. One sort by (section, thread, row), then a running maximum that cannot
+    cross thread boundaries (each thread's rows are offset past the previous thread's)."""
+    tids = np.asarray(tids)
+    n = len(tids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = (np.arange(n), tids) if section is None else (np.arange(n), tids, section)
+    order = np.lexsort(keys)
+    new_group = np.r_[True, tids[order][1:] != tids[order][:-1]]
+    if section is not None:
+        sec = np.asarray(section)[order]
+        new_group |= np.r_[True, sec[1:] != sec[:-1]]
+    base = (np.cumsum(new_group) - 1).astype(np.int64) * np.int64(n + 1)
+    key = np.where(np.asarray(mask)[order], base + order, base - 1)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.maximum.accumulate(key) - base
+    return out
+
+
 def enter_rows(types, tids):
     """Per event, the row of its enter event, or -1 (enter events, unpaired exits)."""
     types = np.asarray(types)
-    n = len(types)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
     counts_as_enter = (types % 2 == 0) & ~_skips_reset()[types]
-    order = np.lexsort((np.arange(n), np.asarray(tids)))
-    sorted_tids = np.asarray(tids)[order]
-    group = np.cumsum(np.r_[True, sorted_tids[1:] != sorted_tids[:-1]]) - 1
-    # a running maximum that cannot cross thread boundaries: offset each thread's rows
-    span = np.int64(n + 1)
-    base = group.astype(np.int64) * span
-    key = np.where(counts_as_enter[order], base + order, base - 1)
-    last = np.maximum.accumulate(key) - base
-    last_enter = np.empty(n, dtype=np.int64)
-    last_enter[order] = last
+    last_enter = last_row_where(counts_as_enter, tids)
     is_exit = types % 2 == 1
     safe = np.maximum(last_enter, 0)
     matched = is_exit & (last_enter >= 0) & (types[safe].astype(np.int64) ==
@@ -67,17 +76,7 @@ def latency(ts, enter, types=None, tids=None):
     skips = _skips_reset()[np.asarray(types)]
     if not skips.any():
         return out
-    # carry each thread's last computed latency onto its skipping events
-    n = len(ts)
-    order = np.lexsort((np.arange(n), np.asarray(tids)))
-    sorted_tids = np.asarray(tids)[order]
-    group = np.cumsum(np.r_[True, sorted_tids[1:] != sorted_tids[:-1]]) - 1
-    span = np.int64(n + 1)
-    base = group.astype(np.int64) * span
-    position = np.arange(n)
-    source = np.where(skips[order], base - 1, base + position)
-    last = np.maximum.accumulate(source) - base  # index into the sorted order, or -1
-    carried = np.where(last >= 0, out[order][np.maximum(last, 0)], 0)
-    result = out.copy()
-    result[order] = np.where(skips[order], carried, out[order])
-    return result
+    # a skipping event shows its thread's last latency: that of its last non-skipping event
+    source = last_row_where(~skips, tids)
+    carried = np.where(source >= 0, out[np.maximum(source, 0)], 0)
+    return np.where(skips, carried, out)

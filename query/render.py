@@ -233,14 +233,6 @@ class Renderer:
         text = self.state.fd_text(row, fd)
         return text[1] if text and text.startswith("<") else "?"
 
-    def default_line(self, row):
-        raw = self.raw_params(row)
-        etype = int(self.h.type[row])
-        name = self.state.proc_name(row)
-        return "%d %s %d %s (%d) %s %s %s" % (
-            int(self.numbers[row]), self.outputtime(row), int(self.h.cpu[row]),
-            "<NA>" if name is None else name, int(self.h.tid[row]),
-            ">" if etype % 2 == 0 else "<", self.evt_type(row, raw), self.info(row, raw))
 
 
 _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
@@ -259,17 +251,3 @@ def json_string(text):
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
-
-
-def json_default_line(renderer, row):
-    """-j with the default format: the format's fields as sorted keys, on one line."""
-    raw = renderer.raw_params(row)
-    h = renderer.h
-    etype = int(h.type[row])
-    name = renderer.state.proc_name(row)
-    return ('{"evt.cpu":%d,"evt.dir":"%s","evt.info":%s,"evt.num":%d,"evt.outputtime":%d,'
-            '"evt.type":%s,"proc.name":%s,"thread.tid":%d}' % (
-                int(h.cpu[row]), ">" if etype % 2 == 0 else "<",
-                json_string(renderer.info(row, raw)), int(renderer.numbers[row]),
-                int(h.ts[row]), json_string(renderer.evt_type(row, raw)),
-                "null" if name is None else json_string(name), int(h.tid[row])))

@@ -191,16 +191,7 @@ class Capture:
 
     def _param_layout(self, name):
         """Per event type: the position and the PT type of the parameter called `name`."""
-        table = eventtable.libs()
-        position = np.full(65536, -1, dtype=np.int64)
-        ptypes = np.full(65536, -1, dtype=np.int64)
-        for info in map(table.__getitem__, range(len(table))):
-            for k, p in enumerate(info.params):
-                if p.name == name:
-                    position[info.id] = k
-                    ptypes[info.id] = p.type
-                    break
-        return position, ptypes
+        return _param_layout(name)
 
     def _number_column(self, name, position, ptypes, codecs):
         """A numeric parameter: decoded only for the events whose type has it."""
@@ -266,6 +257,24 @@ class Capture:
     def param_slices(self, index):
         """(offsets, lengths, present) into self.buffer of parameter number `index`."""
         return param_slices(self.buffer, self.headers, index)
+
+
+@functools.cache
+def _param_layout(name):
+    """(position, PT type) of the parameter `name` for each event id (-1: none), from the
+    current libs table; the same for every capture, so worked out once per name."""
+    table = eventtable.libs()
+    position = np.full(65536, -1, dtype=np.int64)
+    ptypes = np.full(65536, -1, dtype=np.int64)
+    for info in map(table.__getitem__, range(len(table))):
+        for k, p in enumerate(info.params):
+            if p.name == name:
+                position[info.id] = k
+                ptypes[info.id] = p.type
+                break
+    position.flags.writeable = False
+    ptypes.flags.writeable = False
+    return position, ptypes
 
 
 def pa_type_is_float(t):
