@@ -41,6 +41,10 @@ def filter_expr(text):
 
 def filter_fields(text):
     """The field names a filter uses."""
+    return _collect_fields(parse(text))
+
+
+def _collect_fields(node):
     found = []
 
     def walk(node):
@@ -50,7 +54,7 @@ def filter_fields(text):
             for child in (value if isinstance(value, (list, tuple)) else [value]):
                 if hasattr(child, "__dataclass_fields__"):
                     walk(child)
-    walk(parse(text))
+    walk(node)
     return list(dict.fromkeys(found))
 
 

@@ -61,9 +61,47 @@ class EventData:
 
     @functools.cached_property
     def threads(self):
-        """Thread state columns (query.threads), or None where it is not available."""
+        """Thread state columns (query.threads) of every event."""
         from . import threads
-        return threads.thread_columns(self.capture)
+        return threads.thread_columns(self.capture, replayed=self.thread_replay)
+
+    @functools.cached_property
+    def thread_replay(self):
+        """The thread versions made by the state-changing events (query.threads.replay)."""
+        from . import threads
+        return threads.replay(self.capture)
+
+    @functools.cached_property
+    def thread_versions(self):
+        """Every thread version, placeholders included (query.threads.thread_versions)."""
+        from . import threads
+        return threads.thread_versions(self.capture, replayed=self.thread_replay)
+
+    def threads_at(self, rows):
+        """The thread state columns at the given rows only (the last answer is kept: a
+        filter's fields and a format's ask for the same rows in turn)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if "threads" in self.__dict__:
+            return self.threads[rows]
+        last = self.__dict__.get("_threads_at")
+        if last is not None and np.array_equal(last[0], rows):
+            return last[1]
+        from . import threads
+        frame = threads.thread_columns(self.capture, rows, replayed=self.thread_replay)
+        self._threads_at = (rows, frame)
+        return frame
+
+    def thread_value(self, column, row):
+        """One thread state value, at one row: from the rows last asked for when it is among
+        them, else computed for that row alone."""
+        if "threads" in self.__dict__:
+            return self.threads[column][row]
+        last = self.__dict__.get("_threads_at")
+        if last is not None:
+            at = np.flatnonzero(last[0] == row)
+            if len(at):
+                return last[1][column][int(at[0])]
+        return self.threads_at([row])[column][0]
 
     @functools.cached_property
     def fds(self):

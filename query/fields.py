@@ -26,6 +26,8 @@ class FieldDef:
     compute: Callable
     arg: str = "none"  # "none", "optional" or "required": an argument as [N] or .NAME
     per_row: Callable = None  # for text made event by event: (data, arg, rows) -> Series
+    # (data, arg) -> bool per event: where the field can have a value at all (by event type)
+    present: Callable = None
 
     def series(self, data, arg=None):
         return self.compute(data, arg)
@@ -37,9 +39,9 @@ class FieldDef:
         return self.compute(data, arg).gather(rows)
 
 
-def field(name, type_, kind, description, arg="none", per_row=None):
+def field(name, type_, kind, description, arg="none", per_row=None, present=None):
     def register(compute):
-        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg, per_row)
+        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg, per_row, present)
         return compute
     return register
 
@@ -64,6 +66,30 @@ def lookup(text):
         head, _, more = head.rpartition(".")
         tail = more + "." + tail
     raise UnknownFieldError(text)
+
+
+def columns_at(data, names, rows):
+    """Like columns(), for the given rows only."""
+    out = []
+    for name in dict.fromkeys(names):
+        definition, arg = lookup(name)
+        out.append(definition.series_at(data, arg, rows).alias(name))
+    return pl.DataFrame(out) if out else pl.DataFrame({"_": np.zeros(len(rows), np.int8)})
+
+
+def _has_param(name):
+    """present= for a field that is one parameter: the event types that have it."""
+    def present(data, arg):
+        from scap.capture import _param_layout
+        return _param_layout(name if name is not None else arg)[0][data.headers.type] >= 0
+    return present
+
+
+def _param_at(name):
+    """per_row= for a field that is one parameter: decoded at those rows only."""
+    def per_row(data, arg, rows):
+        return data.capture.param(name if name is not None else arg, rows=rows)
+    return per_row
 
 
 def columns(data, names):
@@ -125,9 +151,13 @@ def _evt_cpu(data, arg):
     return pl.Series("evt.cpu", data.headers.cpu, dtype=pl.Int64)
 
 
-@field("evt.dir", "CHARBUF", "string", "event direction: > enter, < exit")
+def _evt_dir_at(data, arg, rows):
+    return pl.Series("evt.dir", [">", "<"], dtype=pl.String).gather(data.headers.type[rows] % 2)
+
+
+@field("evt.dir", "CHARBUF", "string", "event direction: > enter, < exit", per_row=_evt_dir_at)
 def _evt_dir(data, arg):
-    return pl.Series("evt.dir", np.where(data.headers.type % 2 == 0, ">", "<"), dtype=pl.String)
+    return _evt_dir_at(data, arg, slice(None))
 
 
 @field("evt.type", "CHARBUF", "string", "event name (the syscall name for generic events)")
@@ -182,14 +212,22 @@ for _name, _flags, _desc in (("evt.is_io", EF.READS_FROM_FD | EF.WRITES_TO_FD, "
     field(_name, "BOOL", "bool", f"true for events that {_desc}")(_flagged)
 
 
-@field("evt.buffer", "BYTEBUF", "bytes", "the data of an I/O event (compared as raw bytes)")
+def _buffer_at(data, arg, rows):
+    out = data.capture.param("data", rows=rows)
+    return out if out.dtype != pl.Null else pl.Series("evt.buffer", [None] * len(rows),
+                                                      dtype=pl.Binary)
+
+
+@field("evt.buffer", "BYTEBUF", "bytes", "the data of an I/O event (compared as raw bytes)",
+       per_row=_buffer_at, present=_has_param("data"))
 def _evt_buffer(data, arg):
     out = data.param("data")
     return out if out.dtype != pl.Null else pl.Series("evt.buffer", [None] * len(data),
                                                       dtype=pl.Binary)
 
 
-@field("evt.rawarg", "DYNAMIC", "int", "a parameter's raw value: evt.rawarg.NAME", "required")
+@field("evt.rawarg", "DYNAMIC", "int", "a parameter's raw value: evt.rawarg.NAME", "required",
+       per_row=_param_at(None), present=_has_param(None))
 def _evt_rawarg(data, arg):
     return data.param(arg).alias(f"evt.rawarg.{arg}")
 
@@ -262,7 +300,9 @@ _FD_FIELDS = {
     "fd.l4proto": ("CHARBUF", "string", "tcp, udp, icmp or raw"),
 }
 for _name, (_type, _kind, _desc) in _THREAD_FIELDS.items():
-    field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "threads", _n))
+    field(_name, _type, _kind, _desc,
+          per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows)[_n])(
+        lambda data, arg, _n=_name: _column(data, "threads", _n))
 for _name, (_type, _kind, _desc) in _FD_FIELDS.items():
     field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "fds", _n))
 
@@ -615,11 +655,7 @@ _open_flag_field("evt.is_open_write", 2, "writing")   # PPM_O_WRONLY
 # -- process ancestry (the thread versions of query.threads, looked up as of each event) -------
 
 def _versions(data):
-    cache = data.__dict__
-    if "_field_thread_versions" not in cache:
-        from .threads import thread_versions
-        cache["_field_thread_versions"] = thread_versions(data.capture)
-    return cache["_field_thread_versions"]
+    return data.thread_versions
 
 
 def _sections(data):

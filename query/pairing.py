@@ -80,3 +80,25 @@ def latency(ts, enter, types=None, tids=None):
     source = last_row_where(~skips, tids)
     carried = np.where(source >= 0, out[np.maximum(source, 0)], 0)
     return np.where(skips, carried, out)
+
+
+def enter_rows_at(types, tids, rows):
+    """enter_rows for a few exit rows only: each one's enter is searched backwards from it,
+    in windows that grow, so a handful of exits does not cost a pass over every event."""
+    types, tids = np.asarray(types), np.asarray(tids)
+    skips = _skips_reset()
+    out = []
+    for row in rows:
+        row = int(row)
+        tid, found, hi, step = tids[row], -1, row, 256
+        if types[row] % 2 == 1:
+            while hi > 0 and found < 0:
+                lo = max(0, hi - step)
+                window = types[lo:hi]
+                hit = np.flatnonzero((tids[lo:hi] == tid) & (window % 2 == 0) & ~skips[window])
+                if len(hit):
+                    found = lo + int(hit[-1])
+                hi, step = lo, step * 8
+        matched = found >= 0 and int(types[found]) == int(types[row]) - 1
+        out.append(found if matched else -1)
+    return np.asarray(out, dtype=np.int64)

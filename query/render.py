@@ -115,9 +115,7 @@ class Renderer:
         self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
         self.table = eventtable.sysdig_0293()
         self.numbers = capture.event_numbers
-        self._lens_start = self.h.lens_start
-        self._width = self.h.lens_width
-        self._nparams = self.h.nparams
+        self._large = eventtable.libs().large_payload
         users = capture.users
         self._users = dict(zip(users["uid"].to_list(), users["name"].to_list()))
         groups = capture.groups
@@ -126,9 +124,16 @@ class Renderer:
     # -- raw parameters ----------------------------------------------------------------------
     def raw_params(self, row):
         """The raw bytes of each parameter of the event at row."""
-        start = int(self._lens_start[row])
-        count = int(self._nparams[row])
-        wide = self._width[row] == 4
+        # worked out per printed event (scalar arithmetic), not for every event
+        h = self.h
+        kind, etype = int(h.kind[row]), int(h.type[row])
+        record = int(h.offset4[row]) * 4 + 10 + 4 * (kind & 1)
+        if kind & 2:
+            start = record + 26
+            count = _LEN32.unpack_from(self.buf, record + 22)[0]
+            wide = etype < len(self._large) and bool(self._large[etype])
+        else:
+            start, count, wide = record + 22, int(h.v1_nparams[row]), False
         unpack, size = (_LEN32, 4) if wide else (_LEN16, 2)
         lens = [unpack.unpack_from(self.buf, start + size * k)[0] for k in range(count)]
         pos = start + size * count

@@ -12,18 +12,13 @@ from .render import NoState
 
 class CaptureState(NoState):
     def __init__(self, capture, data):
-        # Series, looked up one row at a time: only the printed events pay for it
-        columns = data.threads
-        self._names = columns["proc.name"]
-        self._cwds = columns["proc.cwd"]
         self._sections = [s.first_event for s in capture.sections]
         self._capture = capture
         self._data = data
 
     @functools.cached_property
     def _versions(self):
-        from .threads import thread_versions
-        versions = thread_versions(self._capture).select("section", "tid", "row", "alive", "comm")
+        versions = self._data.thread_versions.select("section", "tid", "row", "alive", "comm")
         found = {}
         for section, tid, row, alive, comm in versions.iter_rows():
             rows, values = found.setdefault((section, tid), ([], []))
@@ -32,10 +27,10 @@ class CaptureState(NoState):
         return found
 
     def proc_name(self, row):
-        return self._names[row]
+        return self._data.thread_value("proc.name", row)
 
     def cwd(self, row):
-        return self._cwds[row]
+        return self._data.thread_value("proc.cwd", row)
 
     def _section(self, row):
         return bisect.bisect_right(self._sections, row) - 1

@@ -37,7 +37,7 @@ import polars as pl
 from scap import eventtable
 from scap.eventtable import EF
 
-from .pairing import enter_rows
+from .pairing import enter_rows_at
 from query import paths
 
 NO_ID = 0xFFFFFFFF          # uid/gid/loginuid of a thread sysdig knows nothing about
@@ -123,9 +123,7 @@ class _Params:
             if len(self.rows) == 0:
                 self._cache[name] = []
             else:
-                series = self.capture.param(name)
-                values = series.gather(self.rows).to_list() if series.dtype != pl.Null \
-                    else [None] * len(self.rows)
+                values = self.capture.param(name, rows=self.rows).to_list()
                 ok = _read_by_0293(name)[self.types]
                 self._cache[name] = [v if k else None for v, k in zip(values, ok)]
         return self._cache[name]
@@ -416,8 +414,29 @@ def _seed(table, processes, section, row):
         table.emit(tid, row)
 
 
-def thread_versions(capture):
-    """The table of thread versions: section, tid, row (valid from), alive, state columns."""
+def thread_versions(capture, tids=None, replayed=None):
+    """The table of thread versions: section, tid, row (valid from), alive, state columns.
+
+    With `tids`, the placeholder threads sysdig makes up are worked out for those threads
+    only (the others' versions are the replayed ones); `replayed` reuses replay(capture)."""
+    if replayed is None:
+        replayed = replay(capture)
+    n = len(capture)
+    types = np.asarray(capture.event_types)
+    known = np.asarray(capture.event_numbers) > 0
+    _, creates = _kinds()
+    eligible_mask = known & creates[types]
+    all_tids = np.asarray(capture.headers.tid)
+    if tids is not None:
+        eligible_mask &= np.isin(all_tids, np.asarray(list(tids), dtype=all_tids.dtype))
+    starts = [s.first_event for s in capture.sections] or [0]
+    rows = np.flatnonzero(eligible_mask)
+    section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
+    return _add_placeholders(replayed, rows, section_of, all_tids[rows].astype(np.int64), n)
+
+
+def replay(capture):
+    """The versions made by replaying the state-changing events (no placeholders yet)."""
     n = len(capture)
     types = np.asarray(capture.event_types).astype(np.int64)
     tids = np.asarray(capture.headers.tid).astype(np.int64)
@@ -428,12 +447,11 @@ def thread_versions(capture):
     state_rows = np.flatnonzero(known & (kinds != ""))
     known_rows = np.flatnonzero(known)
     starts = [s.first_event for s in capture.sections] or [0]
-    section_of = np.searchsorted(np.asarray(starts), np.arange(n), side="right") - 1
 
     p = _Params(capture, state_rows, types[state_rows])
     # enter events of setuid & co and of execve (their params, by row)
-    enter = enter_rows(types, tids) if len(state_rows) else np.zeros(0, dtype=np.int64)
     setter_rows = [r for r in state_rows if kinds[r] in ID_SETTERS or kinds[r] == "execve"]
+    enter = dict(zip(setter_rows, enter_rows_at(types, tids, setter_rows)))
     enter_values = {}
     if setter_rows:
         wanted = {}
@@ -443,10 +461,10 @@ def thread_versions(capture):
                 name = "filename" if kinds[r] == "execve" else ID_SETTERS[kinds[r]][0]
                 wanted.setdefault(name, []).append((r, e))
         for name, pairs in wanted.items():
-            series = capture.param(name)
+            series = capture.param(name, rows=[e for _, e in pairs])
             if series.dtype == pl.Null:
                 continue
-            values = series.gather([e for _, e in pairs]).to_list()
+            values = series.to_list()
             ok = _read_by_0293(name)[types[[e for _, e in pairs]]]
             for (r, _), v, k in zip(pairs, values, ok):
                 if k:
@@ -487,8 +505,7 @@ def thread_versions(capture):
                 _set_id(table, row, tid, p, i, enter_values.get(row), ID_SETTERS[kind][1])
         if pending is not None:
             _remove_after_exit(table, *pending)
-    frame = pl.DataFrame(versions, schema=_SCHEMA, orient="row")
-    return _add_placeholders(frame, section_of, tids, eligible_mask)
+    return pl.DataFrame(versions, schema=_SCHEMA, orient="row")
 
 
 def _remove_after_exit(table, tid, row):
@@ -498,15 +515,15 @@ def _remove_after_exit(table, tid, row):
     table.remove(tid, row)
 
 
-def _add_placeholders(versions, section_of, tids, eligible_mask):
+def _add_placeholders(versions, rows, section_of, tids, n):
     """Placeholder threads for the events of threads sysdig does not know (the first such
-    event since the thread was last absent creates one), vectorized over all events."""
-    rows = np.flatnonzero(eligible_mask)
+    event since the thread was last absent creates one), vectorized over the eligible events
+    (rows, with their section and tid)."""
     if len(rows) == 0:
         return (versions.unique(["section", "tid", "row"], keep="last", maintain_order=True)
                 .sort(["section", "tid", "row"]))
     versions = versions.unique(["section", "tid", "row"], keep="last", maintain_order=True)
-    events = pl.DataFrame({"section": section_of[rows].astype(np.int32), "tid": tids[rows],
+    events = pl.DataFrame({"section": section_of.astype(np.int32), "tid": tids,
                            "row": rows.astype(np.int64)}).sort("row")
     seen = events.join_asof(
         versions.select("section", "tid", "row", "alive", pl.col("row").alias("since"))
@@ -553,17 +570,27 @@ def _as_of(events, versions, key, columns, prefix):
     return joined.drop("_version").with_columns(extra)
 
 
-def thread_columns(capture):
-    """One row per event, in capture order: the event's thread (proc.*, thread.vtid, user.*,
-    group.*) after sysdig 0.29.3 parsed the event. Null where sysdig prints <NA>."""
-    n = len(capture)
-    versions = thread_versions(capture)
+def thread_columns(capture, rows=None, replayed=None):
+    """One row per event, in capture order (or per row of `rows`, in that order): the event's
+    thread (proc.*, thread.vtid, user.*, group.*) after sysdig 0.29.3 parsed the event. Null
+    where sysdig prints <NA>. `replayed` reuses replay(capture)."""
+    if replayed is None:
+        replayed = replay(capture)
+    all_tids = np.asarray(capture.headers.tid).astype(np.int64)
+    if rows is None:
+        rows = np.arange(len(capture), dtype=np.int64)
+        versions = thread_versions(capture, replayed=replayed)
+    else:
+        rows = np.asarray(rows, dtype=np.int64)
+        # placeholders matter for the events' own threads, and for the main and parent
+        # threads the lookups below reach (a placeholder is its own main thread)
+        wanted = set(all_tids[rows].tolist()) | set(replayed["pid"].drop_nulls().to_list()) \
+            | set(replayed["ptid"].drop_nulls().to_list())
+        versions = thread_versions(capture, tids=wanted, replayed=replayed)
     starts = [s.first_event for s in capture.sections] or [0]
-    section_of = np.searchsorted(np.asarray(starts), np.arange(n), side="right") - 1
-    events = pl.DataFrame({"section": section_of.astype(np.int32),
-                           "tid": np.asarray(capture.headers.tid).astype(np.int64),
-                           "row": np.arange(n, dtype=np.int64)}).with_columns(
-        pl.col("row").set_sorted())
+    section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
+    events = pl.DataFrame({"section": section_of.astype(np.int32), "tid": all_tids[rows],
+                           "row": rows, "_order": np.arange(len(rows))}).sort("row")
     # strings built per thread version (thousands), not per event (millions)
     versions = versions.with_columns(
         pl.when(pl.col("comm").is_not_null()).then(
@@ -607,12 +634,12 @@ def thread_columns(capture):
         pl.col("t.loginuid").alias("user.loginuid"),
         pl.col("p.comm").alias("proc.pname"),
     )
-    frame = _container_events(capture, frame)
+    frame = _container_events(capture, frame, rows)
     frame = frame.join(users, left_on=["section", "user.uid"], right_on=["section", "id"],
                        how="left").rename({"name": "user.name"})
     frame = frame.join(groups, left_on=["section", "group.gid"], right_on=["section", "id"],
                        how="left").rename({"name": "group.name"})
-    return frame.sort("row").select(list(COLUMNS))
+    return frame.sort("_order").select(list(COLUMNS))
 
 
 def _names(table, column):
@@ -631,17 +658,17 @@ def _container_json_ids():
             and any(p.name == "json" for p in e.params)]
 
 
-def _container_events(capture, frame):
+def _container_events(capture, frame, rows):
     """A container event gets a thread of its own, made up for it alone and kept in no
     table: comm 'container:ID', pid -1, ptid 0, uid and gid 0, empty exe."""
     import json
-    types = np.asarray(capture.event_types)
-    rows = np.flatnonzero(np.isin(types, _container_json_ids()) &
-                          (np.asarray(capture.event_numbers) > 0))
+    types = np.asarray(capture.event_types)[rows]
+    rows = rows[np.isin(types, _container_json_ids()) &
+                (np.asarray(capture.event_numbers)[rows] > 0)]
     if len(rows) == 0:
         return frame
     names = []
-    for raw in capture.param("json").gather(rows).to_list():
+    for raw in capture.param("json", rows=rows).to_list():
         try:
             info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
             names.append("container:" + str(info.get("id", "")))

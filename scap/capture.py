@@ -157,35 +157,42 @@ class Capture:
             .alias("dir"),
         )
 
-    def param(self, name):
-        """A Series with the parameter called `name` for every event (null where absent)."""
+    def param(self, name, rows=None):
+        """A Series with the parameter called `name` for every event (null where absent), or
+        for the events at `rows` only (an array of row numbers), in that order."""
         import polars as pl
 
         from .codecs import codec_for
+        h, types = self.headers, self.event_types
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            h, types = h.take(rows), types[rows]
+        n = len(h)
         index, ptypes = self._param_layout(name)
-        seen = np.flatnonzero(np.bincount(self.event_types, minlength=65536))
+        seen = np.flatnonzero(np.bincount(types, minlength=65536))
         kinds = sorted({int(t) for t in ptypes[seen] if t >= 0})
         if not kinds:
-            return pl.Series(name, [None] * len(self), dtype=pl.Null)
+            return pl.Series(name, [None] * n, dtype=pl.Null)
         codecs = {t: codec_for(t) for t in kinds}
         if all(c.column_kind in ("binary", "string") for c in codecs.values()):
             strip = np.zeros(65536, dtype=bool)
             strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
-            return pl.Series(name, self._bytes_column(index, strip[np.maximum(ptypes, 0)]))
+            return pl.Series(name, self._bytes_column(h, types, index,
+                                                      strip[np.maximum(ptypes, 0)]))
         if all(c.column_kind in ("int", "float") for c in codecs.values()):
-            return self._number_column(name, index, ptypes, codecs)
-        per_type = ptypes[self.event_types]
-        offsets, lengths, present = param_slices(self.buffer, self.headers, index[self.event_types])
+            return self._number_column(h, types, name, index, ptypes, codecs)
+        per_type = ptypes[types]
+        offsets, lengths, present = param_slices(self.buffer, h, index[types])
         parts = []
         for pt in kinds:
-            rows = present & (per_type == pt)
-            arr = codecs[pt].decode_column(self.buffer, np.where(rows, offsets, 0),
-                                           np.where(rows, lengths, 0))
-            parts.append((rows, pl.Series(name, arr)))
+            mine = present & (per_type == pt)
+            arr = codecs[pt].decode_column(self.buffer, np.where(mine, offsets, 0),
+                                           np.where(mine, lengths, 0))
+            parts.append((mine, pl.Series(name, arr)))
         dtype = _common_dtype([s.dtype for _, s in parts])
-        out = pl.Series(name, [None] * len(self), dtype=dtype)
-        for rows, series in parts:
-            out = pl.select(pl.when(pl.Series(rows)).then(series.cast(dtype)).otherwise(out)) \
+        out = pl.Series(name, [None] * n, dtype=dtype)
+        for mine, series in parts:
+            out = pl.select(pl.when(pl.Series(mine)).then(series.cast(dtype)).otherwise(out)) \
                 .to_series().alias(name)
         return out
 
@@ -193,13 +200,13 @@ class Capture:
         """Per event type: the position and the PT type of the parameter called `name`."""
         return _param_layout(name)
 
-    def _number_column(self, name, position, ptypes, codecs):
+    def _number_column(self, h, types, name, position, ptypes, codecs):
         """A numeric parameter: decoded only for the events whose type has it."""
         import polars as pl
         import pyarrow.compute as pc
-        types = self.event_types
+        n = len(h)
         rows = np.flatnonzero(position[types] >= 0)
-        part = self.headers.take(rows)
+        part = h.take(rows)
         offsets, lengths, present = param_slices(self.buffer, part, position[types[rows]])
         per_type = ptypes[types[rows]]
         decoded = []
@@ -210,13 +217,13 @@ class Capture:
                                           np.where(mine, lengths, 0))
                 decoded.append((mine, arr))
         if not decoded:
-            return pl.Series(name, [None] * len(self), dtype=pl.Null)
+            return pl.Series(name, [None] * n, dtype=pl.Null)
         floats = any(pa_type_is_float(arr.type) for _, arr in decoded)
         signed = any(str(arr.type).startswith("int") for _, arr in decoded)
         dtype = np.float64 if floats else np.int64 if signed or len(decoded) > 1 else \
             decoded[0][1].type.to_pandas_dtype()
-        values = np.zeros(len(self), dtype=dtype)
-        valid = np.zeros(len(self), dtype=bool)
+        values = np.zeros(n, dtype=dtype)
+        valid = np.zeros(n, dtype=bool)
         for mine, arr in decoded:
             at = rows[mine]
             chosen = arr.filter(mine)
@@ -225,30 +232,36 @@ class Capture:
         series = pl.Series(name, values)
         return series if valid.all() else series.set(pl.Series(~valid), None)
 
-    def _bytes_column(self, position, strip_by_type):
-        """A BinaryView column of a byte-like parameter, built a million events at a time
-        straight into its final views: no full-length temporaries beside the result."""
+    def _bytes_column(self, h, types, position, strip_by_type):
+        """A BinaryView column of a byte-like parameter, built straight into its final views
+        in small chunks (no full-length temporaries beside the result), and only for the events
+        whose type has the parameter: the others stay empty nulls."""
         from .columns import fill_views, new_views, views_array
         from .events import _param_slices_chunk
-        h, buf = self.headers, self.buffer
+        buf = self.buffer
         views = new_views(len(h))
-        validity = np.zeros((len(h) + 7) // 8, dtype=np.uint8)  # Arrow's bitmap, built as we go
-        step = 1 << 16  # small chunks (a multiple of 8): temporaries recycled, not faulted anew
-        for lo in range(0, len(h), step):
-            part = h.take(slice(lo, lo + step))
-            if not (position[part.type] >= 0).any():
-                continue  # no event here has the parameter: views stay empty, bits stay null
+        present_all = np.zeros(len(h), dtype=bool)
+        having = np.flatnonzero(position[types] >= 0)
+        dense = len(having) > len(h) // 2
+        step = 1 << 16  # small chunks: temporaries recycled, not faulted anew
+        for lo in range(0, len(h) if dense else len(having), step):
+            where = slice(lo, lo + step) if dense else having[lo:lo + step]
+            part = h.take(where)
             offsets, lengths, present = _param_slices_chunk(buf, part, position[part.type])
             # strings drop their NUL terminator; an empty value is no value
             strip = strip_by_type[part.type] & (lengths > 0)
             strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
             lengths -= strip
             present &= lengths > 0
-            fill_views(views[lo:lo + step], buf, np.where(present, offsets, 0),
-                       np.where(present, lengths, 0))
-            validity[lo // 8:(lo + step) // 8 + 1][:(len(present) + 7) // 8] = \
-                np.packbits(present, bitorder="little")
-        return views_array(views, buf, validity=validity)
+            offsets, lengths = np.where(present, offsets, 0), np.where(present, lengths, 0)
+            if dense:
+                fill_views(views[where], buf, offsets, lengths)
+            else:
+                chunk = new_views(len(where))
+                fill_views(chunk, buf, offsets, lengths)
+                views[where] = chunk
+            present_all[where] = present
+        return views_array(views, buf, validity=np.packbits(present_all, bitorder="little"))
 
     def param_index(self, name):
         """Per event, the position of the parameter called `name` in its type (-1: none)."""
