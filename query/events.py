@@ -134,14 +134,17 @@ class EventData:
     @functools.cached_property
     def type_names(self):
         """evt.type per event: the table name, or the syscall name of a generic event."""
-        table = eventtable.sysdig_0293()
-        libs = eventtable.libs()
-        names = [table[i].name if i < len(table) else libs[i].name for i in range(len(libs))]
-        out = pl.Series("evt.type", names, dtype=pl.String).gather(self.headers.type)
-        generic = np.flatnonzero(self.headers.type <= 1)
+        return self.type_names_at(slice(None))
+
+    def type_names_at(self, rows):
+        """evt.type at the given rows (a slice or row numbers)."""
+        out = pl.Series("evt.type", _type_name_table(), dtype=pl.String) \
+            .gather(self.headers.type[rows])
+        generic = np.flatnonzero(self.headers.type[rows] <= 1)
         if len(generic):
             from scap import names as name_tables
-            ids = self.param("ID").gather(generic).to_list()
+            at = np.arange(len(self))[rows][generic]
+            ids = self.capture.param("ID", rows=at).to_list()
             text = [(name_tables.syscall_name(i, "0293") if i is not None else None)
                     or "<unknown>" for i in ids]
             out = out.scatter(generic, text)
@@ -164,3 +167,11 @@ class EventData:
         rows = np.flatnonzero(self.visible)
         out = pl.Series(what, [None] * len(self), dtype=pl.String)
         return out.scatter(rows, self.rendered_at(what, arg, rows))
+
+
+@functools.cache
+def _type_name_table():
+    """Event id -> name: 0.29.3's for the ids it knows, current libs' for the others."""
+    table = eventtable.sysdig_0293()
+    libs = eventtable.libs()
+    return [table[i].name if i < len(table) else libs[i].name for i in range(len(libs))]

@@ -81,7 +81,8 @@ def _has_param(name):
     """present= for a field that is one parameter: the event types that have it."""
     def present(data, arg):
         from scap.capture import _param_layout
-        return _param_layout(name if name is not None else arg)[0][data.headers.type] >= 0
+        has = _param_layout(name if name is not None else arg)[0] >= 0
+        return has[data.capture.event_types]
     return present
 
 
@@ -119,7 +120,13 @@ def _column(data, source, name):
 
 # -- evt ---------------------------------------------------------------------------------------
 
-@field("evt.num", "UINT64", "uint", "event number (as sysdig 0.29.3 counts them)")
+def _evt_num_at(data, arg, rows):
+    num = data.capture.event_numbers_at(rows)
+    return pl.Series("evt.num", num, dtype=pl.UInt64).set(pl.Series(num == 0), None)
+
+
+@field("evt.num", "UINT64", "uint", "event number (as sysdig 0.29.3 counts them)",
+       per_row=_evt_num_at)
 def _evt_num(data, arg):
     num = data.capture.event_numbers
     return pl.Series("evt.num", num, dtype=pl.UInt64).set(pl.Series(num == 0), None)
@@ -160,7 +167,8 @@ def _evt_dir(data, arg):
     return _evt_dir_at(data, arg, slice(None))
 
 
-@field("evt.type", "CHARBUF", "string", "event name (the syscall name for generic events)")
+@field("evt.type", "CHARBUF", "string", "event name (the syscall name for generic events)",
+       per_row=lambda data, arg, rows: data.type_names_at(rows))
 def _evt_type(data, arg):
     return data.type_names
 
@@ -400,7 +408,7 @@ def _delta_part(delta, part):
 def _deltatime_compute(part):
     def compute(data, arg):
         ts = data.headers.ts.astype(np.uint64)
-        read = np.flatnonzero(data.capture.event_numbers > 0)
+        read = np.flatnonzero(data.capture.counted)
         delta = np.zeros(len(data), dtype=np.uint64)
         if len(read) > 1:  # unsigned: an event older than the one before wraps around
             delta[read[1:]] = ts[read[1:]] - ts[read[:-1]]
@@ -687,7 +695,7 @@ def _thread_valid(data):
 
 def _fake_container_rows(data):
     from .threads import _container_json_ids
-    return np.isin(data.headers.type, _container_json_ids()) & (data.capture.event_numbers > 0)
+    return np.isin(data.headers.type, _container_json_ids()) & (data.capture.counted)
 
 
 def _ancestors(data, depth=None):

@@ -127,7 +127,7 @@ def _first_timestamp(data):
     container events excepted: they do not set it."""
     from .summary import INITIAL_STATE_TYPES_0293
     h = data.headers
-    counted = (data.capture.event_numbers > 0) & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
+    counted = data.capture.counted & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
     first = np.flatnonzero(counted)
     return int(h.ts[first[0]]) if len(first) else 0
 

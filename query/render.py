@@ -114,7 +114,6 @@ class Renderer:
         self.buffer_format = BUFFER_FORMATS.get(buffer_format)
         self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
         self.table = eventtable.sysdig_0293()
-        self.numbers = capture.event_numbers
         self._large = eventtable.libs().large_payload
         users = capture.users
         self._users = dict(zip(users["uid"].to_list(), users["name"].to_list()))

@@ -98,6 +98,26 @@ def _kinds():
 
 
 @functools.cache
+def _kind_codes():
+    """Per event id: 1 when it changes the thread table, else 0 (cheap to gather per event)."""
+    kind, _ = _kinds()
+    return (kind != "").astype(np.uint8)
+
+
+def _member(values, wanted):
+    """np.isin(values, wanted) for tids: a table lookup when they are small (they are)."""
+    wanted = np.asarray(sorted(wanted), dtype=np.int64)
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    lo, hi = int(values.min()), int(values.max())
+    if lo < 0 or hi >= 1 << 24:
+        return np.isin(values, wanted)
+    table = np.zeros(hi + 1, dtype=bool)
+    table[wanted[(wanted >= 0) & (wanted <= hi)]] = True
+    return table[values]
+
+
+@functools.cache
 def _read_by_0293(name):
     """Per event id: does 0.29.3 read the parameter called `name` (that libs' table places at
     the same position, within 0.29.3's own parameter count)?"""
@@ -158,6 +178,23 @@ def join_cwd(base, path):
 # ---------------------------------------------------------------------------------------------
 # The table of one section, advanced event by event
 
+class EligibleRows:
+    """The rows of the events that would create a placeholder thread, per tid, in one
+    section: grouped on first use (most replays look up a thread that is missing)."""
+
+    def __init__(self, rows, tids):
+        self.rows, self.tids = rows, tids
+        self._by_tid = None
+
+    def of(self, tid):
+        if self._by_tid is None:
+            grouped = pl.DataFrame({"tid": self.tids[self.rows], "row": self.rows}) \
+                .group_by("tid").agg("row")
+            self._by_tid = {t: np.asarray(r, dtype=np.int64) for t, r in
+                            zip(grouped["tid"].to_list(), grouped["row"].to_list())}
+        return self._by_tid.get(tid, np.zeros(0, dtype=np.int64))
+
+
 class _Table:
     """sysdig's thread table while the state-changing events of one section are replayed.
 
@@ -168,7 +205,7 @@ class _Table:
         self.start = start
         self.threads = {}        # tid -> dict of FIELDS plus flags, nchilds
         self.dead_since = {}     # tid -> row from which it was absent
-        self.eligible = eligible  # (sorted tids, rows) of events that create placeholders
+        self.eligible = eligible  # EligibleRows of this section
         self.versions = versions
 
     # -- versions ------------------------------------------------------------------------
@@ -209,10 +246,8 @@ class _Table:
         t = self.threads.get(tid)
         if t is not None:
             return t
-        tids, rows = self.eligible
-        lo, hi = np.searchsorted(tids, [tid, tid + 1])
         since = self.dead_since.get(tid, self.start)
-        mine = rows[lo:hi]
+        mine = self.eligible.of(tid)
         k = int(np.searchsorted(mine, since))
         if k < len(mine) and (mine[k] < row or (including_row and mine[k] == row)):
             self.put(tid, self.placeholder(tid), int(mine[k]))
@@ -423,29 +458,28 @@ def thread_versions(capture, tids=None, replayed=None):
         replayed = replay(capture)
     n = len(capture)
     types = np.asarray(capture.event_types)
-    known = np.asarray(capture.event_numbers) > 0
+    known = capture.counted
     _, creates = _kinds()
     eligible_mask = known & creates[types]
     all_tids = np.asarray(capture.headers.tid)
     if tids is not None:
-        eligible_mask &= np.isin(all_tids, np.asarray(list(tids), dtype=all_tids.dtype))
+        eligible_mask &= _member(all_tids, tids)
     starts = [s.first_event for s in capture.sections] or [0]
     rows = np.flatnonzero(eligible_mask)
     section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
-    return _add_placeholders(replayed, rows, section_of, all_tids[rows].astype(np.int64), n)
+    return _add_placeholders(replayed, rows, section_of, all_tids[rows].astype(np.int64))
 
 
 def replay(capture):
     """The versions made by replaying the state-changing events (no placeholders yet)."""
     n = len(capture)
-    types = np.asarray(capture.event_types).astype(np.int64)
-    tids = np.asarray(capture.headers.tid).astype(np.int64)
-    known = np.asarray(capture.event_numbers) > 0
+    types = np.asarray(capture.event_types)
+    tids = np.asarray(capture.headers.tid)
+    known = capture.counted
     kind_of, creates = _kinds()
-    kinds = kind_of[types] if n else np.zeros(0, dtype=object)
-    eligible_mask = known & creates[types]
-    state_rows = np.flatnonzero(known & (kinds != ""))
-    known_rows = np.flatnonzero(known)
+    code_of = _kind_codes()
+    state_rows = np.flatnonzero(known & (code_of[types] != 0))
+    kinds = dict(zip(state_rows.tolist(), kind_of[types[state_rows]].tolist()))
     starts = [s.first_event for s in capture.sections] or [0]
 
     p = _Params(capture, state_rows, types[state_rows])
@@ -474,9 +508,8 @@ def replay(capture):
     processes = capture.processes
     for s, start in enumerate(starts):
         end = starts[s + 1] if s + 1 < len(starts) else n
-        sel = np.flatnonzero(eligible_mask[start:end]) + start
-        order = np.lexsort((sel, tids[sel]))
-        table = _Table(s, start, (tids[sel][order], sel[order]), versions)
+        sel = np.flatnonzero(known[start:end] & creates[types[start:end]]) + start
+        table = _Table(s, start, EligibleRows(sel, tids), versions)
         _seed(table, processes, s, start)
         pending = None  # (tid, row) of a procexit's delayed removal
         lo, hi = np.searchsorted(state_rows, [start, end])
@@ -491,8 +524,9 @@ def replay(capture):
             elif kind == "execve":
                 _execve(table, row, tid, p, i, enter_values.get(row))
             elif kind == "procexit":
-                k = np.searchsorted(known_rows, row, side="right")
-                next_row = int(known_rows[k]) if k < len(known_rows) else n
+                later = np.flatnonzero(known[row + 1:row + 4097])  # the next event sysdig reads
+                next_row = row + 1 + int(later[0]) if len(later) else \
+                    _next_known(known, row + 4097)
                 if next_row < end:
                     new = _procexit(table, row, tid, next_row)
                     if new is not None:
@@ -508,6 +542,11 @@ def replay(capture):
     return pl.DataFrame(versions, schema=_SCHEMA, orient="row")
 
 
+def _next_known(known, start):
+    later = np.flatnonzero(known[start:])
+    return start + int(later[0]) if len(later) else len(known)
+
+
 def _remove_after_exit(table, tid, row):
     t = table.threads.get(tid)
     if t is None or t["nchilds"] > 0:
@@ -515,7 +554,7 @@ def _remove_after_exit(table, tid, row):
     table.remove(tid, row)
 
 
-def _add_placeholders(versions, rows, section_of, tids, n):
+def _add_placeholders(versions, rows, section_of, tids):
     """Placeholder threads for the events of threads sysdig does not know (the first such
     event since the thread was last absent creates one), vectorized over the eligible events
     (rows, with their section and tid)."""
@@ -576,7 +615,7 @@ def thread_columns(capture, rows=None, replayed=None):
     where sysdig prints <NA>. `replayed` reuses replay(capture)."""
     if replayed is None:
         replayed = replay(capture)
-    all_tids = np.asarray(capture.headers.tid).astype(np.int64)
+    all_tids = np.asarray(capture.headers.tid)
     if rows is None:
         rows = np.arange(len(capture), dtype=np.int64)
         versions = thread_versions(capture, replayed=replayed)
@@ -589,7 +628,8 @@ def thread_columns(capture, rows=None, replayed=None):
         versions = thread_versions(capture, tids=wanted, replayed=replayed)
     starts = [s.first_event for s in capture.sections] or [0]
     section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
-    events = pl.DataFrame({"section": section_of.astype(np.int32), "tid": all_tids[rows],
+    events = pl.DataFrame({"section": section_of.astype(np.int32),
+                           "tid": all_tids[rows].astype(np.int64),
                            "row": rows, "_order": np.arange(len(rows))}).sort("row")
     # strings built per thread version (thousands), not per event (millions)
     versions = versions.with_columns(
@@ -664,7 +704,7 @@ def _container_events(capture, frame, rows):
     import json
     types = np.asarray(capture.event_types)[rows]
     rows = rows[np.isin(types, _container_json_ids()) &
-                (np.asarray(capture.event_numbers)[rows] > 0)]
+                capture.counted[rows]]
     if len(rows) == 0:
         return frame
     names = []

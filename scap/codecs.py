@@ -90,10 +90,15 @@ def _isprint(b):
     return 0x20 <= b <= 0x7E
 
 
+# bytes.translate tables: every byte kept as itself or made '.', and the non-printable ones
+_DOTTED = bytes(b if 0x20 <= b <= 0x7E else 0x2E for b in range(256))
+_UNPRINTABLE = bytes(b for b in range(256) if not 0x20 <= b <= 0x7E)
+
+
 def sanitize(raw):
     """Up to the first NUL, non-printable bytes removed (libsinsp strcpy_sanitized)."""
     raw = raw.split(b"\0", 1)[0]
-    return bytes(b for b in raw if _isprint(b)).decode("ascii")
+    return raw.translate(None, _UNPRINTABLE).decode("ascii")
 
 
 def _cstr(raw):
@@ -102,7 +107,9 @@ def _cstr(raw):
 
 def bytebuf_text(raw, limit=DEFAULT_BYTEBUF_LIMIT):
     """Printable bytes kept, others '.'; cut to limit characters with the last 3 made '...'."""
-    text = "".join(chr(b) if _isprint(b) else "." for b in raw)
+    if limit:
+        raw = raw[:limit + 1]  # one more than shown tells whether it was cut
+    text = bytes(raw).translate(_DOTTED).decode("ascii")
     if limit and len(text) > limit:
         text = text[:limit]
         if limit > 3:
