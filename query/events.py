@@ -63,7 +63,19 @@ class EventData:
     def threads(self):
         """Thread state columns (query.threads) of every event."""
         from . import threads
-        return threads.thread_columns(self.capture, replayed=self.thread_replay)
+        return self.thread_columns(threads.COLUMNS)
+
+    def thread_columns(self, names):
+        """A frame of the named thread state columns for every event; each column is
+        computed once (those asked together share their lookups)."""
+        from . import threads
+        cache = self.__dict__.setdefault("_thread_columns", {})
+        missing = [n for n in names if n not in cache]
+        if missing:
+            frame = threads.thread_columns(self.capture, replayed=self.thread_replay,
+                                           columns=missing)
+            cache.update({n: frame[n] for n in frame.columns})
+        return pl.DataFrame([cache[n] for n in names])
 
     @functools.cached_property
     def thread_replay(self):
@@ -81,8 +93,6 @@ class EventData:
         """The thread state columns at the given rows only (the last answer is kept: a
         filter's fields and a format's ask for the same rows in turn)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if "threads" in self.__dict__:
-            return self.threads[rows]
         last = self.__dict__.get("_threads_at")
         if last is not None and np.array_equal(last[0], rows):
             return last[1]
@@ -94,8 +104,9 @@ class EventData:
     def thread_value(self, column, row):
         """One thread state value, at one row: from the rows last asked for when it is among
         them, else computed for that row alone."""
-        if "threads" in self.__dict__:
-            return self.threads[column][row]
+        full = self.__dict__.get("_thread_columns", {})
+        if column in full:
+            return full[column][row]
         last = self.__dict__.get("_threads_at")
         if last is not None:
             at = np.flatnonzero(last[0] == row)

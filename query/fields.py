@@ -95,6 +95,9 @@ def _param_at(name):
 
 def columns(data, names):
     """A DataFrame with one column per field name (all events), named after the field."""
+    state = [n for n in names if n in _THREAD_FIELDS]
+    if state:
+        data.thread_columns(state)  # computed together: they share their lookups
     out = []
     for name in dict.fromkeys(names):
         definition, arg = lookup(name)
@@ -310,7 +313,7 @@ _FD_FIELDS = {
 for _name, (_type, _kind, _desc) in _THREAD_FIELDS.items():
     field(_name, _type, _kind, _desc,
           per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows)[_n])(
-        lambda data, arg, _n=_name: _column(data, "threads", _n))
+        lambda data, arg, _n=_name: data.thread_columns([_n])[_n])
 for _name, (_type, _kind, _desc) in _FD_FIELDS.items():
     field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "fds", _n))
 
@@ -484,7 +487,7 @@ def _no_thread(data):
     """Events whose evt->m_tinfo is NULL in sysdig: no thread after the event, or a clone exit
     in a child that only this event creates (the child's clone exit when the caller's exit did
     not create it: reset() looks clone exits up without creating the thread)."""
-    none = _column(data, "threads", "proc.pid").is_null().to_numpy()
+    none = data.thread_columns(["proc.pid"])["proc.pid"].is_null().to_numpy()
     from .threads import CLONE_NAMES, _as_of
     ids = [e.id for e in eventtable.sysdig_0293() if e.name in CLONE_NAMES and not e.is_enter]
     rows = np.flatnonzero(np.isin(data.headers.type, ids) & ~none)
@@ -690,7 +693,7 @@ def _thread_at(data, tids, columns=("comm", "pid", "ptid")):
 
 def _thread_valid(data):
     """Events with a thread (sysdig's tinfo not NULL)."""
-    return _column(data, "threads", "proc.pid").is_not_null()
+    return data.thread_columns(["proc.pid"])["proc.pid"].is_not_null()
 
 
 def _fake_container_rows(data):
@@ -712,7 +715,7 @@ def _ancestors(data, depth=None):
         main = _thread_at(data, main_tid)
         is_main = own["alive"] & (own["pid"] == tids)
         fake = pl.Series(_fake_container_rows(data))
-        names = _column(data, "threads", "proc.name")
+        names = data.thread_columns(["proc.name"])["proc.name"]
         level0 = pl.DataFrame({
             "alive": valid,
             "comm": pl.select(pl.when(fake).then(names).when(is_main).then(own["comm"])
@@ -840,7 +843,7 @@ def _proc_pcmdline(data, arg):
 
 @field("proc.args", "CHARBUF", "string", "the arguments of the process, joined by spaces")
 def _proc_args(data, arg):
-    args = _column(data, "threads", "proc.args")
+    args = data.thread_columns(["proc.args"])["proc.args"]
     if args.dtype == pl.String:
         return args
     return args.list.join(" ").alias("proc.args")
@@ -848,14 +851,14 @@ def _proc_args(data, arg):
 
 @field("proc.exeline", "CHARBUF", "string", "proc.exe, a space and proc.args")
 def _proc_exeline(data, arg):
-    exe = _column(data, "threads", "proc.exe")
+    exe = data.thread_columns(["proc.exe"])["proc.exe"]
     return pl.select(pl.concat_str([exe, pl.lit(" "), _proc_args(data, None)])).to_series() \
         .alias("proc.exeline")
 
 
 @field("thread.ismain", "BOOL", "bool", "true for the main thread of a process (tid = pid)")
 def _thread_ismain(data, arg):
-    pid = _column(data, "threads", "proc.pid")
+    pid = data.thread_columns(["proc.pid"])["proc.pid"]
     fake = pl.Series(_fake_container_rows(data))
     return pl.select(pl.when(fake & pid.is_not_null()).then(True)
                      .otherwise(pid == pl.Series(data.headers.tid, dtype=pl.Int64))) \
@@ -863,7 +866,7 @@ def _thread_ismain(data, arg):
 
 
 def _user_attribute(data, what):
-    uid = _column(data, "threads", "user.uid").cast(pl.Int64)
+    uid = data.thread_columns(["user.uid"])["user.uid"].cast(pl.Int64)
     users = data.capture.users
     frame = pl.DataFrame({"section": _sections(data), "uid": uid})
     if users.height == 0:

@@ -609,18 +609,70 @@ def _as_of(events, versions, key, columns, prefix):
     return joined.drop("_version").with_columns(extra)
 
 
-def thread_columns(capture, rows=None, replayed=None):
+# What each column needs from the event's own thread (t.), its main thread (m.) and its parent
+# (p.): only those are gathered, since each is a column as long as the capture.
+_NEEDS = {
+    "proc.name": ("t.comm",), "proc.pid": (), "proc.ppid": ("m.ptid",),
+    "proc.exe": ("t.comm", "t.exe"), "proc.exepath": ("t.exepath",), "proc.args": ("t.args",),
+    "proc.cmdline": ("t.comm", "t.cmdline"), "proc.cwd": ("t.cwd", "m.cwd"),
+    "proc.vpid": ("t.vpid",), "thread.vtid": ("t.vtid",), "user.uid": ("t.uid",),
+    "user.name": ("t.uid",), "group.gid": ("t.gid",), "group.name": ("t.gid",),
+    "user.loginuid": ("t.loginuid",), "proc.pname": ("p.comm",),
+}
+
+
+def _column_exprs():
+    """The expression of each column over the t./m./p. lookups."""
+    is_main = pl.col("t.pid") == pl.col("tid")
+    present = pl.col("t.alive")
+    # a placeholder thread's comm and exe are the text "<NA>" in sysdig, a value like any
+    # other (JSON shows the string; -p without '*' keeps the line); no thread at all is null
+    made_up = present & pl.col("t.comm").is_null()
+    return {
+        "proc.name": pl.when(made_up).then(pl.lit("<NA>")).otherwise(pl.col("t.comm")),
+        "proc.pid": pl.col("t.pid"),
+        # a missing main thread is made up by sysdig as a placeholder (ptid -1)
+        "proc.ppid": pl.when(~present).then(None)
+        .when(is_main).then(pl.col("t.ptid"))
+        .when(pl.col("m.alive")).then(pl.col("m.ptid"))
+        .otherwise(-1),
+        "proc.exe": pl.when(made_up & pl.col("t.exe").is_null()).then(pl.lit("<NA>"))
+        .otherwise(pl.col("t.exe")),
+        "proc.exepath": pl.col("t.exepath"),
+        "proc.args": pl.col("t.args"),
+        "proc.cmdline": pl.when(pl.col("t.comm").is_not_null()).then(pl.col("t.cmdline"))
+        .when(made_up).then(pl.lit("<NA>")),
+        "proc.cwd": pl.when(~present).then(None)
+        .when(is_main).then(pl.col("t.cwd"))
+        .when(pl.col("m.alive")).then(pl.col("m.cwd"))
+        .otherwise(pl.lit("")),
+        "proc.vpid": pl.col("t.vpid"),
+        "thread.vtid": pl.col("t.vtid"),
+        "user.uid": pl.col("t.uid"),
+        "group.gid": pl.col("t.gid"),
+        "user.loginuid": pl.col("t.loginuid"),
+        "proc.pname": pl.col("p.comm"),
+    }
+
+
+def thread_columns(capture, rows=None, replayed=None, columns=COLUMNS):
     """One row per event, in capture order (or per row of `rows`, in that order): the event's
-    thread (proc.*, thread.vtid, user.*, group.*) after sysdig 0.29.3 parsed the event. Null
-    where sysdig prints <NA>. `replayed` reuses replay(capture)."""
+    thread (proc.*, thread.vtid, user.*, group.*) after sysdig 0.29.3 parsed the event, for
+    the named `columns`. Null where sysdig prints <NA>. `replayed` reuses replay(capture)."""
     if replayed is None:
         replayed = replay(capture)
+    asked = [c for c in COLUMNS if c in columns]
+    # a name comes from its id (a container event's thread has id 0)
+    columns = [c for c in COLUMNS if c in asked or (c == "user.uid" and "user.name" in asked)
+               or (c == "group.gid" and "group.name" in asked)]
     all_tids = np.asarray(capture.headers.tid)
+    in_order = rows is None
     if rows is None:
         rows = np.arange(len(capture), dtype=np.int64)
         versions = thread_versions(capture, replayed=replayed)
     else:
         rows = np.asarray(rows, dtype=np.int64)
+        in_order = bool(np.all(rows[1:] > rows[:-1]))
         # placeholders matter for the events' own threads, and for the main and parent
         # threads the lookups below reach (a placeholder is its own main thread)
         wanted = set(all_tids[rows].tolist()) | set(replayed["pid"].drop_nulls().to_list()) \
@@ -629,57 +681,40 @@ def thread_columns(capture, rows=None, replayed=None):
     starts = [s.first_event for s in capture.sections] or [0]
     section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
     events = pl.DataFrame({"section": section_of.astype(np.int32),
-                           "tid": all_tids[rows].astype(np.int64),
-                           "row": rows, "_order": np.arange(len(rows))}).sort("row")
-    # strings built per thread version (thousands), not per event (millions)
-    versions = versions.with_columns(
-        pl.when(pl.col("comm").is_not_null()).then(
-            pl.concat_str([pl.col("comm"), pl.col("args").list.eval(
-                pl.lit(" ") + pl.element()).list.join("")])).alias("cmdline"))
-    own = _as_of(events, versions, "tid", FIELDS + ("cmdline",), "t.")
+                           "tid": all_tids[rows].astype(np.int64), "row": rows})
+    if not in_order:
+        events = events.with_columns(pl.Series("_order", np.arange(len(rows)))).sort("row")
+    needs = {n for c in columns for n in _NEEDS[c]}
+    if "t.cmdline" in needs:
+        # strings built per thread version (thousands), not per event (millions)
+        versions = versions.with_columns(
+            pl.when(pl.col("comm").is_not_null()).then(
+                pl.concat_str([pl.col("comm"), pl.col("args").list.eval(
+                    pl.lit(" ") + pl.element()).list.join("")])).alias("cmdline"))
+    own_columns = ("pid", "ptid") + tuple(n[2:] for n in sorted(needs) if n.startswith("t."))
+    frame = _as_of(events, versions, "tid", tuple(dict.fromkeys(own_columns)), "t.")
     # the main thread (proc.ppid, proc.cwd) and the parent thread (proc.pname)
-    own = own.with_columns(pl.col("t.pid").alias("main_tid"), pl.col("t.ptid").alias("ptid_"))
-    own = _as_of(own, versions, "main_tid", ("ptid", "cwd"), "m.")
-    own = _as_of(own, versions, "ptid_", ("comm",), "p.")
-    users = _names(capture.users, "uid")
-    groups = _names(capture.groups, "gid")
-    is_main = pl.col("t.pid") == pl.col("tid")
-    present = pl.col("t.alive")
-    # a placeholder thread's comm and exe are the text "<NA>" in sysdig, a value like any
-    # other (JSON shows the string; -p without '*' keeps the line); no thread at all is null
-    made_up = present & pl.col("t.comm").is_null()
-    frame = own.with_columns(
-        pl.when(made_up).then(pl.lit("<NA>")).otherwise(pl.col("t.comm")).alias("proc.name"),
-        pl.col("t.pid").alias("proc.pid"),
-        # a missing main thread is made up by sysdig as a placeholder (ptid -1)
-        pl.when(~present).then(None)
-        .when(is_main).then(pl.col("t.ptid"))
-        .when(pl.col("m.alive")).then(pl.col("m.ptid"))
-        .otherwise(-1).alias("proc.ppid"),
-        pl.when(made_up & pl.col("t.exe").is_null()).then(pl.lit("<NA>"))
-        .otherwise(pl.col("t.exe")).alias("proc.exe"),
-        pl.col("t.exepath").alias("proc.exepath"),
-        pl.col("t.args").alias("proc.args"),
-        pl.when(pl.col("t.comm").is_not_null()).then(pl.col("t.cmdline"))
-        .when(made_up).then(pl.lit("<NA>"))
-        .alias("proc.cmdline"),
-        pl.when(~present).then(None)
-        .when(is_main).then(pl.col("t.cwd"))
-        .when(pl.col("m.alive")).then(pl.col("m.cwd"))
-        .otherwise(pl.lit("")).alias("proc.cwd"),
-        pl.col("t.vpid").alias("proc.vpid"),
-        pl.col("t.vtid").alias("thread.vtid"),
-        pl.col("t.uid").alias("user.uid"),
-        pl.col("t.gid").alias("group.gid"),
-        pl.col("t.loginuid").alias("user.loginuid"),
-        pl.col("p.comm").alias("proc.pname"),
-    )
-    frame = _container_events(capture, frame, rows)
-    frame = frame.join(users, left_on=["section", "user.uid"], right_on=["section", "id"],
-                       how="left").rename({"name": "user.name"})
-    frame = frame.join(groups, left_on=["section", "group.gid"], right_on=["section", "id"],
-                       how="left").rename({"name": "group.name"})
-    return frame.sort("_order").select(list(COLUMNS))
+    main_columns = tuple(n[2:] for n in sorted(needs) if n.startswith("m."))
+    if main_columns:
+        frame = _as_of(frame.with_columns(pl.col("t.pid").alias("main_tid")), versions,
+                       "main_tid", main_columns, "m.")
+    if "p.comm" in needs:
+        frame = _as_of(frame.with_columns(pl.col("t.ptid").alias("ptid_")), versions, "ptid_",
+                       ("comm",), "p.")
+    exprs = _column_exprs()
+    frame = frame.with_columns(exprs[c].alias(c) for c in columns if c in exprs)
+    frame = _container_events(capture, frame, rows, columns)
+    if "user.name" in columns:
+        frame = frame.join(_names(capture.users, "uid"), left_on=["section", "user.uid"],
+                           right_on=["section", "id"], how="left", maintain_order="left") \
+            .rename({"name": "user.name"})
+    if "group.name" in columns:
+        frame = frame.join(_names(capture.groups, "gid"), left_on=["section", "group.gid"],
+                           right_on=["section", "id"], how="left", maintain_order="left") \
+            .rename({"name": "group.name"})
+    if not in_order:
+        frame = frame.sort("_order")
+    return frame.select(asked)
 
 
 def _names(table, column):
@@ -698,7 +733,7 @@ def _container_json_ids():
             and any(p.name == "json" for p in e.params)]
 
 
-def _container_events(capture, frame, rows):
+def _container_events(capture, frame, rows, wanted):
     """A container event gets a thread of its own, made up for it alone and kept in no
     table: comm 'container:ID', pid -1, ptid 0, uid and gid 0, empty exe."""
     import json
@@ -721,11 +756,14 @@ def _container_events(capture, frame, rows):
               "proc.cwd": [""] * k, "proc.vpid": [-1] * k, "thread.vtid": [-1] * k,
               "user.uid": [0] * k, "group.gid": [0] * k, "user.loginuid": [0] * k,
               "proc.pname": [None] * k}
+    values = {name: v for name, v in values.items() if name in wanted}
     order = frame["row"].to_numpy()
     at = np.searchsorted(order, rows) if (np.diff(order) >= 0).all() else \
         np.flatnonzero(np.isin(order, rows))
     columns = {name: frame[name].scatter(at, pl.Series(vals, dtype=frame[name].dtype))
                for name, vals in values.items()}
+    if "proc.args" not in wanted:
+        return frame.with_columns([s.alias(name) for name, s in columns.items()])
     # list columns cannot be scattered into: a mask of those rows picks an empty list
     args = frame["proc.args"]
     mask = np.zeros(len(args), dtype=bool)
