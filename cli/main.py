@@ -4,6 +4,7 @@
 subcommands. Arguments that are not a subcommand name go to the default `read` command, so both
 styles share one parser. This module only parses arguments, calls the library, and prints.
 """
+import os
 import sys
 import warnings
 
@@ -76,5 +77,26 @@ def main(argv=None):
         sys.exit(1)
 
 
+def run():
+    """The console script: main(), then leave without tearing down the interpreter.
+
+    Freeing millions of objects and arrays one by one at exit costs a tenth of a second on a
+    big capture, for nothing: output is flushed and files are closed (writers renamed their
+    results already), so the process ends at once."""
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int):
+            click.echo(e.code, err=True)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 0
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -77,36 +77,39 @@ class Capture:
         major, minor = self.layout.sections[0].version
         return f"{major}.{minor}"
 
-    @functools.cached_property
-    def _metadata(self):
-        from . import metadata  # polars and construct load only when tables are asked for
-        return metadata.read_sections(self.buffer, self.layout.sections, self.path)
+    def _table(self, name):
+        """A metadata table, parsed from its blocks on first use."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if name not in cache:
+            from . import metadata  # polars and construct load only when tables are asked for
+            cache[name] = metadata.read_table(self.buffer, self.layout.sections, name)
+        return cache[name]
 
     @property
     def machine(self):
         """Machine info of the first section, as a dict (empty if the capture has none)."""
-        return self._metadata.machine
+        return self._table("machine")
 
     @property
     def processes(self):
         """One row per thread from the process-list blocks (column `section` tells which)."""
-        return self._metadata.processes
+        return self._table("processes")
 
     @property
     def fds(self):
-        return self._metadata.fds
+        return self._table("fds")
 
     @property
     def users(self):
-        return self._metadata.users
+        return self._table("users")
 
     @property
     def groups(self):
-        return self._metadata.groups
+        return self._table("groups")
 
     @property
     def interfaces(self):
-        return self._metadata.interfaces
+        return self._table("interfaces")
 
     def block_counts(self):
         """Blocks by type name, in order of first appearance."""

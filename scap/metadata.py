@@ -30,21 +30,37 @@ class Metadata:
     interfaces: pl.DataFrame
 
 
-def parsed_blocks(buf, section):
-    """[(canonical block type, parsed body)] of a section's metadata blocks, in file order."""
+def parsed_blocks(buf, section, wanted=None):
+    """[(canonical block type, parsed body)] of a section's metadata blocks, in file order
+    (only those whose type is in `wanted`, when given)."""
     out = []
     for offset, btype, total in section.metadata:
         if btype not in _UPGRADES:
             continue  # libscap skips block types it does not know in the header phase
+        if wanted is not None and btype not in wanted:
+            continue
         block = schema.parse_block(bytes(buf[offset:offset + total]))
         out.append((btype, block.body))
     return out
 
 
-def read_sections(buf, sections, path=None):
+# Which block types each table comes from: a table is read only when asked for (a capture
+# can hold hundreds of fd-list blocks that a process lookup does not need).
+TABLE_BLOCKS = {
+    "machine": {bt.MI},
+    "processes": set(bt.PROCESS_LISTS),
+    "fds": set(bt.FD_LISTS),
+    "users": set(bt.USER_LISTS),
+    "groups": set(bt.USER_LISTS),
+    "interfaces": set(bt.INTERFACE_LISTS),
+}
+
+
+def read_table(buf, sections, name):
+    """One metadata table ('machine' is a dict, the others DataFrames with a section column)."""
     machine, threads, fds, users, groups, ifaces = {}, [], [], [], [], []
     for index, section in enumerate(sections):
-        for btype, body in parsed_blocks(buf, section):
+        for btype, body in parsed_blocks(buf, section, TABLE_BLOCKS[name]):
             if btype == bt.MI:
                 if not machine:
                     machine = _machine_row(body)
@@ -63,9 +79,18 @@ def read_sections(buf, sections, path=None):
                         groups.append({"section": index, "gid": e.gid, "name": _text(e.name)})
             elif btype in bt.INTERFACE_LISTS:
                 ifaces += [_interface_row(e, index) for e in body.entries]
-    return Metadata(machine, _frame(threads, THREAD_SCHEMA), _frame(fds, FD_SCHEMA),
-                    _frame(users, USER_SCHEMA), _frame(groups, GROUP_SCHEMA),
-                    _frame(ifaces, INTERFACE_SCHEMA))
+    return {"machine": lambda: machine,
+            "processes": lambda: _frame(threads, THREAD_SCHEMA),
+            "fds": lambda: _frame(fds, FD_SCHEMA),
+            "users": lambda: _frame(users, USER_SCHEMA),
+            "groups": lambda: _frame(groups, GROUP_SCHEMA),
+            "interfaces": lambda: _frame(ifaces, INTERFACE_SCHEMA)}[name]()
+
+
+def read_sections(buf, sections, path=None):
+    """Every metadata table at once."""
+    return Metadata(*(read_table(buf, sections, name) for name in
+                      ("machine", "processes", "fds", "users", "groups", "interfaces")))
 
 
 def _frame(rows, columns):
