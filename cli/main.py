@@ -57,8 +57,9 @@ def main(argv=None):
         click.echo(f"scaptool: {e}", err=True)
         sys.exit(1)
     except ValueError as e:
-        # bad filters and formats (query.filter.FilterError, query.format.FormatError)
-        if type(e).__name__ not in ("FilterError", "FormatError"):
+        # bad filters, formats and chisel arguments (query.filter.FilterError,
+        # query.format.FormatError, chisels.ChiselError)
+        if type(e).__name__ not in ("FilterError", "FormatError", "ChiselError"):
             raise
         click.echo(f"scaptool: {e}", err=True)
         sys.exit(2)

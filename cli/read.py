@@ -56,10 +56,22 @@ def _write_lines(lines):
               help="List the fields filters and formats can use, with types and descriptions.")
 @click.option("-L", "--list-events", is_flag=True,
               help="List the events sysdig 0.29.3 knows, with their parameters.")
+@click.option("-c", "--chisel", "chisel_name", metavar="NAME",
+              help="Run a chisel (a name from -cl, or a Python file defining one); its "
+                   "arguments, if any, are the next word. -cl lists the chisels.")
+@click.option("-i", "--chisel-info", metavar="NAME", help="Describe a chisel and its arguments.")
 @click.argument("filter_words", nargs=-1)
 def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
-         numevents, snaplen, list_fields, list_events, filter_words):
+         numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
     """Read a capture the way `sysdig -r` does."""
+    if chisel_name == "l":  # sysdig's -cl is -c with the name "l"
+        import chisels
+        click.echo(chisels.listing(), nl=False)
+        return
+    if chisel_info:
+        import chisels
+        click.echo(chisels.describe(chisels.find(chisel_info)), nl=False)
+        return
     if list_fields:
         click.echo(field_listing(), nl=False)
         return
@@ -70,7 +82,17 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     if path is None:
         raise click.UsageError("no capture to read: give one with -r FILE")
     started = time.perf_counter()
+    if chisel_name:
+        import chisels  # an unknown chisel fails before the capture is read
+        chisels.find(chisel_name)
     capture = scap.open(path)
+    if chisel_name:
+        from chisels.run import run_chisel
+        from query.events import EventData
+        data = EventData(capture, bytebuf_limit=None, buffer_format=buffers or "normal")
+        data.timetype = timetype
+        run_chisel(capture, chisel_name, filter_words, data=data)
+        return
     data = None
     rows = None
     if filter_words or numevents is not None or not (quiet or out):

@@ -1,0 +1,139 @@
+"""Log chisels: every write to a log file or to syslog as one stream, and the export of what
+the writing thread did around each message (spy_logs, spy_syslog, around)."""
+from query.render import ascii_text
+
+from . import Arg, ChiselError, chisel
+from .dump import export
+
+# Which files count as logs (sysdig's rule: pure substring tests on the fd name).
+LOG_FILES = ("(fd.name contains .log or fd.name contains _log or fd.name contains /var/log) "
+             "and not (fd.name contains .gz or fd.name contains .tgz)")
+# A successful write (exit event) of any I/O kind.
+SUCCESSFUL_WRITE = "evt.is_io_write=true and evt.dir=< and evt.failed=false"
+
+_DUMP_ARGS = (
+    Arg("dump_file_name", "string",
+        "write the events of the writing thread around each message to this capture", True),
+    Arg("dump_range_ms", "int",
+        "how far before and after each message to export, in milliseconds (default 1000)",
+        True),
+    Arg("disable_color", "string", "the word disable_color turns colours off", True),
+)
+
+
+def _dump_settings(run):
+    path = run.arg("dump_file_name")
+    range_ms = run.arg("dump_range_ms", 1000, int)
+    switch = run.arg("disable_color")
+    if switch is not None and switch != "disable_color":
+        raise ChiselError("set_arg() for chisel failed: the third argument can only be "
+                          "disable_color")
+    if switch:
+        run.color = False
+    return path, range_ms
+
+
+def _moments(run, rows):
+    """(ts, tid) of each row, for the export."""
+    h = run.capture.headers
+    return [(int(h.ts[r]), int(h.tid[r])) for r in rows]
+
+
+def _log_color(line):
+    """Yellow for warnings, red for errors, green otherwise (the warn test ignores case, the
+    err test does not, as in sysdig)."""
+    if "warn" in line.lower():
+        return "yellow"
+    if "err" in line:
+        return "red"
+    return "green"
+
+
+@chisel("spy_logs", "Logs", "Show every write to a log file; optionally export what the "
+        "writing thread did around each message", args=_DUMP_ARGS,
+        details="A log file is any fd whose name contains .log, _log or /var/log (not .gz or "
+                ".tgz archives). Each line written is printed as `process file line`, coloured "
+                "on a terminal (yellow: warn, red: err, green: other). With dump_file_name, "
+                "the events of each writing thread within dump_range_ms of its write go to "
+                "that capture, with the state needed to read them.")
+def spy_logs(run):
+    path, range_ms = _dump_settings(run)
+    rows = run.select(f"({LOG_FILES}) and {SUCCESSFUL_WRITE}")
+    values = run.texts(rows, ["proc.name", "fd.name"])
+    buffers = run.fields(rows, ["evt.buffer"])["evt.buffer"].to_list()
+    shown = []
+    for i, row in enumerate(rows):
+        raw = buffers[i]
+        if raw is None:
+            continue
+        name = values["proc.name"][i] or "<NA>"
+        fd_name = values["fd.name"][i] or "<NA>"
+        for line in ascii_text(raw).split("\n"):
+            if not line:
+                continue
+            if run.color:
+                run.line(f"{run.paint(_log_color(line))} {name} {fd_name} {line}")
+            else:
+                run.line(f"{name} {fd_name} {line}")
+        shown.append(row)
+    if path:
+        run.line(f"Writing events for {len(shown)} log entries")
+        export(run.capture, path, _moments(run, shown), range_ms)
+
+
+def _syslog_color(severity):
+    if severity == 4:
+        return "yellow"
+    if severity is not None and severity < 4:
+        return "red"
+    return "green"
+
+
+@chisel("spy_syslog", "Logs", "Show every message written to syslog; optionally export what "
+        "the writing thread did around each message", args=_DUMP_ARGS,
+        details="Writes to /dev/log are decoded as syslog messages and printed as "
+                "`facility.severity process[tid] message` (red for errors and worse, yellow "
+                "for warnings on a terminal). dump_file_name and dump_range_ms export the "
+                "events around each message, as spy_logs does.")
+def spy_syslog(run):
+    path, range_ms = _dump_settings(run)
+    rows = run.select(f"fd.name contains /dev/log and {SUCCESSFUL_WRITE}")
+    names = ["syslog.facility.str", "syslog.severity.str", "syslog.message", "proc.name",
+             "thread.tid"]
+    values = run.texts(rows, names)
+    severities = run.fields(rows, ["syslog.severity"])["syslog.severity"].to_list()
+    shown = []
+    for i, row in enumerate(rows):
+        if values["syslog.message"][i] is None:
+            continue  # not a syslog message after all: nothing to show
+        text = (f"{values['syslog.facility.str'][i] or '<NA>'}."
+                f"{values['syslog.severity.str'][i] or '<NA>'} "
+                f"{values['proc.name'][i] or '<NA>'}[{values['thread.tid'][i]}] "
+                f"{values['syslog.message'][i]}")
+        run.line(run.paint(_syslog_color(severities[i])) + text)
+        shown.append(row)
+    if path:
+        run.line(f"Writing events for {len(shown)} log entries")
+        export(run.capture, path, _moments(run, shown), range_ms)
+
+
+@chisel("around", "Misc", "Export the events of each matching event's thread within a time "
+        "window of it", args=(
+            Arg("dump_file_name", "string", "the capture to write"),
+            Arg("dump_range_ms", "int", "how far before and after, in milliseconds "
+                "(default 1000)", True)),
+        details="Needs a filter: for every event it matches, prints its time, process and "
+                "thread, and exports that thread's events within dump_range_ms of it.")
+def around(run):
+    path = run.arg("dump_file_name")
+    range_ms = run.arg("dump_range_ms", 1000, int)
+    if not run.user_filter:
+        raise ChiselError("around: no filter specified")
+    rows = run.select()
+    values = run.texts(rows, ["evt.time", "proc.name", "thread.tid"])
+    for i in range(len(rows)):
+        run.line(f"{values['evt.time'][i]} {values['proc.name'][i] or '<NA>'}"
+                 f"({values['thread.tid'][i]})")
+    run.line("")
+    run.line(f"Saving events around {len(rows)} syslog entries to {path}")
+    export(run.capture, path, _moments(run, rows), range_ms)

@@ -1,0 +1,156 @@
+"""Running a chisel: sysdig's rules for its arguments, and what the chisel function gets."""
+import os
+import sys
+
+import numpy as np
+
+from . import ChiselError
+
+COLORS = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "blue": "\x1b[34m",
+          "reset": "\x1b[0m"}
+
+
+def split_words(text):
+    """sysdig's split of a chisel's argument string: spaces separate, '...' or `...` group."""
+    words, current, quote, started = [], [], None, False
+    for ch in text.strip():
+        if quote:
+            if ch == quote:
+                quote = None
+            else:
+                current.append(ch)
+        elif ch in "'`":
+            quote, started = ch, True
+        elif ch == " ":
+            if current or started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(ch)
+    if quote:
+        raise ChiselError("corrupted parameters")
+    if current or started:
+        words.append("".join(current))
+    return words
+
+
+def take_arguments(chisel, words):
+    """(argument values by name, the filter text) from the words after `-c NAME`, as sysdig
+    decides: a chisel with a required argument always takes the next word; one with only
+    optional arguments takes it unless it starts with '-' or the words read as a filter."""
+    words = list(words)
+    if not chisel.args:
+        return {}, " ".join(words)
+    required = [a for a in chisel.args if not a.optional]
+    consume = bool(words)
+    if consume and not required:
+        only_filter = len(chisel.args) == 1 and chisel.args[0].type == "filter"
+        if not only_filter and (words[0].startswith("-") or _is_filter(" ".join(words))):
+            consume = False
+    if not consume:
+        if required:
+            raise ChiselError(f"chisel {chisel.name}: wrong number of parameters")
+        return {}, " ".join(words)
+    values = split_words(words[0]) if chisel.args[0].type != "filter" or len(chisel.args) > 1 \
+        else [words[0]]
+    if len(values) < len(required):
+        raise ChiselError(f"chisel {chisel.name}: wrong number of parameters")
+    if len(values) > len(chisel.args):
+        raise ChiselError(f"chisel {chisel.name}: too many parameters")
+    return dict(zip((a.name for a in chisel.args), values)), " ".join(words[1:])
+
+
+def _is_filter(text):
+    from query.filter import parse
+    try:
+        parse(text)
+        return True
+    except ValueError:
+        return False
+
+
+class ChiselRun:
+    """What a chisel gets: the capture and its event data, the user's filter and arguments,
+    and helpers to select events, compute fields and write (coloured) output."""
+
+    def __init__(self, capture, data, user_filter, args, out=None, color=None):
+        self.capture = capture
+        self.data = data
+        self.user_filter = user_filter.strip()
+        self.args = args
+        self.out = out or sys.stdout
+        if color is None:
+            color = _isatty(self.out) and not os.environ.get("NO_COLOR")
+        self.color = color
+
+    def arg(self, name, default=None, kind=str):
+        value = self.args.get(name)
+        if value is None:
+            return default
+        try:
+            return kind(value)
+        except ValueError:
+            raise ChiselError(f"invalid value {value!r} for argument {name}") from None
+
+    def mask(self, chisel_filter=None, *, visible=True, user=True):
+        """A bool per event: the user's filter and the chisel's own both match (only events
+        sysdig shows, unless visible=False)."""
+        from query.select import filter_mask
+        keep = self.data.visible.copy() if visible else np.ones(len(self.data), dtype=bool)
+        texts = [t for t in (self.user_filter if user else "", chisel_filter) if t]
+        if texts:
+            keep &= filter_mask(self.capture, " and ".join(f"({t})" for t in texts), self.data)
+        return keep
+
+    def select(self, chisel_filter=None, **kwargs):
+        """The rows of mask(...)."""
+        return np.flatnonzero(self.mask(chisel_filter, **kwargs))
+
+    def fields(self, rows, names):
+        """A DataFrame of the named fields at the given rows (one column per name)."""
+        from query.fields import columns_at
+        return columns_at(self.data, names, np.asarray(rows, dtype=np.int64))
+
+    def texts(self, rows, names):
+        """The fields as sysdig prints them (text, None where <NA>), one list per name."""
+        from query.fields import lookup
+        from query.format import _texts
+        frame = self.fields(rows, names)
+        return {n: _texts(frame[n], lookup(n)[0].kind, None) for n in names}
+
+    def write(self, text):
+        self.out.write(text)
+
+    def line(self, text=""):
+        self.out.write(text + "\n")
+
+    def paint(self, color):
+        """The escape sequence for a colour, or '' when not colouring."""
+        return COLORS[color] if self.color else ""
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False):
+    """Find the chisel, take its arguments from `words`, and run it over the capture."""
+    from query.events import EventData
+
+    from . import find
+    chisel = find(name)
+    args, user_filter = take_arguments(chisel, words)
+    if user_filter.strip():
+        from query.api import filter_expr
+        filter_expr(user_filter)  # a bad filter fails before any work
+    if data is None:
+        data = EventData(capture, bytebuf_limit=None)
+    run = ChiselRun(capture, data, user_filter, args, out,
+                    color=False if disable_color else None)
+    chisel.run(run)
+    if run.color:
+        run.write(COLORS["reset"])
+    return run
