@@ -61,11 +61,12 @@ def take_arguments(chisel, words):
 
 
 def _is_filter(text):
-    from query.filter import parse
+    """Does the text compile as a filter (known fields, no bare words)?"""
+    from query.api import filter_expr
     try:
-        parse(text)
+        filter_expr(text)
         return True
-    except ValueError:
+    except (ValueError, KeyError):
         return False
 
 

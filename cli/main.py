@@ -14,6 +14,7 @@ from scap.errors import ScapError, ScapWarning
 
 from . import info as info_command
 from . import read as read_command
+from . import slice as slice_command
 
 
 class DefaultGroup(click.Group):
@@ -40,6 +41,7 @@ def cli():
 
 cli.add_command(read_command.read)
 cli.add_command(info_command.info)
+cli.add_command(slice_command.slice_command)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
