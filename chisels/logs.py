@@ -98,18 +98,20 @@ def _syslog_color(severity):
 def spy_syslog(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"fd.name contains /dev/log and {SUCCESSFUL_WRITE}")
-    names = ["syslog.facility.str", "syslog.severity.str", "syslog.message", "proc.name",
-             "thread.tid"]
-    values = run.texts(rows, names)
+    values = run.texts(rows, ["syslog.facility.str", "syslog.severity.str", "proc.name",
+                              "thread.tid"])
     severities = run.fields(rows, ["syslog.severity"])["syslog.severity"].to_list()
+    # the chisel sees the message with every byte after the PRI, NULs included
+    from query.syslog import decoded
+    payloads = dict(zip(*decoded(run.capture).select("row", "payload").to_dict().values()))
     shown = []
     for i, row in enumerate(rows):
-        if values["syslog.message"][i] is None:
-            continue  # not a syslog message after all: nothing to show
-        text = (f"{values['syslog.facility.str'][i] or '<NA>'}."
-                f"{values['syslog.severity.str'][i] or '<NA>'} "
-                f"{values['proc.name'][i] or '<NA>'}[{values['thread.tid'][i]}] "
-                f"{values['syslog.message'][i]}")
+        payload = payloads.get(int(row))
+        # a /dev/log write that is not syslog: sysdig's chisel prints Lua's nil for each
+        message = "nil" if payload is None else payload.decode("utf-8", "replace")
+        text = (f"{values['syslog.facility.str'][i] or 'nil'}."
+                f"{values['syslog.severity.str'][i] or 'nil'} "
+                f"{values['proc.name'][i] or '<NA>'}[{values['thread.tid'][i]}] {message}")
         run.line(run.paint(_syslog_color(severities[i])) + text)
         shown.append(row)
     if path:

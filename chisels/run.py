@@ -110,7 +110,7 @@ class ChiselRun:
     def fields(self, rows, names):
         """A DataFrame of the named fields at the given rows (one column per name)."""
         from query.fields import columns_at
-        return columns_at(self.data, names, np.asarray(rows, dtype=np.int64))
+        return columns_at(self.data, names, np.asarray(rows, dtype=np.int64), printed=True)
 
     def texts(self, rows, names):
         """The fields as sysdig prints them (text, None where <NA>), one list per name."""

@@ -30,7 +30,7 @@ def _resolve_by_name(name, arg):
         definition, _ = lookup(reference)
     except UnknownFieldError:
         raise UnknownField(reference) from None
-    return Field(pl.col(reference), definition.kind)
+    return Field(pl.col(reference), definition.kind, getattr(definition, "item", "string"))
 
 
 def filter_expr(text):

@@ -165,7 +165,8 @@ class EventData:
         """The same text as rendered(), for the given rows only."""
         r = self.renderer
         if what in ("evt.info", "evt.args"):
-            values = [r.info(int(row)) for row in rows]
+            text = r.info if what == "evt.info" else r.args  # they differ on syslog writes
+            values = [text(int(row)) for row in rows]
         else:
             which = int(arg) if arg is not None and arg.isdigit() else arg
             values = [r.arg(int(row), which) for row in rows]

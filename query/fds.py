@@ -255,6 +255,8 @@ class _Fd:
     """One fd table entry (mutable, like sinsp_fdinfo_t); every change is recorded as a new
     version from the row it happens at."""
     __slots__ = (
+        "connected",
+        "dev",
         "dip",
         "dport",
         "ino",
@@ -269,15 +271,17 @@ class _Fd:
     )
 
     def __init__(self, type_, name="", sip=None, sport=0, dip=None, dport=0, l4proto=0,
-                 role=ROLE_NONE, ino=0, openflags=0):
+                 role=ROLE_NONE, ino=0, openflags=0, dev=0, connected=False):
         self.type, self.name = type_, name
         self.sip, self.sport, self.dip, self.dport = sip, sport, dip, dport
         self.l4proto, self.role, self.ino, self.openflags = l4proto, role, ino, openflags
+        # fd.dev (the device of a file) and fd.connected (FLAGS_SOCKET_CONNECTED)
+        self.dev, self.connected = dev, connected
         self.version = -1
 
     def copy(self):
         return _Fd(self.type, self.name, self.sip, self.sport, self.dip, self.dport,
-                   self.l4proto, self.role, self.ino, self.openflags)
+                   self.l4proto, self.role, self.ino, self.openflags, self.dev, self.connected)
 
 
 class _Machine:
@@ -286,7 +290,8 @@ class _Machine:
     def __init__(self, n_rows):
         self.n_rows = n_rows
         self.versions = {k: [] for k in ("owner", "fd", "start", "end", "type", "name", "sip",
-                                         "sport", "dip", "dport", "l4proto", "role")}
+                                         "sport", "dip", "dport", "l4proto", "role", "dev",
+                                         "connected")}
         self.tables = {}       # owner -> {fd: _Fd}
         self.threads = _Threads()
         self.pending = []      # (owner, fd, row) closes waiting for the next event
@@ -312,6 +317,7 @@ class _Machine:
         v["sip"][k], v["sport"][k], v["dip"][k], v["dport"][k] = (
             entry.sip, entry.sport, entry.dip, entry.dport)
         v["l4proto"][k], v["role"][k] = entry.l4proto, entry.role
+        v["dev"][k], v["connected"][k] = entry.dev, entry.connected
         entry.version = k
 
     def _close_version(self, entry, row):
@@ -356,26 +362,31 @@ class _Machine:
         self.threads = _Threads()
 
 
-def _fd_from_list(row):
-    """A fd-list block entry as sinsp loads it (threadinfo.cpp add_fd_from_scap)."""
+def _fd_from_list(row, leftover_dev=0):
+    """A fd-list block entry as sinsp loads it (threadinfo.cpp add_fd_from_scap).
+    leftover_dev: the device an entry of a type that stores none shows (fd.dev)."""
     t = row["type"]
     name = row["name"] or ""
     l4 = row["l4proto"] or 0
     if t == IPV4_SOCK or t == IPV6_SOCK:
+        # a connected socket from /proc counts as connected (fd.connected)
         entry = _Fd(t, sip=row["sip"], sport=row["sport"], dip=row["dip"], dport=row["dport"],
-                    l4proto=l4)
+                    l4proto=l4, connected=True, dev=leftover_dev)
         entry.name = tuple_text(t, entry.sip, entry.sport, entry.dip, entry.dport)
         return entry
     if t in SERVER_SOCKETS:
-        entry = _Fd(t, sip=row["sip"], sport=row["sport"], l4proto=l4, role=ROLE_SERVER)
+        entry = _Fd(t, sip=row["sip"], sport=row["sport"], l4proto=l4, role=ROLE_SERVER,
+                    dev=leftover_dev)
         entry.name = f"{entry.sip}:{entry.sport}"
         return entry
     if t == UNIX_SOCK:
         # sysdig 0.29.3 treats /proc unix sockets as having a role (fd.cport reads 0)
-        return _Fd(t, name=name, role=ROLE_CLIENT)
+        return _Fd(t, name=name, role=ROLE_CLIENT, dev=leftover_dev)
+    dev = row.get("dev")
     if t == FILE:
         t = FILE_V2
-    return _Fd(t, name=name, ino=row["ino"] or 0, openflags=row.get("open_flags") or 0)
+    return _Fd(t, name=name, ino=row["ino"] or 0, openflags=row.get("open_flags") or 0,
+               dev=leftover_dev if dev is None else dev)
 
 
 def _sock_tuple(raw):
@@ -480,9 +491,14 @@ class FdState:
             # listening port of any process is the server end (shown client->server), any
             # other is a client
             server_ports = {f["sport"] for f in rows if f["type"] in SERVER_SOCKETS}
+            # sysdig reads the list into one reused record: an entry that stores no device
+            # (anything but a file) keeps the one of the last file read before it (fd.dev)
+            leftover_dev = 0
             for f in rows:
                 owner = th.owner(f["tid"])
-                entry = _fd_from_list(f)
+                entry = _fd_from_list(f, leftover_dev)
+                if f.get("dev") is not None:
+                    leftover_dev = f["dev"]
                 if entry.type == IPV4_SOCK:
                     if entry.sport in server_ports:
                         _swap(entry)
@@ -547,7 +563,8 @@ class FdState:
                 self.info_fd[r] = dirfd
             if fd is not None and fd >= 0:
                 entry = _Fd(DIRECTORY if (flags or 0) & PPM_O_DIRECTORY else FILE_V2,
-                            name=full, openflags=flags or 0)
+                            name=full, openflags=flags or 0,
+                            dev=(P.int("dev", r) or 0) & 0xFFFFFFFF)
                 m.add_fd(owner, fd, entry, r)
                 self._set_lastevent(tid, r, fd)
         elif kind == K_SOCKET_X:
@@ -633,6 +650,7 @@ class FdState:
             if raw is None or len(raw) == 0:
                 return
             _connected(entry, bytes(raw))
+            entry.connected = True  # also while in progress (EINPROGRESS)
             m.changed(owner, fd, entry, r)
         elif kind in (K_SENDTO_X, K_RECVFROM_X):
             fd = self._lastevent_fd(m, r)
@@ -739,6 +757,8 @@ class FdState:
             "dport": pl.Series(v["dport"], dtype=pl.Int64),
             "l4proto": pl.Series(v["l4proto"], dtype=pl.Int8),
             "role": pl.Series(v["role"], dtype=pl.Int8),
+            "dev": pl.Series(v["dev"], dtype=pl.UInt32),
+            "connected": pl.Series(v["connected"], dtype=pl.Boolean),
         }).filter(pl.col("end") > pl.col("start"))
         # lastevent_fd: forward fill per thread of enter values, exit sets and thread births
         set_rows = np.flatnonzero(self._is_enter)
@@ -869,9 +889,9 @@ def _accepted(tup, raw):
     if family in (PPM_AF_INET, PPM_AF_INET6) and len(tup) == 5:
         stype, sip, sport, dip, dport = _tuple_ips(tup)
         entry = _Fd(stype, sip=sip, sport=sport, dip=dip, dport=dport, l4proto=L4_TCP,
-                    role=ROLE_SERVER)
+                    role=ROLE_SERVER, connected=True)
     elif family == PPM_AF_UNIX and len(tup) == 4:
-        entry = _Fd(UNIX_SOCK, role=ROLE_SERVER)
+        entry = _Fd(UNIX_SOCK, role=ROLE_SERVER, connected=True)
     else:
         return None
     entry.name = _param_text(PT.SOCKTUPLE, raw)

@@ -28,20 +28,33 @@ class FieldDef:
     per_row: Callable = None  # for text made event by event: (data, arg, rows) -> Series
     # (data, arg) -> bool per event: where the field can have a value at all (by event type)
     present: Callable = None
+    # (data, arg, rows) -> Series: the filter value at some rows only, where that is cheaper
+    # than computing every event; per_row gives the *printed* value, which may differ
+    at_rows: Callable = None
 
     def series(self, data, arg=None):
         return self.compute(data, arg)
 
     def series_at(self, data, arg, rows):
-        """The field for the given rows only (cheaper for text rendered event by event)."""
+        """The field as printed, for the given rows only (cheaper for text rendered event by
+        event)."""
         if self.per_row is not None:
             return self.per_row(data, arg, rows)
         return self.compute(data, arg).gather(rows)
 
+    def filter_values_at(self, data, arg, rows):
+        """The field as filters compare it, for the given rows only."""
+        if self.at_rows is not None:
+            return self.at_rows(data, arg, rows)
+        return self.compute(data, arg).gather(rows)
 
-def field(name, type_, kind, description, arg="none", per_row=None, present=None):
+
+def field(name, type_, kind, description, arg="none", per_row=None, present=None,
+          at_rows=None):
+    """Register a field. at_rows=True: per_row gives the filter value too."""
     def register(compute):
-        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg, per_row, present)
+        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg, per_row, present,
+                                per_row if at_rows is True else at_rows)
         return compute
     return register
 
@@ -68,12 +81,15 @@ def lookup(text):
     raise UnknownFieldError(text)
 
 
-def columns_at(data, names, rows):
-    """Like columns(), for the given rows only."""
+def columns_at(data, names, rows, printed=False):
+    """Like columns(), for the given rows only: the values filters compare, or (printed=True)
+    the values -p prints."""
     out = []
     for name in dict.fromkeys(names):
         definition, arg = lookup(name)
-        out.append(definition.series_at(data, arg, rows).alias(name))
+        series = definition.series_at(data, arg, rows) if printed else \
+            definition.filter_values_at(data, arg, rows)
+        out.append(series.alias(name))
     return pl.DataFrame(out) if out else pl.DataFrame({"_": np.zeros(len(rows), np.int8)})
 
 
@@ -129,7 +145,7 @@ def _evt_num_at(data, arg, rows):
 
 
 @field("evt.num", "UINT64", "uint", "event number (as sysdig 0.29.3 counts them)",
-       per_row=_evt_num_at)
+       per_row=_evt_num_at, at_rows=True)
 def _evt_num(data, arg):
     num = data.capture.event_numbers
     return pl.Series("evt.num", num, dtype=pl.UInt64).set(pl.Series(num == 0), None)
@@ -165,13 +181,14 @@ def _evt_dir_at(data, arg, rows):
     return pl.Series("evt.dir", [">", "<"], dtype=pl.String).gather(data.headers.type[rows] % 2)
 
 
-@field("evt.dir", "CHARBUF", "string", "event direction: > enter, < exit", per_row=_evt_dir_at)
+@field("evt.dir", "CHARBUF", "string", "event direction: > enter, < exit", per_row=_evt_dir_at,
+       at_rows=True)
 def _evt_dir(data, arg):
     return _evt_dir_at(data, arg, slice(None))
 
 
 @field("evt.type", "CHARBUF", "string", "event name (the syscall name for generic events)",
-       per_row=lambda data, arg, rows: data.type_names_at(rows))
+       per_row=lambda data, arg, rows: data.type_names_at(rows), at_rows=True)
 def _evt_type(data, arg):
     return data.type_names
 
@@ -230,7 +247,7 @@ def _buffer_at(data, arg, rows):
 
 
 @field("evt.buffer", "BYTEBUF", "bytes", "the data of an I/O event (compared as raw bytes)",
-       per_row=_buffer_at, present=_has_param("data"))
+       per_row=_buffer_at, present=_has_param("data"), at_rows=True)
 def _evt_buffer(data, arg):
     out = data.param("data")
     return out if out.dtype != pl.Null else pl.Series("evt.buffer", [None] * len(data),
@@ -238,7 +255,7 @@ def _evt_buffer(data, arg):
 
 
 @field("evt.rawarg", "DYNAMIC", "int", "a parameter's raw value: evt.rawarg.NAME", "required",
-       per_row=_param_at(None), present=_has_param(None))
+       per_row=_param_at(None), present=_has_param(None), at_rows=True)
 def _evt_rawarg(data, arg):
     return data.param(arg).alias(f"evt.rawarg.{arg}")
 
@@ -312,7 +329,7 @@ _FD_FIELDS = {
 }
 for _name, (_type, _kind, _desc) in _THREAD_FIELDS.items():
     field(_name, _type, _kind, _desc,
-          per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows)[_n])(
+          per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows)[_n], at_rows=True)(
         lambda data, arg, _n=_name: data.thread_columns([_n])[_n])
 for _name, (_type, _kind, _desc) in _FD_FIELDS.items():
     field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "fds", _n))
@@ -958,3 +975,7 @@ def _fd_is_server(data, arg):
         else:
             values.append(False)
     return out.scatter(rows, pl.Series(values, dtype=pl.Boolean))
+
+
+# More of the catalog, by theme (each module registers its fields with @field).
+from . import fields_net, fields_proc, fields_syslog  # noqa: E402,F401

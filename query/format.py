@@ -49,6 +49,14 @@ def parse_format(text):
     for p in parts:
         if isinstance(p, str) and "%" in p:
             raise FormatError(f"invalid formatting token {p[p.index('%'):].split()[0]}")
+        if isinstance(p, tuple) and p[1] != "evt.outputtime":
+            try:
+                definition, _ = lookup(p[1])
+            except KeyError:
+                continue  # reported where the field is computed
+            if getattr(definition, "filter_only", False):
+                raise FormatError(f"{p[1]} is filter only and cannot be used as a display "
+                                  "field")
     return Format(tuple(parts), show_missing)
 
 

@@ -5,6 +5,7 @@ refers to, the users): a Renderer takes it as per-event lookups, so the same cod
 default line, -p formats and JSON. Text is made per printed event in Python; the decoding and
 state behind it are columnar.
 """
+import functools
 import struct
 import time
 
@@ -159,7 +160,19 @@ class Renderer:
                                         ts % 1_000_000_000)
 
     def info(self, row, raw=None):
-        """evt.info (= evt.args outside syslog writes): `name=value[(resolved)] ` per param."""
+        """evt.info: evt.args, except on a write sysdig 0.29.3 decodes as syslog, which shows
+        `syslog sev=<severity> msg=<message>` instead (query.syslog; no trailing space, and
+        no -A/-X dump either)."""
+        decoded = self._syslog_info.get(int(row))
+        return decoded if decoded is not None else self.args(row, raw)
+
+    @functools.cached_property
+    def _syslog_info(self):
+        from .syslog import info_lines
+        return info_lines(self.capture)
+
+    def args(self, row, raw=None):
+        """evt.args: `name=value[(resolved)] ` per param."""
         return "".join(f"{name}={text}({resolved}) " if resolved else f"{name}={text} "
                        for name, text, resolved in self.param_texts(row, raw))
 
@@ -215,7 +228,9 @@ class Renderer:
         if param.type == PT.FSRELPATH:
             dirfd = values[param.extra] if isinstance(param.extra, int) and \
                 param.extra < len(values) else None
-            if dirfd == AT_FDCWD:
+            if dirfd == AT_FDCWD or not isinstance(dirfd, (int, type(None))):
+                # 0.29.3's openat2 enter names the path itself as its dirfd parameter: sysdig
+                # then resolves against the cwd, as for AT_FDCWD
                 base = self.state.cwd(row)
             elif dirfd is not None and dirfd >= 0:
                 base = self.state.fd_dir(row, dirfd) if hasattr(self.state, "fd_dir") else None

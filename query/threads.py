@@ -15,11 +15,14 @@ What changes the table (libsinsp parsers of 0.29.3; see the notes on each handle
 
 - clone/fork/vfork/clone3 exits, in the child (res 0) and in the caller (res > 0; the child is
   created by whichever of the two exits comes first, unless the caller runs in a container)
-- execve/execveat exits with res >= 0 (exe, comm, args, pid, cwd, loginuid)
+- execve/execveat exits with res >= 0 (exe, comm, args, pid, cwd, loginuid; env, cgroups,
+  tty, process group, fd limit, exe_writable and memory counters when the event has them)
 - procexit: the thread is removed when sysdig processes the *next* event (of any thread), and
   not at all while threads of its process still refer to it (main thread with live threads)
 - chdir/getcwd exits (cwd, resolved against the current one, always ending with '/')
 - setuid/setgid/setresuid/setresgid exits: the new id comes from the enter event
+- setsid exits (the session id); getrlimit/setrlimit/prlimit exits on RLIMIT_NOFILE (the
+  process's fd limit)
 - any other event of a thread sysdig does not know creates a placeholder thread (comm and exe
   '<NA>', pid = tid, ptid = -1, uid/gid 0xffffffff), except clone exits, the scheduler switch
   and events flagged EF_SKIPPARSERESET, which only look the thread up.
@@ -54,13 +57,29 @@ ID_SETTERS = {"setuid": ("uid", "uid"), "setgid": ("gid", "gid"),
 
 # The state of one thread, in the order of the version tuples.
 FIELDS = ("comm", "exe", "exepath", "args", "pid", "ptid", "cwd", "uid", "gid", "vtid", "vpid",
-          "loginuid")
+          "loginuid") + (
+    # kept for the fields of query.fields_proc (proc.env, proc.sid, proc.nthreads, ...)
+    "env", "sid", "vpgid", "tty", "fdlimit", "cgroups", "exe_writable", "clone_ts", "nchilds",
+    # memory counters as the replay last set them, and the row where it did (the scheduler
+    # switch and brk/mmap events change them too: query.fields_proc merges those, by row)
+    "vmsize", "vmrss", "vmswap", "pfmajor", "pfminor", "mem_row",
+    # the row where this thread object was made (per-thread totals start over there)
+    "born")
 _SCHEMA = {
     "section": pl.Int32, "tid": pl.Int64, "row": pl.Int64, "alive": pl.Boolean,
     "comm": pl.String, "exe": pl.String, "exepath": pl.String, "args": pl.List(pl.String),
     "pid": pl.Int64, "ptid": pl.Int64, "cwd": pl.String, "uid": pl.Int64, "gid": pl.Int64,
     "vtid": pl.Int64, "vpid": pl.Int64, "loginuid": pl.Int64,
+    "env": pl.List(pl.String), "sid": pl.Int64, "vpgid": pl.Int64, "tty": pl.Int64,
+    "fdlimit": pl.Int64, "cgroups": pl.List(pl.String), "exe_writable": pl.Boolean,
+    "clone_ts": pl.Int64, "nchilds": pl.Int64, "vmsize": pl.Int64, "vmrss": pl.Int64,
+    "vmswap": pl.Int64, "pfmajor": pl.Int64, "pfminor": pl.Int64, "mem_row": pl.Int64,
+    "born": pl.Int64,
 }
+# What a thread sysdig makes up (or creates with init()) starts with, for the fields above
+_DEFAULTS = {"env": (), "sid": -1, "vpgid": -1, "tty": 0, "fdlimit": -1, "cgroups": (),
+             "exe_writable": False, "clone_ts": 0, "nchilds": 0, "vmsize": 0, "vmrss": 0,
+             "vmswap": 0, "pfmajor": 0, "pfminor": 0, "mem_row": None, "born": None}
 
 COLUMNS = ("proc.name", "proc.pid", "proc.ppid", "proc.exe", "proc.exepath", "proc.args",
            "proc.cmdline", "proc.cwd", "proc.vpid", "thread.vtid", "user.uid", "user.name",
@@ -91,6 +110,10 @@ def _kinds():
             kind[info.id] = "chdir"
         elif exit_ and name in ID_SETTERS:
             kind[info.id] = name
+        elif exit_ and name == "setsid":
+            kind[info.id] = "setsid"
+        elif exit_ and name in ("getrlimit", "setrlimit", "prlimit"):
+            kind[info.id] = "rlimit"
         lookup_only = (info.flags & EF.SKIPPARSERESET or name in ("switch", "container")
                        or kind[info.id] == "clone")
         creates[info.id] = not lookup_only
@@ -118,16 +141,18 @@ def _member(values, wanted):
 
 
 @functools.cache
-def _read_by_0293(name):
+def _read_by_0293(name, old_name=None):
     """Per event id: does 0.29.3 read the parameter called `name` (that libs' table places at
-    the same position, within 0.29.3's own parameter count)?"""
+    the same position, within 0.29.3's own parameter count)? `old_name`: what 0.29.3 calls
+    it, when libs renamed it (execve's pgid became vpgid)."""
     old, new = eventtable.sysdig_0293(), eventtable.libs()
+    old_name = old_name or name
     out = np.zeros(65536, dtype=bool)
     for info in old:
         names_new = [p.name for p in new[info.id].params] if info.id < len(new) else []
         if name in names_new:
             k = names_new.index(name)
-            out[info.id] = k < len(info.params) and info.params[k].name == name
+            out[info.id] = k < len(info.params) and info.params[k].name == old_name
     return out
 
 
@@ -138,15 +163,16 @@ class _Params:
         self.capture, self.rows, self.types = capture, rows, types
         self._cache = {}
 
-    def __call__(self, name):
-        if name not in self._cache:
+    def __call__(self, name, old_name=None):
+        key = (name, old_name)
+        if key not in self._cache:
             if len(self.rows) == 0:
-                self._cache[name] = []
+                self._cache[key] = []
             else:
                 values = self.capture.param(name, rows=self.rows).to_list()
-                ok = _read_by_0293(name)[self.types]
-                self._cache[name] = [v if k else None for v, k in zip(values, ok)]
-        return self._cache[name]
+                ok = _read_by_0293(name, old_name)[self.types]
+                self._cache[key] = [v if k else None for v, k in zip(values, ok)]
+        return self._cache[key]
 
 
 def _text(value):
@@ -168,6 +194,32 @@ def _arg_list(value):
     if items[-1] == b"":
         items.pop()
     return tuple(i.decode("utf-8", "replace") for i in items)
+
+
+def _env_list(value):
+    """sysdig's set_env: NUL-separated strings, up to the point where only NULs are left."""
+    items = list(_arg_list(value))
+    while items and items[-1] == "":
+        items.pop()
+    return tuple(items)
+
+
+# set_cgroups renames a few controllers as the kernel names them in cgroup v1 paths
+_CGROUP_RENAMES = {"perf": "perf_event", "mem": "memory", "io": "blkio"}
+
+
+def cgroup_list(items):
+    """sysdig's set_cgroups over `subsys=path` strings: split at the last '=', '_cgroup'
+    dropped from the controller name and a few names mapped; kept as 'subsys=path' (the path
+    never holds a '=', so the last one still separates them). Stops at an item without '='."""
+    out = []
+    for item in items:
+        subsys, sep, path = item.rpartition("=")
+        if not sep:
+            break
+        subsys = subsys.replace("_cgroup", "", 1)
+        out.append(_CGROUP_RENAMES.get(subsys, subsys) + "=" + path)
+    return tuple(out)
 
 
 def join_cwd(base, path):
@@ -207,6 +259,7 @@ class _Table:
         self.dead_since = {}     # tid -> row from which it was absent
         self.eligible = eligible  # EligibleRows of this section
         self.versions = versions
+        self.ts = None           # event timestamps, by row (a clone's start time)
 
     # -- versions ------------------------------------------------------------------------
     def emit(self, tid, row):
@@ -214,6 +267,10 @@ class _Table:
         if t is None:
             self.versions.append((self.section, tid, row, False) + (None,) * len(FIELDS))
         else:
+            if t["mem_row"] is None:
+                t["mem_row"] = row  # a new thread's memory counters start here
+            if t["born"] is None:
+                t["born"] = row
             self.versions.append((self.section, tid, row, True) + tuple(t[f] for f in FIELDS))
 
     def put(self, tid, thread, row):
@@ -229,6 +286,7 @@ class _Table:
             main = self.threads.get(t["pid"])
             if main is not None and main["nchilds"] > 0:
                 main["nchilds"] -= 1
+                self.emit(t["pid"], row)  # proc.nthreads
         self.dead_since[tid] = row
         self.emit(tid, row)
 
@@ -238,7 +296,7 @@ class _Table:
         """The thread get_thread_ref makes up for a tid it cannot find (comm/exe '<NA>')."""
         return {"comm": None, "exe": None, "exepath": "", "args": (), "pid": tid, "ptid": -1,
                 "cwd": "", "uid": NO_ID, "gid": NO_ID, "vtid": -1, "vpid": -1,
-                "loginuid": NO_ID, "flags": 0, "nchilds": 0}
+                "loginuid": NO_ID, "flags": 0, **_DEFAULTS}
 
     def lookup(self, tid, row, including_row=False):
         """The thread as sysdig sees it at `row`: present, or created as a placeholder by an
@@ -282,6 +340,7 @@ class _Table:
         if thread["flags"] & CLONE_THREAD:
             main = self.get(thread["pid"], row)
             main["nchilds"] += 1
+            self.emit(thread["pid"], row)  # proc.nthreads
         self.emit(tid, row)
 
 
@@ -340,7 +399,23 @@ def _clone(table, row, tid, p, i):
              "exepath": parent["exepath"] if valid_parent else "",
              "loginuid": parent["loginuid"] if valid_parent else 0,
              "cwd": "", "uid": p("uid")[i], "gid": p("gid")[i],
-             "flags": flags | (CLONE_INVERTED if inverted else 0), "nchilds": 0}
+             "flags": flags | (CLONE_INVERTED if inverted else 0), **_DEFAULTS}
+    if valid_parent:
+        # session, process group, terminal and (for a new process) environment: the caller's
+        for key in ("sid", "vpgid", "tty", "exe_writable"):
+            child[key] = parent[key]
+        if not flags & CLONE_THREAD:
+            child["env"] = parent["env"]
+    # limits, memory counters and cgroups: the event's own (what it lacks stays at init()'s)
+    if p("fdlimit")[i] is not None:
+        child["fdlimit"] = p("fdlimit")[i]
+    for key, name in _MEMORY_PARAMS:
+        if p(name)[i] is not None:
+            child[key] = p(name)[i]
+    child["mem_row"] = row
+    if p("cgroups")[i] is not None:
+        child["cgroups"] = cgroup_list(_arg_list(p("cgroups")[i]))
+    child["clone_ts"] = int(table.ts[row])
     if in_container:
         child["vtid"], child["vpid"] = vtid, vpid
     else:
@@ -360,6 +435,11 @@ def _clone(table, row, tid, p, i):
     else:
         table.add(child_tid, child, row)
         table.set_cwd(child, child_tid, cwd, row)
+
+
+_MEMORY_PARAMS = (("pfmajor", "pgft_maj"), ("pfminor", "pgft_min"), ("vmsize", "vm_size"),
+                  ("vmrss", "vm_rss"), ("vmswap", "vm_swap"))
+PPM_EXE_WRITABLE = 1
 
 
 def _execve(table, row, tid, p, i, enter_filename=None):
@@ -383,6 +463,22 @@ def _execve(table, row, tid, p, i, enter_filename=None):
         t["ptid"] = p("ptid")[i]
     if p("loginuid")[i] is not None:
         t["loginuid"] = p("loginuid")[i]
+    if p("fdlimit")[i] is not None:
+        t["fdlimit"] = p("fdlimit")[i]
+    if p("pgft_maj")[i] is not None:
+        for key, name in _MEMORY_PARAMS:
+            t[key] = p(name)[i] or 0
+        t["mem_row"] = row
+    if p("env")[i] is not None:
+        t["env"] = _env_list(p("env")[i])
+    if p("cgroups")[i] is not None:
+        t["cgroups"] = cgroup_list(_arg_list(p("cgroups")[i]))
+    if p("tty")[i] is not None:
+        t["tty"] = p("tty")[i]
+    if p("vpgid", "pgid")[i] is not None:
+        t["vpgid"] = p("vpgid", "pgid")[i]
+    if p("flags")[i] is not None:
+        t["exe_writable"] = bool(p("flags")[i] & PPM_EXE_WRITABLE)
     t["flags"] = ACTIVE | (t["flags"] & CLONE_INVERTED)
     table.emit(tid, row)
     if p("cwd")[i] is not None:
@@ -423,17 +519,81 @@ def _set_id(table, row, tid, p, i, value, field):
         table.emit(tid, row)
 
 
+def _setsid(table, row, tid, p, i):
+    """parse_setsid_exit: the new session id is the return value."""
+    res = p("res")[i]
+    if res is None or res < 0:
+        return
+    t = table.lookup(tid, row, including_row=True)
+    if t is not None:
+        t["sid"] = res
+        table.emit(tid, row)
+
+
+RLIMIT_NOFILE = 7   # PPM_RLIMIT_NOFILE
+
+
+def _rlimit(table, row, tid, p, i, enter):
+    """getrlimit/setrlimit/prlimit exits: a successful call on RLIMIT_NOFILE tells the
+    process's fd limit (kept in its main thread). prlimit names its process by pid (sysdig
+    looks that pid up as a thread id, making it up if missing)."""
+    res = p("res")[i]
+    if res is None or res < 0 or enter is None or enter.get("resource") != RLIMIT_NOFILE:
+        return
+    limit = p("cur")[i] if p("cur")[i] is not None else p("newcur")[i]
+    if limit is None or limit in (-1, (1 << 64) - 1):
+        return
+    if limit >= 1 << 63:
+        limit -= 1 << 64
+    if "pid" in enter:
+        target = enter["pid"]
+        if target is None:
+            return
+        t = table.get(target, row)
+        owner = target
+    else:
+        t = table.lookup(tid, row, including_row=True)
+        owner = tid
+        if t is None:
+            return
+    main = table.main_thread(t, owner, row)
+    main["fdlimit"] = limit
+    table.emit(t["pid"], row)
+
+
 # ---------------------------------------------------------------------------------------------
+
+def _as_read_by_0293(r):
+    """A process-list entry as 0.29.3's reader sees it. Its V9 tail is loginuid then
+    exe_writable, and no tty; libs 0.10 put pidns_init_start_ts (8 bytes) and tty before
+    them, so in files of that layout 0.29.3 takes the low half of pidns_init_start_ts for the
+    loginuid and its fifth byte for exe_writable. (The process frame shows an absent
+    pidns_init_start_ts as 0: a new-layout entry whose value is 0 passes for an old one.)"""
+    r = dict(r, tty=0)
+    start = r.get("pidns_init_start_ts")
+    if start:
+        r["loginuid"] = start & 0xFFFFFFFF
+        r["exe_writable"] = bool((start >> 32) & 0xFF)
+    return r
+
 
 def _seed(table, processes, section, row):
     """The process list of a section: the table before its first event."""
-    rows = processes.filter(pl.col("section") == section).to_dicts()
+    rows = [_as_read_by_0293(r) for r in processes.filter(pl.col("section") == section)
+            .to_dicts()]
     for r in rows:
         tid = r["tid"]
         thread = {"comm": r["comm"], "exe": r["exe"], "exepath": r["exepath"] or "",
                   "args": tuple(r["args"] or ()), "pid": r["pid"], "ptid": r["ptid"], "cwd": "",
                   "uid": r["uid"], "gid": r["gid"], "vtid": r["vtid"], "vpid": r["vpid"],
-                  "loginuid": r["loginuid"], "flags": (r["flags"] or 0) | ACTIVE, "nchilds": 0}
+                  "loginuid": r["loginuid"], "flags": (r["flags"] or 0) | ACTIVE, **_DEFAULTS}
+        # sinsp_threadinfo::init(scap_threadinfo*): the environment only for main threads
+        thread.update(
+            env=_env_list_of(r["env"]) if thread["pid"] == tid else (),
+            sid=r["sid"], vpgid=r["vpgid"], tty=0, fdlimit=r["fdlimit"],
+            cgroups=cgroup_list(r["cgroups"] or ()), exe_writable=bool(r["exe_writable"]),
+            vmsize=r["vmsize_kb"] or 0, vmrss=r["vmrss_kb"] or 0, vmswap=r["vmswap_kb"] or 0,
+            pfmajor=r["pfmajor"] or 0, pfminor=r["pfminor"] or 0, mem_row=row)
         if thread["pid"] == tid:
             thread["cwd"] = join_cwd("", r["cwd"] or "")
         table.threads[tid] = thread
@@ -503,6 +663,8 @@ def replay(capture):
             for (r, _), v, k in zip(pairs, values, ok):
                 if k:
                     enter_values[r] = v
+    rlimits = _rlimit_enters(capture, types, tids, [r for r in state_rows
+                                                    if kinds[r] == "rlimit"])
 
     versions = []
     processes = capture.processes
@@ -510,6 +672,7 @@ def replay(capture):
         end = starts[s + 1] if s + 1 < len(starts) else n
         sel = np.flatnonzero(known[start:end] & creates[types[start:end]]) + start
         table = _Table(s, start, EligibleRows(sel, tids), versions)
+        table.ts = capture.headers.ts  # clone times (proc.duration)
         _seed(table, processes, s, start)
         pending = None  # (tid, row) of a procexit's delayed removal
         lo, hi = np.searchsorted(state_rows, [start, end])
@@ -535,11 +698,45 @@ def replay(capture):
                     _procexit(table, row, tid, next_row)
             elif kind == "chdir":
                 _chdir(table, row, tid, p, i)
+            elif kind == "setsid":
+                _setsid(table, row, tid, p, i)
+            elif kind == "rlimit":
+                _rlimit(table, row, tid, p, i, rlimits.get(row))
             else:
                 _set_id(table, row, tid, p, i, enter_values.get(row), ID_SETTERS[kind][1])
         if pending is not None:
             _remove_after_exit(table, *pending)
     return pl.DataFrame(versions, schema=_SCHEMA, orient="row")
+
+
+def _rlimit_enters(capture, types, tids, rows):
+    """{exit row: {'resource': ..., ['pid': ...]}} from the paired enter events of
+    getrlimit/setrlimit/prlimit exits (none where the enter is missing)."""
+    out = {}
+    if not rows:
+        return out
+    enters = enter_rows_at(types, tids, rows)
+    pairs = [(r, int(e)) for r, e in zip(rows, enters) if e >= 0]
+    if not pairs:
+        return out
+    at = [e for _, e in pairs]
+    table = eventtable.sysdig_0293()
+    resource = capture.param("resource", rows=at).to_list()
+    pid = capture.param("pid", rows=at).to_list()
+    for (r, e), res, who in zip(pairs, resource, pid):
+        values = {"resource": res}
+        if table[int(types[e])].name == "prlimit":
+            values["pid"] = who
+        out[r] = values
+    return out
+
+
+def _env_list_of(items):
+    """set_env over a list already split at the NULs."""
+    items = list(items or ())
+    while items and items[-1] == "":
+        items.pop()
+    return tuple(items)
 
 
 def _next_known(known, start):
@@ -581,6 +778,9 @@ def _add_placeholders(versions, rows, section_of, tids):
         pl.lit(NO_ID, pl.Int64).alias("uid"), pl.lit(NO_ID, pl.Int64).alias("gid"),
         pl.lit(-1, pl.Int64).alias("vtid"), pl.lit(-1, pl.Int64).alias("vpid"),
         pl.lit(NO_ID, pl.Int64).alias("loginuid"),
+        *[pl.lit(list(v) if isinstance(v, tuple) else v, _SCHEMA[k]).alias(k)
+          for k, v in _DEFAULTS.items() if k not in ("mem_row", "born")],
+        pl.col("row").alias("mem_row"), pl.col("row").alias("born"),
     ).select(list(_SCHEMA)).cast(_SCHEMA)
     # a placeholder made at the row where the thread was removed replaces that removal
     return (pl.concat([versions, placeholder])

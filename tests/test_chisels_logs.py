@@ -269,3 +269,17 @@ def test_registry_decorator_registers():
         pass
     assert REGISTRY["test_only_chisel"].args[0].name == "x"
     del REGISTRY["test_only_chisel"]
+
+
+def test_spy_syslog_matches_sysdig_on_every_facility_and_severity(tmp_path):
+    """The syslog capture of test_fields_syslog (all 192 facility.severity pairs, edge cases,
+    writes that are not syslog): spy_syslog prints what sysdig's prints, line for line."""
+    sysdig = require_tool("sysdig")
+    from tests.test_fields_syslog import write_capture
+    path = tmp_path / "syslog.scap"
+    write_capture(path)
+    ours = scaptool("-r", path, "-c", "spy_syslog")
+    theirs = subprocess.run([sysdig, "-r", str(path), "-c", "spy_syslog"], capture_output=True)
+    assert ours.returncode == 0, ours.stderr
+    assert len(ours.stdout.splitlines()) > 192
+    assert ours.stdout.encode() == theirs.stdout
