@@ -12,6 +12,7 @@ import click
 
 from scap.errors import ScapError, ScapWarning
 
+from . import capture as capture_command
 from . import info as info_command
 from . import read as read_command
 from . import slice as slice_command
@@ -42,6 +43,7 @@ def cli():
 cli.add_command(read_command.read)
 cli.add_command(info_command.info)
 cli.add_command(slice_command.slice_command)
+cli.add_command(capture_command.capture)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -78,6 +80,12 @@ def main(argv=None):
     except OSError as e:
         click.echo(f"scaptool: {e.filename or ''}: {e.strerror or e}", err=True)
         sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - a bug of ours: one line, the details on request
+        if os.environ.get("SCAPTOOL_DEBUG"):
+            raise
+        click.echo(f"scaptool: internal error: {type(e).__name__}: {e} "
+                   "(SCAPTOOL_DEBUG=1 shows where; please report it)", err=True)
+        sys.exit(3)
 
 
 def run():
