@@ -54,3 +54,12 @@ def need_capture(capture):
     if capture is None:
         corpus_path()
     return capture
+
+
+def require_live_capture():
+    """Skip (fail when SCAPTOOL_REQUIRE_TOOLS=1) unless a live capture can run here: root, a
+    kernel with BTF, and the tools that build the libbpf helper (clang, bpftool, libbpf-dev)."""
+    from scap import live
+    problems = live.run_problems() + live.build_problems()
+    if problems:
+        _missing("live capture (needs " + ", ".join(problems) + ")", "SCAPTOOL_REQUIRE_TOOLS")

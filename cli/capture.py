@@ -1,0 +1,124 @@
+"""`scaptool capture`: a live capture of this machine with the libbpf helper (scap.live).
+
+    scaptool capture -w out.scap [-s SNAPLEN] [--duration 5s] [-n N] [-p PID] [-- COMMAND ...]
+
+Without -w the events are printed as they arrive, in `scaptool -r`'s default format.
+"""
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+
+import click
+
+_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text):
+    """'5s', '500ms', '2m', '1h' or plain seconds -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(ms|s|m|h)?\s*", text or "")
+    if not m:
+        raise click.BadParameter(f"not a duration: {text!r} (say 5s, 500ms, 2m)")
+    return float(m.group(1)) * _UNITS[m.group(2) or ""]
+
+
+@click.command("capture", context_settings={"ignore_unknown_options": False})
+@click.option("-w", "--write", "out", metavar="OUT",
+              help="Write the capture to this file; without it, print events as they come.")
+@click.option("-s", "--snaplen", type=int, default=80, show_default=True, metavar="LEN",
+              help="Bytes of each I/O buffer to keep.")
+@click.option("--duration", metavar="TIME", help="Stop after this long (5s, 500ms, 2m).")
+@click.option("-n", "--numevents", type=int, metavar="N", help="Stop after N events.")
+@click.option("-p", "--pid", type=int, metavar="PID",
+              help="Only this process and the processes it starts; stop when it exits.")
+@click.option("-P", "--also-pid", "also", type=int, multiple=True, metavar="PID",
+              help="Also capture this process and the processes it starts (repeatable).")
+@click.option("-S", "--switch", is_flag=True, help="Also capture context switches.")
+@click.option("--only-captured-procs", is_flag=True,
+              help="List only the captured processes in the file's process table, not every "
+                   "process of the machine (for captures to share).")
+@click.option("--ring-kib", type=int, default=8192, show_default=True,
+              help="Size of the kernel ring buffer, KiB (a power of two).")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_procs,
+            ring_kib, command):
+    """Capture system calls live (root, kernel BTF). With `-- COMMAND ARGS...`, run COMMAND and
+    capture it and its children until it exits."""
+    from scap import live
+    if command and pid:
+        raise click.UsageError("give either -p PID or a command, not both")
+    options = dict(snaplen=snaplen, duration=parse_duration(duration) if duration else None,
+                   max_events=numevents, pid=pid, command=list(command) or None,
+                   switch=switch, ring_kib=ring_kib, also_pids=also,
+                   list_all_processes=not only_captured_procs)
+    try:
+        if out:
+            stats = live.LiveCapture(out, **options).start().wait()
+        else:
+            stats = _print_live(options)
+    except live.LiveCaptureError as e:
+        raise click.ClickException(str(e)) from None
+    where = f" to {out}" if out else ""
+    click.echo(f"scaptool: captured {stats['events']} events{where}, {stats['drops']} drops"
+               + (" (interrupted)" if stats.get("interrupted") else ""), err=True)
+    if stats["drops"]:
+        click.echo("scaptool: the ring buffer overflowed; try a larger --ring-kib", err=True)
+    if stats.get("interrupted"):
+        sys.exit(130)
+
+
+def _print_live(options):
+    """Capture into a temporary file and print each new event as it lands there, rendered with
+    the whole capture so far as state (thread names, fd names)."""
+    from scap import live
+    tmp = tempfile.NamedTemporaryFile(prefix="scaptool-live-", suffix=".scap", delete=False)
+    tmp.close()
+    try:
+        session = live.LiveCapture(tmp.name, **options).start()
+        printed = 0
+        size = 0
+        while True:
+            running = session.running()
+            now = os.path.getsize(tmp.name)
+            if now != size:
+                size = now
+                printed = _print_since(tmp.name, printed)
+            if not running:
+                break
+            try:
+                time.sleep(0.25)
+            except KeyboardInterrupt:
+                session.stop()
+        stats = session.wait()
+        _print_since(tmp.name, printed)
+        return stats
+    finally:
+        os.unlink(tmp.name)
+
+
+def _print_since(path, printed):
+    """Print the events numbered above `printed`; returns the last number printed."""
+    import numpy as np
+
+    import scap
+    from query.events import EventData
+    from query.format import DEFAULT_FORMAT, format_lines
+    with warnings.catch_warnings():
+        # the helper may be writing the last block right now: it is read on the next turn
+        warnings.simplefilter("ignore")
+        capture = scap.open(path)
+        if not len(capture):
+            return printed
+        data = EventData(capture, bytebuf_limit=80)
+        numbers = capture.event_numbers
+        rows = np.flatnonzero(data.visible & (numbers > printed))
+        if len(rows):
+            previous = int(rows[0] - 1) if rows[0] > 0 else None
+            lines = [line for line in format_lines(data, DEFAULT_FORMAT, rows, 80, previous)
+                     if line is not None]
+            if lines:
+                sys.stdout.write("\n".join(lines) + "\n")
+                sys.stdout.flush()
+        return max(printed, int(numbers.max()))
