@@ -437,6 +437,7 @@ class FdState:
         for k, s in enumerate(starts):
             self.section[s:] = k
         self.enter = enter_rows(self.types, self.tids)
+        self.ipv4_interfaces = _ipv4_interfaces(capture)
         self._build()
 
     # -- lastevent_fd from enter events (vectorized), then the replay loop
@@ -666,7 +667,8 @@ class FdState:
                 raw = P.raw("tuple", r)
             if raw is None or len(raw) == 0:
                 return
-            if _update_fd(entry, bytes(raw), incoming=kind == K_RECVFROM_X):
+            if _update_fd(entry, bytes(raw), incoming=kind == K_RECVFROM_X,
+                          interfaces=self.ipv4_interfaces):
                 m.changed(owner, fd, entry, r)
         elif kind == K_CLONE_X:
             self._clone(m, r, P)
@@ -962,7 +964,60 @@ def _bind(entry, raw):
             entry.role = ROLE_SERVER
 
 
-def _update_fd(entry, raw, incoming):
+def _ipv4_interfaces(capture):
+    """[(address, netmask)] of the capture's IPv4 interfaces, as integers, in list order."""
+    import ipaddress
+    table = capture.interfaces
+    out = []
+    for row in table.filter(table["type"] == 1).iter_rows(named=True):
+        try:
+            out.append((int(ipaddress.IPv4Address(row["addr"])),
+                        int(ipaddress.IPv4Address(row["netmask"]))))
+        except (ValueError, TypeError):
+            continue
+    return out
+
+
+_LOOPBACK = 0x7F000001
+
+
+def _infer_ipv4(interfaces, destination):
+    """The local address a packet to `destination` left from, as sysdig guesses it for a
+    tuple with a zero end: the interface with that very address, else one on the same
+    subnet, else the first that is not loopback; 0 when none."""
+    for addr, _ in interfaces:
+        if addr == destination:
+            return addr
+    for addr, mask in interfaces:
+        if addr & mask == destination & mask:
+            return addr
+    for addr, _ in interfaces:
+        if addr != _LOOPBACK:
+            return addr
+    return 0
+
+
+def _complete_ipv4(entry, interfaces):
+    """sysdig patches an IPv4 socket tuple with one zero address from the interface list."""
+    import ipaddress
+    if entry.type != IPV4_SOCK or not entry.sip or not entry.dip:
+        return
+    sip, dip = int(ipaddress.IPv4Address(entry.sip)), int(ipaddress.IPv4Address(entry.dip))
+    if sip and dip:
+        return
+    if not sip:
+        new = _infer_ipv4(interfaces, dip)
+        if new == dip and entry.sport == entry.dport:
+            return
+        entry.sip = str(ipaddress.IPv4Address(new))
+    else:
+        new = _infer_ipv4(interfaces, sip)
+        if new == sip and entry.sport == entry.dport:
+            return
+        entry.dip = str(ipaddress.IPv4Address(new))
+
+
+def _update_fd(entry, raw, incoming, interfaces=()):
     """parse_rw_exit's tuple update of a socket fd from sendto/recvfrom; True if changed."""
     tup = _sock_tuple(raw)
     if tup is None:
@@ -985,6 +1040,7 @@ def _update_fd(entry, raw, incoming):
         return False
     if entry.l4proto == L4_UNKNOWN:
         entry.l4proto = L4_UDP
+    _complete_ipv4(entry, interfaces)
     if entry.role == ROLE_NONE:
         # set_net_role_by_guessing: the socket itself matches both of its own ports, so
         # the guess falls back to the direction (a server reads first)

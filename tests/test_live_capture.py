@@ -416,8 +416,6 @@ def test_exercise_generic_events(exercise):
     assert getpid and getpid[0].dir == ">" and getpid[0].params["nativeID"] == 39
 
 
-@pytest.mark.xfail(reason="query/render.py crashes on openat2's enter event, whose 0.29.3 "
-                          "table entry names its own name param as the dirfd", strict=False)
 def test_exercise_sysdig_prints_what_scaptool_prints(exercise):
     theirs, ours = both_readers(exercise.path)
     assert theirs == ours
