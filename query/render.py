@@ -13,7 +13,7 @@ import numpy as np
 
 from scap import eventtable, names
 from scap.codecs import codec_for
-from scap.eventtable import EC, PT
+from scap.eventtable import DYN_TABLES, EC, PT
 
 SYSDIG_EVENT_MAX = 336
 AT_FDCWD = -100
@@ -72,7 +72,8 @@ def ascii_text(raw):
         if byte == 0x0D:
             out.append("\n")
         elif byte == 0x0A:
-            if previous != 0x0D:
+            # a line feed that starts the buffer, or ends a CR LF pair, adds nothing
+            if previous is not None and previous != 0x0D:
                 out.append("\n")
         elif 0x20 <= byte < 0x7F:
             out.append(chr(byte))
@@ -210,6 +211,13 @@ class Renderer:
                 fd_typechar=lambda fd: self._fd_typechar(row, fd))
             if param.type == PT.BYTEBUF and self.buffer_format is not None and value:
                 text = self.buffer_format(value)
+            elif param.type == PT.DYN and self.buffer_format is not None and value is not None:
+                # a dynamic parameter whose variant is a byte buffer (setsockopt's val of an
+                # unknown option) is dumped like one
+                subtypes = DYN_TABLES.get(param.extra, ())
+                if value.index < len(subtypes) and subtypes[value.index].type == PT.BYTEBUF \
+                        and value.payload:
+                    text = self.buffer_format(value.payload)
             if param.type == PT.FD and value is not None and value >= 0:
                 resolved = self.state.fd_param_text(row, k) or resolved
             else:
