@@ -90,6 +90,7 @@ def _tell(run, hit, rows, texts, buffers, at, ts_all):
              f"{value('evt.type', hit)}" + (f" to {target}" if target else "") +
              (f": {what}" if what else ""))
     replies = {}
+    story = []
     # a socket's role as the thread made it (connect: client, accept: server); sysdig's
     # fd.is_server guesses from addresses, which says "server" for both ends on loopback
     roles = {}
@@ -108,7 +109,10 @@ def _tell(run, hit, rows, texts, buffers, at, ts_all):
         server = roles.get(fd, "server" if value("fd.is_server", row) == "true" else "client") \
             == "server"
         line = None
-        if value("evt.failed", row) == "true":
+        if etype == "connect" and value("evt.res", row) == "EINPROGRESS" and is_socket:
+            # a non-blocking connect: under way, not failed
+            line = ("connected", f"to {value('fd.sip', row)}:{value('fd.sport', row)}")
+        elif value("evt.failed", row) == "true":
             line = ("failed", f"{etype} {value('fd.name', row) or ''}".rstrip() +
                     f": {value('evt.res', row)}")
         elif value("evt.is_io_read", row) == "true" and is_socket and data(row):
@@ -130,4 +134,25 @@ def _tell(run, hit, rows, texts, buffers, at, ts_all):
         elif etype in ("accept", "accept4") and is_socket:
             line = ("accepted", f"{value('fd.cip', row)}:{value('fd.cport', row)}")
         if line:
-            run.line(f"  {_ms(int(ts_all[row] - t0)):>11}  {line[0]:<10} {line[1]}")
+            story.append((int(ts_all[row] - t0), line[0], line[1]))
+    for offset, kind, text in _compact(story):
+        run.line(f"  {_ms(offset):>11}  {kind:<10} {text}" if offset is not None
+                 else f"  {'':>11}  {kind:<10} {text}")
+
+
+def _compact(story, keep=2, longest=4):
+    """Runs of more than `longest` lines of one kind (a program loading its libraries, a
+    search along a path) shrink to their first `keep` lines and a count of the rest."""
+    out, k = [], 0
+    while k < len(story):
+        end = k
+        while end < len(story) and story[end][1] == story[k][1]:
+            end += 1
+        run = story[k:end]
+        if len(run) > longest:
+            out += run[:keep]
+            out.append((None, "", f"... {len(run) - keep} more '{story[k][1]}' lines"))
+        else:
+            out += run
+        k = end
+    return out

@@ -283,3 +283,19 @@ def test_spy_syslog_matches_sysdig_on_every_facility_and_severity(tmp_path):
     assert ours.returncode == 0, ours.stderr
     assert len(ours.stdout.splitlines()) > 192
     assert ours.stdout.encode() == theirs.stdout
+
+
+def test_explain_on_the_live_capture_of_the_seed_story():
+    """The story captured for real (fixtures/make_live_scenario.sh): PHP's log write is
+    explained by MariaDB's refusal, read from the connection PHP opened just before."""
+    out = scaptool("-r", ROOT / "fixtures" / "php-database-error-live.scap", "-c", "explain",
+                   "evt.buffer contains 'Database error' and evt.is_io_write=true "
+                   "and fd.name contains app.log")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("event ") and "Database error" in lines[0]
+    text = "\n".join(lines)
+    assert "request    from 127.0.0.1:" in text and "GET /orders.php HTTP/1.1" in text
+    assert "connected  to 127.0.0.1:3306" in text
+    assert ("127.0.0.1:3306 answered: #28000Access denied for user 'shop'@'localhost' "
+            "(using password: YES)  <- reads as an error") in text
