@@ -164,8 +164,16 @@ class Renderer:
         """evt.info: evt.args, except on a write sysdig 0.29.3 decodes as syslog, which shows
         `syslog sev=<severity> msg=<message>` instead (query.syslog; no trailing space, and
         no -A/-X dump either)."""
-        decoded = self._syslog_info.get(int(row))
+        decoded = None
+        if self._may_be_syslog[int(self.h.type[row])]:
+            # only write exits can be; the decoder needs the fd state of the whole capture
+            decoded = self._syslog_info.get(int(row))
         return decoded if decoded is not None else self.args(row, raw)
+
+    @functools.cached_property
+    def _may_be_syslog(self):
+        from .syslog import decoded_exit_types
+        return decoded_exit_types()
 
     @functools.cached_property
     def _syslog_info(self):

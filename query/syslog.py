@@ -128,6 +128,8 @@ def _empty():
 
 def _decode_capture(capture):
     from .fds import fd_state
+    if not capture.mentions(SYSLOG_FD_MARK.encode()):
+        return _empty()  # no fd can be named after /dev/log: no need for the fd state
     rows = np.flatnonzero(decoded_exit_types()[capture.headers.type])
     if not len(rows):
         return _empty()

@@ -123,6 +123,15 @@ class Capture:
             counts[bt.name(int(btype))] += int(count)
         return dict(counts)
 
+    def mentions(self, needle):
+        """Do these bytes occur anywhere in the capture? (A fast necessary test: a name that
+        no block holds can be no event's fd name.) True when it cannot tell cheaply."""
+        base = self.buffer.base
+        owner = getattr(base, "obj", base)
+        if hasattr(owner, "find"):   # an mmap, bytes or bytearray: searched without a copy
+            return owner.find(needle) >= 0
+        return True
+
     # -- events ----------------------------------------------------------------------------
     def __len__(self):
         return len(self.headers)
