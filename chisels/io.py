@@ -80,9 +80,10 @@ class Palette:
 
 def palette(run, word="disable_color"):
     """The chisel's colours: on unless its disable_color argument is exactly `word` (each of
-    sysdig's chisels checks its own spelling)."""
+    sysdig's chisels checks its own spelling) or NO_COLOR is set (https://no-color.org)."""
+    import os
     run.color = False  # the chisel colours (and resets) its output itself
-    return Palette(run.arg("disable_color") != word)
+    return Palette(run.arg("disable_color") != word and not os.environ.get("NO_COLOR"))
 
 
 def chisel_rows(run, chisel_filter=None):

@@ -20,8 +20,8 @@ from tests.conftest import corpus_path, require_tool
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "php-database-error.scap"
-# NO_COLOR is set to show that these chisels colour their output anyway, as sysdig's do
-ENV = dict(os.environ, TZ="UTC", LC_ALL="C", NO_COLOR="1")
+# sysdig's I/O chisels colour their output even off a terminal; NO_COLOR turns ours off
+ENV = {k: v for k, v in dict(os.environ, TZ="UTC", LC_ALL="C").items() if k != "NO_COLOR"}
 RED, BLUE, RESET = "\x1b[31m", "\x1b[34m", "\x1b[0m"
 
 
@@ -186,3 +186,13 @@ def test_corpus_like_sysdig(name, args):
         # lsof walks each thread's fds in a Lua table's order (almost always ascending)
         ours, theirs = sorted(ours.splitlines()), sorted(theirs.splitlines())
     assert ours == theirs
+
+
+def test_no_color_turns_the_colours_off():
+    plain = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(FIXTURE), "-c",
+                            "echo_fds"], capture_output=True, text=True, cwd=ROOT,
+                           env=dict(ENV, NO_COLOR="1"))
+    coloured = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(FIXTURE), "-c",
+                               "echo_fds"], capture_output=True, text=True, cwd=ROOT, env=ENV)
+    assert "\x1b[" not in plain.stdout and "------ Read 78B from" in plain.stdout
+    assert RED in coloured.stdout
