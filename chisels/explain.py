@@ -57,9 +57,12 @@ def explain(run):
     visible = run.data.visible
     half = range_ms * 1_000_000
     windows = []
+    of_thread = {}  # a thread's visible rows, found once however many of its events match
     for row in hits:
         t, tid = ts_all[row], tid_all[row]
-        mine = np.flatnonzero((tid_all == tid) & visible)
+        if tid not in of_thread:
+            of_thread[tid] = np.flatnonzero((tid_all == tid) & visible)
+        mine = of_thread[tid]
         near = mine[np.abs(ts_all[mine] - t) <= half]
         windows.append((int(row), near))
     every = np.unique(np.concatenate([w for _, w in windows])) if windows else np.zeros(0, int)

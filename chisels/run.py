@@ -138,11 +138,12 @@ def _isatty(stream):
 
 
 def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False):
-    """Find the chisel, take its arguments from `words`, and run it over the capture."""
+    """Take the chisel's arguments from `words` and run it over the capture; `name` is a
+    chisel's name or file, or a Chisel already found (a user's file then runs once)."""
     from query.events import EventData
 
-    from . import find
-    chisel = find(name)
+    from . import Chisel, find
+    chisel = name if isinstance(name, Chisel) else find(name)
     args, user_filter = take_arguments(chisel, words)
     if user_filter.strip():
         from query.api import filter_expr

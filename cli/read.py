@@ -84,14 +84,14 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     started = time.perf_counter()
     if chisel_name:
         import chisels  # an unknown chisel fails before the capture is read
-        chisels.find(chisel_name)
+        chisel = chisels.find(chisel_name)
     capture = scap.open(path)
     if chisel_name:
         from chisels.run import run_chisel
         from query.events import EventData
         data = EventData(capture, bytebuf_limit=None, buffer_format=buffers or "normal")
         data.timetype = timetype
-        run_chisel(capture, chisel_name, filter_words, data=data)
+        run_chisel(capture, chisel, filter_words, data=data)
         return
     data = None
     rows = None

@@ -616,7 +616,6 @@ def thread_versions(capture, tids=None, replayed=None):
     only (the others' versions are the replayed ones); `replayed` reuses replay(capture)."""
     if replayed is None:
         replayed = replay(capture)
-    n = len(capture)
     types = np.asarray(capture.event_types)
     known = capture.counted
     _, creates = _kinds()

@@ -6,6 +6,7 @@ machine, and fail in CI, where SCAPTOOL_REQUIRE_CORPUS=1 and SCAPTOOL_REQUIRE_TO
 import os
 import pathlib
 import shutil
+import time
 
 import pytest
 
@@ -48,6 +49,25 @@ def corpus_captures():
         return [pytest.param(None, id="no-corpus")]
     return [pytest.param(p, id=p.stem)
             for p in sorted((pathlib.Path(value) / "captures").glob("*.scap"))]
+
+
+def corpus_capture(name):
+    """The corpus capture called `name` (without .scap), or skip / fail as corpus_path()."""
+    return need_capture(corpus_path() / "captures" / f"{name}.scap")
+
+
+@pytest.fixture(scope="module")
+def utc():
+    """In-process runs read the local zone: make it UTC for the module using this."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
 
 
 def need_capture(capture):

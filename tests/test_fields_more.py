@@ -7,11 +7,10 @@ is UTC on both sides.
 """
 import os
 import subprocess
-import time
 
 import pytest
 from click.testing import CliRunner
-from conftest import corpus_path, need_capture, require_tool
+from conftest import corpus_capture, require_tool
 
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 
@@ -86,24 +85,6 @@ FILTERS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def utc():
-    """In-process runs read the local zone: make it UTC for this module."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-
-
-def _capture(name):
-    return need_capture(corpus_path() / "captures" / f"{name}.scap")
-
-
 def _sysdig(*args):
     r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV)
     assert r.returncode == 0, r.stderr
@@ -120,7 +101,7 @@ def _scaptool(*args):
 @pytest.mark.parametrize("field, name", [pytest.param(f, c, id=f"{f}-{c}")
                                          for f, caps in FIELDS.items() for c in caps])
 def test_field_printed_as_sysdig(utc, field, name):
-    path = _capture(name)
+    path = corpus_capture(name)
     fmt = f"*%evt.num %{field}"
     expected = _sysdig("-r", path, "-p", fmt)
     assert expected.strip()
@@ -129,7 +110,7 @@ def test_field_printed_as_sysdig(utc, field, name):
 
 @pytest.mark.parametrize("name, text", FILTERS, ids=[t for _, t in FILTERS])
 def test_field_filters_as_sysdig(utc, name, text):
-    path = _capture(name)
+    path = corpus_capture(name)
     expected = _sysdig("-r", path, "-p", "%evt.num", text)
     assert _scaptool("-r", path, "-p", "%evt.num", text) == expected
 
@@ -137,7 +118,7 @@ def test_field_filters_as_sysdig(utc, name, text):
 def test_deltatime_is_since_the_previous_printed_event(utc):
     """With a filter, evt.deltatime counts from the previous *printed* event (in sysdig the
     field instance remembers the last event it was evaluated on)."""
-    path = _capture("libs-sample")
+    path = corpus_capture("libs-sample")
     args = ["-r", path, "-p", "*%evt.num %evt.deltatime %evt.deltatime.ns", "evt.type=read"]
     assert _scaptool(*args) == _sysdig(*args)
 
@@ -150,7 +131,7 @@ def test_deltatime_carries_across_output_batches():
     import scap
     from query.events import EventData
     from query.format import format_lines
-    data = EventData(scap.open(str(_capture("libs-sample"))))
+    data = EventData(scap.open(str(corpus_capture("libs-sample"))))
     rows = np.flatnonzero(data.visible)
     whole = format_lines(data, "*%evt.deltatime", rows)
     data.__dict__.pop("_deltatime_last_row", None)
@@ -170,7 +151,7 @@ def test_aname_index_must_be_a_number():
     import scap
     from query.events import EventData
     from query.fields import lookup
-    data = EventData(scap.open(str(_capture("falco-cat-write"))))
+    data = EventData(scap.open(str(corpus_capture("falco-cat-write"))))
     definition, arg = lookup("proc.aname[x]")
     with pytest.raises(ValueError, match="must be a number"):
         definition.series(data, arg)

@@ -14,13 +14,12 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from conftest import corpus_path, need_capture, require_tool
+from conftest import corpus_capture, require_tool
 
 import scap
 from query.events import EventData
@@ -276,20 +275,6 @@ def test_filter_only_fields_are_marked():
 # --------------------------------------------------------------------------------------------
 # Against sysdig
 
-@pytest.fixture(scope="module")
-def utc():
-    """In-process runs read the local zone: make it UTC for this module."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-
-
 def _sysdig(*args):
     r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV,
                        check=False)
@@ -334,14 +319,10 @@ CAPTURES = ["sysflow-tcp-client-server", "libs-curl-google", "libs-single-ipv6-c
             "sysdig-examples-nginx-e3a0456", "sysflow-alpine", "sysflow-rename"]
 
 
-def _capture(name):
-    return need_capture(corpus_path() / "captures" / f"{name}.scap")
-
-
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", CAPTURES)
 def test_fields_print_as_sysdig(utc, name):
-    path = _capture(name)
+    path = corpus_capture(name)
     assert _same_lines(path, ALL).strip()
     _same_lines(path, DEV, FILES)
 
@@ -369,7 +350,7 @@ FILTERS = [
 @pytest.mark.corpus
 @pytest.mark.parametrize("name, text", FILTERS, ids=[f"{n}-{t}" for n, t in FILTERS])
 def test_filters_as_sysdig(utc, name, text):
-    path = _capture(name)
+    path = corpus_capture(name)
     assert _same_lines(path, "%evt.num", text).strip()
 
 
@@ -399,7 +380,7 @@ def _visible_matches(data, text):
 @pytest.mark.corpus
 @pytest.mark.parametrize("name, text", EITHER_END, ids=[f"{n}-{t}" for n, t in EITHER_END])
 def test_either_end_filters_as_sysdig(name, text):
-    path = _capture(name)
+    path = corpus_capture(name)
     data = EventData(scap.open(path))
     expected = _sysdig_rows(data, path, text)
     assert expected
@@ -412,7 +393,7 @@ def test_either_end_filters_as_sysdig(name, text):
 @pytest.mark.parametrize("name, text", [("libs-curl-google", "fd.port!=80"),
                                         ("sysdig-examples-example4-1", "fd.port!=3306")])
 def test_either_end_not_equal(name, text):
-    path = _capture(name)
+    path = corpus_capture(name)
     data = EventData(scap.open(path))
     assert _visible_matches(data, text) == _sysdig_rows(data, path, text)
 
@@ -421,6 +402,6 @@ def test_either_end_not_equal(name, text):
 @pytest.mark.xfail(strict=True, reason="sysdig 0.29.3 sets fd.name_changed after its filter "
                    "ran: in filters it is never true; scaptool has one value for both")
 def test_name_changed_in_filters(utc):
-    path = _capture("sysflow-tcp-client-server")
+    path = corpus_capture("sysflow-tcp-client-server")
     assert _scaptool("-r", path, "-p", "%evt.num", "fd.name_changed=true") == \
         _sysdig("-r", path, "-p", "%evt.num", "fd.name_changed=true")

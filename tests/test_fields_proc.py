@@ -17,12 +17,11 @@ Known differences kept out of the corpus tables (each is a sysdig defect, not a 
 """
 import os
 import subprocess
-import time
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import corpus_path, need_capture, require_tool
+from conftest import corpus_capture, require_tool
 
 import scap
 from query import threads
@@ -407,24 +406,6 @@ MEMORY_FORMAT = "*%evt.num %proc.vmsize %proc.vmrss %proc.vmswap %thread.pfmajor
     "%thread.pfminor %thread.vmsize %thread.vmrss"
 
 
-@pytest.fixture(scope="module")
-def utc():
-    """In-process runs read the local zone: make it UTC for this module."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-
-
-def _capture(name):
-    return need_capture(corpus_path() / "captures" / f"{name}.scap")
-
-
 def _sysdig(*args):
     r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV,
                        check=False)
@@ -452,7 +433,7 @@ def _differing_fields(expected, got):
 
 @pytest.mark.parametrize("name", CAPTURES)
 def test_fields_printed_as_sysdig(utc, name):
-    path = _capture(name)
+    path = corpus_capture(name)
     expected = _sysdig("-r", path, "-p", FORMAT)
     assert expected.count("\n") > 50
     got = _scaptool("-r", path, "-p", FORMAT)
@@ -461,7 +442,7 @@ def test_fields_printed_as_sysdig(utc, name):
 
 @pytest.mark.parametrize("name, text", FILTERS, ids=[t for _, t in FILTERS])
 def test_fields_filter_as_sysdig(utc, name, text):
-    path = _capture(name)
+    path = corpus_capture(name)
     expected = _sysdig("-r", path, "-p", "%evt.num", text)
     assert expected.strip(), "the filter should select something"
     assert _scaptool("-r", path, "-p", "%evt.num", text) == expected
@@ -469,7 +450,7 @@ def test_fields_filter_as_sysdig(utc, name, text):
 
 @pytest.mark.parametrize("name, text", FILTERED_MEMORY, ids=[t for _, t in FILTERED_MEMORY])
 def test_memory_counters_printed_under_a_filter_as_sysdig(utc, name, text):
-    path = _capture(name)
+    path = corpus_capture(name)
     expected = _sysdig("-r", path, "-p", MEMORY_FORMAT, text)
     assert expected.strip()
     assert _scaptool("-r", path, "-p", MEMORY_FORMAT, text) == expected
@@ -482,7 +463,7 @@ def test_memory_counters_printed_under_a_filter_as_sysdig(utc, name, text):
     ("evt.abspath.src", "instruqt-svh5-activity"),
 ])
 def test_field_alone_printed_as_sysdig(utc, field, name):
-    path = _capture(name)
+    path = corpus_capture(name)
     fmt = f"*%evt.num %{field}"
     expected = _sysdig("-r", path, "-p", fmt)
     assert _scaptool("-r", path, "-p", fmt) == expected

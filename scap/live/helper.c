@@ -492,52 +492,37 @@ static void p_socktuple(const struct sock_info *si, int inbound, const u8 *usa, 
 {
 	u8 out[1 + 16 + 2 + 16 + 2];
 	u8 raddr[16];
-	u16 rport = si->rport;
+	u16 rport;
 	u16 ufamily = 0;
 
 	if (!si || si->family == 0) {
 		p_empty();
 		return;
 	}
+	rport = si->rport;
 	memcpy(raddr, si->raddr, 16);
 	if (usa && usalen >= 2)
 		memcpy(&ufamily, usa, 2);
-	if (si->family == 2) {
-		if (ufamily == 2 && usalen >= 8) {
-			memcpy(raddr, usa + 4, 4);
+	if (si->family == 2 || si->family == 10) {
+		/* the same layout for both: family, then each end's address (4 or 16 bytes) and port;
+		 * a user sockaddr_in keeps its address at 4, a sockaddr_in6 at 8 */
+		u32 alen = si->family == 2 ? 4 : 16;
+		u32 uoff = si->family == 2 ? 4 : 8;
+		const u8 *first_addr = inbound ? raddr : si->laddr;
+		const u8 *second_addr = inbound ? si->laddr : raddr;
+		const u16 *first_port = inbound ? &rport : &si->lport;
+		const u16 *second_port = inbound ? &si->lport : &rport;
+
+		if (ufamily == si->family && usalen >= uoff + alen) {
+			memcpy(raddr, usa + uoff, alen);
 			rport = (usa[2] << 8) | usa[3];
 		}
-		out[0] = 2;
-		if (inbound) {
-			memcpy(out + 1, raddr, 4);
-			memcpy(out + 5, &rport, 2);
-			memcpy(out + 7, si->laddr, 4);
-			memcpy(out + 11, &si->lport, 2);
-		} else {
-			memcpy(out + 1, si->laddr, 4);
-			memcpy(out + 5, &si->lport, 2);
-			memcpy(out + 7, raddr, 4);
-			memcpy(out + 11, &rport, 2);
-		}
-		p_raw(out, 13);
-	} else if (si->family == 10) {
-		if (ufamily == 10 && usalen >= 24) {
-			memcpy(raddr, usa + 8, 16);
-			rport = (usa[2] << 8) | usa[3];
-		}
-		out[0] = 10;
-		if (inbound) {
-			memcpy(out + 1, raddr, 16);
-			memcpy(out + 17, &rport, 2);
-			memcpy(out + 19, si->laddr, 16);
-			memcpy(out + 35, &si->lport, 2);
-		} else {
-			memcpy(out + 1, si->laddr, 16);
-			memcpy(out + 17, &si->lport, 2);
-			memcpy(out + 19, raddr, 16);
-			memcpy(out + 35, &rport, 2);
-		}
-		p_raw(out, 37);
+		out[0] = si->family;
+		memcpy(out + 1, first_addr, alen);
+		memcpy(out + 1 + alen, first_port, 2);
+		memcpy(out + 3 + alen, second_addr, alen);
+		memcpy(out + 3 + 2 * alen, second_port, 2);
+		p_raw(out, 5 + 2 * alen);
 	} else if (si->family == 1) {
 		u8 u[1 + 8 + 8 + 110];
 		const char *path = si->path;
