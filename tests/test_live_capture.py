@@ -617,6 +617,56 @@ def test_host_metadata_blocks_read_back(tmp_path):
     assert len(mine) > 0
 
 
+@pytest.fixture
+def oversize_process(tmp_path):
+    """A process whose command line, environment and working directory are longer than
+    libscap's reader accepts in a process-list entry (CI runners have such processes)."""
+    deep = tmp_path
+    for i in range(6):
+        deep = deep / (f"{i}" * 200)
+    deep.mkdir(parents=True)
+    env = dict(os.environ, SCAPTOOL_BIG="x" * 9000)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "y" * 30000],
+                            cwd=deep, env=env)
+    time.sleep(0.3)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_host_entries_stay_within_the_readers_limits(oversize_process):
+    from scap.live import host
+    entry = host.thread_entry(oversize_process.pid, oversize_process.pid)
+    assert len(entry["exe"]) + 1 + len(entry["args"]) <= 4096   # the first 4096 bytes, cut
+    assert entry["args"].startswith(b"-c\0import time")
+    assert len(entry["env"]) == 4096
+    assert len(entry["cwd"]) <= 1024 and len(entry["exepath"]) <= 1024
+    assert len(entry["cgroups"]) <= 4096
+
+
+def test_host_header_with_an_oversize_process_is_read_by_sysdig(oversize_process, tmp_path):
+    from scap.live import host
+    from scap.writer import Event, Writer
+    out = tmp_path / "meta.scap"
+    pid = oversize_process.pid
+    with Writer(out) as w:
+        w.write_section_header()
+        host.write_header(w, only_pids={pid})
+        # sysdig refuses a file without events: one close(3) enter by that process
+        w.write_event_list([Event(time.time_ns(), pid, 0, 6, [(3).to_bytes(8, "little")])])
+    procs = scap.open(out).processes
+    assert pid in procs["tid"].to_list()
+    sysdig = require_tool("sysdig")
+    fmt = ["-p", "%proc.name %proc.exepath %proc.cmdline %proc.env"]
+    theirs = subprocess.run([sysdig, "-r", str(out), *fmt], capture_output=True, env=ENV)
+    assert theirs.returncode == 0, theirs.stderr.decode()
+    assert theirs.stdout.decode().startswith("python")
+    assert "y" * 3000 in theirs.stdout.decode()   # the args, cut at 4096 bytes
+    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(out), *fmt],
+                          capture_output=True, env=ENV, cwd=ROOT)
+    assert ours.stdout == theirs.stdout
+
+
 def test_open_flags_in_ppm_encoding():
     from scap.live.host import open_flags_to_ppm
     assert open_flags_to_ppm(os.O_RDONLY) == 1

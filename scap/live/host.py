@@ -17,6 +17,10 @@ from scap import blocktypes as bt
 from scap.schema import FdType, IfType, body_schema
 
 CLONE_FILES, CLONE_THREAD = 1, 8192      # PPM_CL_* flags of non-leader threads
+# The longest strings libscap's reader accepts in a process-list entry (it refuses the file
+# otherwise) and in an fd-list name (which must stay below MAX_PATH_SIZE)
+MAX_PATH_SIZE, MAX_ARGS_SIZE, MAX_ENV_SIZE, MAX_CGROUPS_SIZE = 1024, 4096, 4096, 4096
+NAME_LIMIT = MAX_PATH_SIZE - 1
 L4 = {"tcp": 2, "udp": 3, "raw": 5}
 PPM_OPEN_FLAGS = (  # (Linux O_* bit, PPM_O_* bit), beyond the access mode
     (0o100, 4), (0o2000, 8), (0o10000, 16), (0o200, 32), (0o4000, 64), (0o4010000, 128),
@@ -118,13 +122,18 @@ def user_list():
 
 
 def cgroups_of(pid):
-    """/proc/PID/cgroup as scap lists it: "controller=path\\0" for each v1 controller."""
-    out = []
+    """/proc/PID/cgroup as scap lists it: "controller=path\\0" for each v1 controller.
+
+    Whole entries only, up to the 4096 bytes a reader accepts."""
+    out = b""
     for line in _read(f"/proc/{pid}/cgroup").decode(errors="replace").splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3 and parts[1]:
-            out += [f"{c}={parts[2]}\0" for c in parts[1].split(",")]
-    return "".join(out).encode()
+            for controller in parts[1].split(","):
+                entry = f"{controller}={parts[2]}\0".encode()
+                if len(out) + len(entry) <= MAX_CGROUPS_SIZE:
+                    out += entry
+    return out
 
 
 def _status(pid, tid):
@@ -153,7 +162,9 @@ def thread_entry(pid, tid):
     ppid, pgrp, session = int(after[1]), int(after[2]), int(after[3])
     minflt, majflt = int(after[7]), int(after[9])
     status = _status(pid, tid)
-    cmdline = _read(f"/proc/{pid}/cmdline")
+    # libscap reads at most 4096 bytes of the command line, and a reader refuses longer
+    # args (sysdig: "invalid argslen"), so a long command line is cut the same way
+    cmdline = _read(f"/proc/{pid}/cmdline")[:MAX_ARGS_SIZE]
     argv0, _, args = cmdline.partition(b"\0")
     comm = _read(f"/proc/{pid}/task/{tid}/comm").rstrip(b"\n")
     # u32 on disk: a process that reserves terabytes of address space is shown at the cap
@@ -161,15 +172,17 @@ def thread_entry(pid, tid):
     loginuid = _read(f"/proc/{pid}/loginuid", b"4294967295").strip() or b"4294967295"
     return dict(
         tid=tid, pid=pid, ptid=ppid if tid == pid else pid, sid=session, vpgid=pgrp,
-        comm=comm, exe=argv0 or comm, exepath=_readlink(f"/proc/{pid}/exe").encode(),
-        args=args, cwd=_readlink(f"/proc/{pid}/cwd").encode(), fdlimit=_fdlimit(pid),
+        comm=comm, exe=(argv0 or comm)[:MAX_PATH_SIZE],
+        exepath=_readlink(f"/proc/{pid}/exe").encode()[:MAX_PATH_SIZE],
+        args=args, cwd=_readlink(f"/proc/{pid}/cwd").encode()[:MAX_PATH_SIZE],
+        fdlimit=_fdlimit(pid),
         flags=0 if tid == pid else CLONE_FILES | CLONE_THREAD,
         uid=int(status.get("Uid", ["0"])[0]), gid=int(status.get("Gid", ["0"])[0]),
         vmsize_kb=kb("VmSize"), vmrss_kb=kb("VmRSS"), vmswap_kb=kb("VmSwap"),
-        pfmajor=majflt, pfminor=minflt, env=_read(f"/proc/{pid}/environ")[:4096],
+        pfmajor=majflt, pfminor=minflt, env=_read(f"/proc/{pid}/environ")[:MAX_ENV_SIZE],
         vtid=int(status.get("NSpid", [str(tid)])[-1]),
         vpid=int(status.get("NStgid", [str(pid)])[-1]),
-        cgroups=cgroups_of(pid), root=_readlink(f"/proc/{pid}/root").encode(),
+        cgroups=cgroups_of(pid), root=_readlink(f"/proc/{pid}/root").encode()[:MAX_PATH_SIZE],
         loginuid=int(loginuid), exe_writable=0)   # the 5-byte tail sysdig 0.29.3 writes
 
 
@@ -242,7 +255,7 @@ def _socket_table():
         if len(cols) >= 7:
             path = cols[7] if len(cols) > 7 else ""
             table[int(cols[6])] = dict(type=FdType.UNIX_SOCK, source=int(cols[0].rstrip(":"), 16),
-                                       destination=0, name=path.encode()[:1023])
+                                       destination=0, name=path.encode()[:NAME_LIMIT])
     for line in _read("/proc/net/netlink").decode().splitlines()[1:]:
         cols = line.split()
         if len(cols) >= 10:
@@ -287,22 +300,22 @@ def fd_entries(pid, sockets):
                 entries.append({**base, **info})
             continue
         if target.startswith("pipe:["):
-            entries.append(dict(base, type=FdType.FIFO, name=target.encode()))
+            entries.append(dict(base, type=FdType.FIFO, name=target.encode()[:NAME_LIMIT]))
         elif target.startswith("anon_inode:"):
             kind = ANON_TYPES.get(target[len("anon_inode:"):], FdType.UNSUPPORTED)
-            entries.append(dict(base, type=kind, name=target.encode()))
+            entries.append(dict(base, type=kind, name=target.encode()[:NAME_LIMIT]))
         elif stat.S_ISDIR(st.st_mode):
-            entries.append(dict(base, type=FdType.DIRECTORY, name=target.encode()[:1023]))
+            entries.append(dict(base, type=FdType.DIRECTORY, name=target.encode()[:NAME_LIMIT]))
         elif target.startswith("/memfd:"):
             entries.append(dict(base, type=FdType.FILE_V2, open_flags=1,
-                                name=target.encode()[:1023], dev=0))
+                                name=target.encode()[:NAME_LIMIT], dev=0))
         else:
             flags = 0
             for line in _read(f"/proc/{pid}/fdinfo/{fd}").decode().splitlines():
                 if line.startswith("flags:"):
                     flags = int(line.split()[1], 8)
             entries.append(dict(base, type=FdType.FILE_V2, open_flags=open_flags_to_ppm(flags),
-                                name=target.encode()[:1023], dev=st.st_dev & 0xFFFFFFFF))
+                                name=target.encode()[:NAME_LIMIT], dev=st.st_dev & 0xFFFFFFFF))
     return entries
 
 
