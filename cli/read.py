@@ -150,8 +150,8 @@ def _print_events(data, rows, fmt, as_json):
 
     from query.format import DEFAULT_FORMAT, format_lines, json_lines
     limit = data.bytebuf_limit
-    shown = data.visible if rows is None else (data.visible & rows)
-    selected = np.flatnonzero(shown)
+    selected = np.flatnonzero(data.visible) if rows is None else \
+        data.visible_at(np.flatnonzero(rows))
     fmt = fmt or DEFAULT_FORMAT
     make = json_lines if as_json else format_lines
     for lo in range(0, len(selected), 65536):

@@ -59,6 +59,13 @@ class EventData:
         mask[visible_rows(self.capture)] = True
         return mask
 
+    def visible_at(self, rows):
+        """Those of the (ascending) rows that sysdig prints by default."""
+        if "visible" in self.__dict__:
+            rows = np.asarray(rows, dtype=np.int64)
+            return rows[self.visible[rows]]
+        return visible_rows(self.capture, rows)
+
     @functools.cached_property
     def threads(self):
         """Thread state columns (query.threads) of every event."""

@@ -172,7 +172,12 @@ def _evt_time(data, arg):
     return pl.Series("evt.time", [r.outputtime(i) for i in range(len(data))], dtype=pl.String)
 
 
-@field("evt.cpu", "INT16", "int", "number of the CPU where the event happened")
+def _evt_cpu_at(data, arg, rows):
+    return pl.Series("evt.cpu", data.headers.values_at("cpu", rows), dtype=pl.Int64)
+
+
+@field("evt.cpu", "INT16", "int", "number of the CPU where the event happened",
+       per_row=_evt_cpu_at, at_rows=True)
 def _evt_cpu(data, arg):
     return pl.Series("evt.cpu", data.headers.cpu, dtype=pl.Int64)
 
@@ -290,7 +295,12 @@ def _evt_count(data, arg):
     return pl.Series("evt.count", np.ones(len(data), dtype=np.uint32))
 
 
-@field("thread.tid", "INT64", "int", "the thread id (from the event header)")
+def _thread_tid_at(data, arg, rows):
+    return pl.Series("thread.tid", data.headers.values_at("tid", rows), dtype=pl.Int64)
+
+
+@field("thread.tid", "INT64", "int", "the thread id (from the event header)",
+       per_row=_thread_tid_at, at_rows=True)
 def _thread_tid(data, arg):
     return pl.Series("thread.tid", data.headers.tid, dtype=pl.Int64)
 

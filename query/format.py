@@ -110,21 +110,22 @@ def output_times(data, rows, mode=None, previous=None):
     ns not zero-padded, as sysdig prints them), r (since the first event), d (the event's
     latency), D (since the previous printed event)."""
     mode = mode or getattr(data, "timetype", "h")
-    ts = data.headers.ts
+    rows = np.asarray(rows, dtype=np.int64)
+    ts = data.headers.values_at("ts", rows).tolist()
     if mode == "h":
-        r = data.renderer
-        return [r.outputtime(int(i)) for i in rows]
+        clock = data.renderer.clock_time
+        return [clock(t) for t in ts]
     if mode == "a":
-        return ["%d.%d" % (int(ts[i]) // 10**9, int(ts[i]) % 10**9) for i in rows]
+        return ["%d.%d" % (t // 10**9, t % 10**9) for t in ts]
     if mode == "r":
         first = _first_timestamp(data)
-        delta = [int(ts[i]) - first for i in rows]
+        delta = [t - first for t in ts]
     elif mode == "d":
         delta = [int(data.latency[i]) for i in rows]
     elif mode == "D":
-        before = [previous] + list(rows[:-1]) if previous is not None else [None] + \
-            list(rows[:-1])
-        delta = [0 if a is None else int(ts[b]) - int(ts[a]) for a, b in zip(before, rows)]
+        before = ts[:-1]
+        first = None if previous is None else int(data.headers.values_at("ts", [previous])[0])
+        delta = [0 if a is None else b - a for a, b in zip([first] + before, ts)]
     else:
         raise FormatError(f"invalid -t mode {mode!r}: use h, a, r, d or D")
     return ["%d.%09d" % (d // 10**9, d % 10**9) for d in delta]

@@ -82,23 +82,64 @@ def latency(ts, enter, types=None, tids=None):
     return np.where(skips, carried, out)
 
 
+# How far back enter_rows_at first looks for all exits at once (the enter is usually among
+# the last few events); how many events one such look may gather.
+_WINDOWS = (64, 1024)
+_GATHER_BUDGET = 1 << 21
+
+
 def enter_rows_at(types, tids, rows):
-    """enter_rows for a few exit rows only: each one's enter is searched backwards from it,
-    in windows that grow, so a handful of exits does not cost a pass over every event."""
+    """enter_rows for some exit rows only: the events just before the exits are checked for
+    all of them at once, in windows that grow; the exits still unpaired then share one pass
+    over the events of their threads."""
     types, tids = np.asarray(types), np.asarray(tids)
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     skips = _skips_reset()
-    out = []
-    for row in rows:
-        row = int(row)
-        tid, found, hi, step = tids[row], -1, row, 256
-        if types[row] % 2 == 1:
-            while hi > 0 and found < 0:
-                lo = max(0, hi - step)
-                window = types[lo:hi]
-                hit = np.flatnonzero((tids[lo:hi] == tid) & (window % 2 == 0) & ~skips[window])
-                if len(hit):
-                    found = lo + int(hit[-1])
-                hi, step = lo, step * 8
-        matched = found >= 0 and int(types[found]) == int(types[row]) - 1
-        out.append(found if matched else -1)
-    return np.asarray(out, dtype=np.int64)
+    found = np.full(len(rows), -1, dtype=np.int64)
+    pending = np.flatnonzero(types[rows] % 2 == 1)  # exits not paired yet
+    searched = 0  # every pending exit has been searched this far back
+    for window in _WINDOWS:
+        step = max(1, _GATHER_BUDGET // window)
+        still = []
+        for lo in range(0, len(pending), step):
+            part = pending[lo:lo + step]
+            hits = _nearest_enter(types, tids, skips, rows[part], searched, window)
+            found[part] = hits
+            still.append(part[(hits < 0) & (rows[part] > window)])
+        pending = np.concatenate(still) if still else pending[:0]
+        searched = window
+    if len(pending):
+        found[pending] = _last_enter_before(types, tids, skips, rows[pending])
+    matched = (found >= 0) & (types[np.maximum(found, 0)].astype(np.int64) ==
+                              types[rows].astype(np.int64) - 1)
+    return np.where(matched, found, -1)
+
+
+def _nearest_enter(types, tids, skips, at, skip, window):
+    """For each exit row in `at`, the nearest enter of its thread among the events from
+    `skip + 1` to `window` events before it (-1: none there)."""
+    back = at[:, None] - np.arange(skip + 1, window + 1, dtype=np.int64)[None, :]
+    inside = back >= 0
+    back = np.maximum(back, 0)
+    kinds = types[back]
+    hit = inside & (tids[back] == tids[at][:, None]) & (kinds % 2 == 0) & ~skips[kinds]
+    near = hit.any(axis=1)
+    out = np.full(len(at), -1, dtype=np.int64)
+    out[near] = back[near, hit[near].argmax(axis=1)]
+    return out
+
+
+def _last_enter_before(types, tids, skips, at):
+    """For each row in `at`, the last enter of its thread before it (-1: none), from one
+    pass over the events of those threads."""
+    threads, query_code = np.unique(tids[at], return_inverse=True)
+    enters = np.flatnonzero(np.isin(tids, threads) & (types % 2 == 0) & ~skips[types])
+    enter_code = np.searchsorted(threads, tids[enters])
+    # one sorted key per (thread, row): the enters' keys are searched for each row's key
+    span = len(types) + 1
+    keys = enter_code.astype(np.int64) * span + enters
+    order = np.argsort(keys, kind="stable")
+    keys, enters = keys[order], enters[order]
+    pos = np.searchsorted(keys, query_code.astype(np.int64) * span + at) - 1
+    same = (pos >= 0) & (keys[np.maximum(pos, 0)] // span == query_code)
+    return np.where(same, enters[np.maximum(pos, 0)], -1)

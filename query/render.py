@@ -41,20 +41,31 @@ class NoState:
         return None
 
 
-def visible_rows(capture):
+def visible_rows(capture, rows=None):
     """Events sysdig 0.29.3 prints by default: it knows the type, the type is not internal
-    (procinfo, container, ...), and the event is not a state-only copy (fatfile captures)."""
-    from .summary import initial_state_mask
+    (procinfo, container, ...), and the event is not a state-only copy (fatfile captures).
+    With rows (ascending), those of them that are visible."""
+    from .summary import leading_state_runs
     h = capture.headers
+    rows = np.arange(len(h)) if rows is None else np.asarray(rows, dtype=np.int64)
+    hidden = _internal_types()[h.type[rows]]
+    if h.flags is not None:
+        hidden |= (h.flags[rows] & 1) != 0
+    # container events leading a section are consumed while the file is opened
+    for first, end in leading_state_runs(h.type, [s.first_event for s in capture.sections]):
+        lo, hi = np.searchsorted(rows, [first, end])
+        hidden[lo:hi] = True
+    return rows[~hidden]
+
+
+@functools.cache
+def _internal_types():
     table = eventtable.sysdig_0293()
     internal = np.zeros(65536, dtype=bool)
     internal[SYSDIG_EVENT_MAX:] = True
     for i in range(len(table)):
         internal[i] = bool(table[i].category & EC.INTERNAL)
-    hidden = internal[h.type] | ((h.dump_flags & 1) != 0)
-    # container events leading a section are consumed while the file is opened
-    hidden |= initial_state_mask(h.type, starts=[s.first_event for s in capture.sections])
-    return np.flatnonzero(~hidden)
+    return internal
 
 
 def local_offset_seconds():
@@ -155,7 +166,10 @@ class Renderer:
         return self.table[etype].name
 
     def outputtime(self, row):
-        ts = int(self.h.ts[row])
+        return self.clock_time(int(self.h.values_at("ts", [row])[0]))
+
+    def clock_time(self, ts):
+        """HH:MM:SS.nnnnnnnnn of a timestamp, in the zone sysdig shows."""
         secs = ts // 1_000_000_000 + self.tz_offset
         return "%02d:%02d:%02d.%09d" % ((secs // 3600) % 24, (secs // 60) % 60, secs % 60,
                                         ts % 1_000_000_000)

@@ -248,9 +248,21 @@ def initial_state_mask(
         else:
             sec = np.asarray(section).ravel()
             starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]]).tolist()
+    for a, b in leading_state_runs(t, starts, state_types, event_max):
+        mask[a:b] = True
+    return mask
+
+
+def leading_state_runs(types, starts, state_types=INITIAL_STATE_TYPES_0293,
+                       event_max=PPM_EVENT_MAX_0293):
+    """[(first, end)] of the run of state events leading each section (see
+    initial_state_mask), found without looking at the rest of the capture."""
+    t = np.asarray(types).ravel()
+    n = len(t)
     starts = sorted(set(int(a) for a in starts if 0 <= a < n))
     ends = starts[1:] + [n]
     state = np.array(sorted(state_types))
+    runs = []
     for a, b in zip(starts, ends):
         # the leading run is short: look at growing windows instead of the whole capture
         pos, step = a, 256
@@ -259,13 +271,13 @@ def initial_state_mask(
             passive = np.isin(window, state) | (window >= event_max)
             first = np.flatnonzero(~passive)
             if len(first):
-                mask[a:pos + int(first[0])] = True
+                runs.append((a, pos + int(first[0])))
                 break
             pos += step
             step *= 2
         else:
-            mask[a:b] = True
-    return mask
+            runs.append((a, b))
+    return runs
 
 
 def summary_counts(

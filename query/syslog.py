@@ -101,6 +101,22 @@ def decoded_exit_types():
     return out
 
 
+# The syscalls whose events can give an fd a name (a path, a socket address or tuple, the
+# cwd a relative path is joined to): an fd named after /dev/log has the name in one of them,
+# or in the fd list of the capture's header.
+_NAMING = ("open", "openat", "openat2", "creat", "socket", "bind", "connect", "accept",
+           "accept4", "sendto", "sendmsg", "recvfrom", "recvmsg", "chdir")
+
+
+@functools.cache
+def _naming_types():
+    table = eventtable.libs()
+    out = np.zeros(65536, dtype=bool)
+    for i in range(len(table)):
+        out[i] = table[i].name in _NAMING
+    return out
+
+
 _DECODED = weakref.WeakKeyDictionary()
 
 
@@ -128,7 +144,7 @@ def _empty():
 
 def _decode_capture(capture):
     from .fds import fd_state
-    if not capture.mentions(SYSLOG_FD_MARK.encode()):
+    if not capture.mentions(SYSLOG_FD_MARK.encode(), _naming_types()):
         return _empty()  # no fd can be named after /dev/log: no need for the fd state
     rows = np.flatnonzero(decoded_exit_types()[capture.headers.type])
     if not len(rows):

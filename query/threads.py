@@ -259,7 +259,7 @@ class _Table:
         self.dead_since = {}     # tid -> row from which it was absent
         self.eligible = eligible  # EligibleRows of this section
         self.versions = versions
-        self.ts = None           # event timestamps, by row (a clone's start time)
+        self.headers = None      # the event headers (a clone's start time)
 
     # -- versions ------------------------------------------------------------------------
     def emit(self, tid, row):
@@ -415,7 +415,7 @@ def _clone(table, row, tid, p, i):
     child["mem_row"] = row
     if p("cgroups")[i] is not None:
         child["cgroups"] = cgroup_list(_arg_list(p("cgroups")[i]))
-    child["clone_ts"] = int(table.ts[row])
+    child["clone_ts"] = int(table.headers.values_at("ts", [row])[0])
     if in_container:
         child["vtid"], child["vpid"] = vtid, vpid
     else:
@@ -671,7 +671,7 @@ def replay(capture):
         end = starts[s + 1] if s + 1 < len(starts) else n
         sel = np.flatnonzero(known[start:end] & creates[types[start:end]]) + start
         table = _Table(s, start, EligibleRows(sel, tids), versions)
-        table.ts = capture.headers.ts  # clone times (proc.duration)
+        table.headers = capture.headers  # clone times (proc.duration)
         _seed(table, processes, s, start)
         pending = None  # (tid, row) of a procexit's delayed removal
         lo, hi = np.searchsorted(state_rows, [start, end])

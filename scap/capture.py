@@ -19,6 +19,11 @@ from .source import load
 SYSDIG_0293_EVENT_MAX = 336
 
 
+# Up to this many events, searching some event types copies them out rather than searching the
+# whole file.
+_FEW_EVENTS = 200_000
+
+
 class Capture:
     """A .scap capture. Use scap.open(path)."""
 
@@ -123,14 +128,31 @@ class Capture:
             counts[bt.name(int(btype))] += int(count)
         return dict(counts)
 
-    def mentions(self, needle):
-        """Do these bytes occur anywhere in the capture? (A fast necessary test: a name that
-        no block holds can be no event's fd name.) True when it cannot tell cheaply."""
+    def mentions(self, needle, event_types=None):
+        """Do these bytes occur in the capture? (A fast necessary test: a name that no block
+        holds can be no event's fd name.) With event_types (a bool per event id), only the
+        metadata blocks and the events of those types are searched. True when it cannot tell
+        cheaply."""
+        if event_types is not None:
+            rows = np.flatnonzero(event_types[self.event_types])
+            if len(rows) <= _FEW_EVENTS:
+                return self._mentions_in(needle, rows)
         base = self.buffer.base
         owner = getattr(base, "obj", base)
         if hasattr(owner, "find"):   # an mmap, bytes or bytearray: searched without a copy
             return owner.find(needle) >= 0
         return True
+
+    def _mentions_in(self, needle, rows):
+        view = memoryview(self.buffer)
+        ranges = [(offset, offset + length) for section in self.sections
+                  for offset, _, length in section.metadata]
+        if len(rows):
+            starts = self.layout.event_offsets4[rows].astype(np.int64) * 4
+            lengths = self.buffer[:len(self.buffer) // 4 * 4].view("<u4")[starts // 4 + 1]
+            ranges += zip(starts.tolist(), (starts + lengths).tolist())
+        # separated, so that a needle cannot be made of the end of one block and the next
+        return needle in b"\0".join([view[lo:hi] for lo, hi in ranges])
 
     # -- events ----------------------------------------------------------------------------
     def __len__(self):

@@ -1,15 +1,13 @@
 """Vectorized decoding of event records: header columns, parameter slices, nparams inference.
 
 Every event block is 4-aligned and its record starts 10 (EV*) or 14 (EVF*) bytes in. The fixed
-header of every event is copied out as one structured row, a million events at a time, and kept
-in compact columns (21 bytes per event): a capture of millions of events must fit in memory
-beside its own buffer. Whatever can be read again from the buffer (record length, parameter
+header fields are gathered one column at a time, each when first needed, and kept in compact
+columns (21 bytes per event): a capture of millions of events must fit in memory beside its own
+buffer. Whatever can be read again from the buffer (record length, parameter
 count of V2 records) or derived (record offset, length-array position and width) is recomputed
 when asked for. Parameter positions come from the per-event length arrays, accumulated one
 parameter index at a time over all events at once.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import blocktypes as bt
@@ -24,28 +22,66 @@ _V1_LEN_QUIRK = (280, 286)
 _CHUNK = 1 << 20
 
 
-@dataclass
 class EventHeaders:
-    """One entry per event block, in file order, in compact columns over the capture buffer."""
-    buffer: np.ndarray         # the uncompressed capture (uint8), for what is read on demand
-    offset4: np.ndarray        # block offset / 4 (uint32; uint64 for files of 16 GiB or more)
-    kind: np.ndarray           # uint8, see blocktypes.KIND_OF
-    cpu: np.ndarray            # uint8 when every cpu number fits, else uint16
-    ts: np.ndarray             # uint64 ns since the epoch
-    tid: np.ndarray            # int32 when every tid fits, else int64 (meta events carry -1)
-    type: np.ndarray           # uint16
-    flags: object = None       # uint32 dump flags of EVF blocks; None when there are none
-    v1_nparams: object = None  # uint16 inferred parameter counts; None without V1 records
+    """One entry per event block, in file order, in compact columns over the capture buffer.
+
+    cpu, ts and tid are read from the buffer the first time they are asked for (a filter on
+    the event type or a few rows never needs them for millions of events); a column given
+    as None is read that way."""
 
     _COLUMNS = ("offset4", "kind", "cpu", "ts", "tid", "type", "flags", "v1_nparams")
+    _LAZY = ("cpu", "ts", "tid")
+
+    def __init__(self, buffer, offset4, kind, cpu=None, ts=None, tid=None, type=None,
+                 flags=None, v1_nparams=None):
+        self.buffer = buffer        # the uncompressed capture (uint8)
+        self.offset4 = offset4      # block offset / 4 (uint32; uint64 from 16 GiB)
+        self.kind = kind            # uint8, see blocktypes.KIND_OF
+        self._cpu = cpu             # uint8 when every cpu number fits, else uint16
+        self._ts = ts               # uint64 ns since the epoch
+        self._tid = tid             # int32 when every tid fits, else int64 (meta events: -1)
+        self.type = type            # uint16
+        self.flags = flags          # uint32 dump flags of EVF blocks; None when there are none
+        self.v1_nparams = v1_nparams  # uint16 inferred parameter counts; None without V1
+
+    @property
+    def cpu(self):
+        if self._cpu is None:
+            self._cpu = self._read("cpu")
+        return self._cpu
+
+    @property
+    def ts(self):
+        if self._ts is None:
+            self._ts = self._read("ts")
+        return self._ts
+
+    @property
+    def tid(self):
+        if self._tid is None:
+            self._tid = self._read("tid")
+        return self._tid
+
+    def _read(self, name):
+        return _read_column(self.buffer, self.offset4, self.kind, name)
+
+    def values_at(self, name, rows):
+        """Column `name` ('cpu', 'ts', 'tid', 'type') at some rows: read for those rows
+        alone while the whole column has not been needed."""
+        column = getattr(self, "_" + name) if name in self._LAZY else getattr(self, name)
+        if column is not None:
+            return column[rows]
+        rows = np.asarray(rows, dtype=np.int64)
+        return _read_column(self.buffer, self.offset4[rows], self.kind[rows], name)
 
     def __len__(self):
         return len(self.offset4)
 
     def take(self, index):
-        return EventHeaders(self.buffer, **{
-            k: (getattr(self, k)[index] if getattr(self, k) is not None else None)
-            for k in self._COLUMNS})
+        def part(name):
+            column = getattr(self, "_" + name if name in self._LAZY else name)
+            return column[index] if column is not None else None
+        return EventHeaders(self.buffer, **{k: part(k) for k in self._COLUMNS})
 
     @property
     def block_offset(self):
@@ -150,55 +186,78 @@ def _gather_fields(buf, offsets, fields, names=None):
     return out
 
 
+# Column dtypes: the compact one, and the one used when some value does not fit it.
+_DTYPES = {"cpu": (np.uint8, np.uint16), "tid": (np.int32, np.int64), "ts": (np.uint64, None),
+           "type": (np.uint16, None)}
+
+
+def _fits(values, dtype):
+    if not len(values) or np.dtype(dtype) == values.dtype:
+        return True
+    info = np.iinfo(dtype)
+    return values.min() >= info.min and values.max() <= info.max
+
+
+def _read_column(buf, off4, kind, name):
+    """One header field of every event block, gathered from the buffer a chunk at a time
+    (EVF blocks, with their flags field, are read again at their own offsets)."""
+    compact, wide = _DTYPES[name]
+    out = np.empty(len(off4), dtype=compact)
+    for lo in range(0, len(off4), _ROWS_CHUNK):
+        block = off4[lo:lo + _ROWS_CHUNK].astype(np.int64) * 4
+        values = _gather_fields(buf, block, _V2_FIELDS, [name])[name]
+        if wide is not None and out.dtype == compact and not _fits(values, compact):
+            out = out.astype(wide)  # widened once, for the rest of the column
+        out[lo:lo + len(values)] = values
+    flagged = np.flatnonzero(kind & 1)
+    if len(flagged):
+        values = _gather_fields(buf, off4[flagged].astype(np.int64) * 4, _FLAGS_FIELDS,
+                                [name])[name]
+        if wide is not None and out.dtype == compact and not _fits(values, compact):
+            out = out.astype(wide)
+        out[flagged] = values
+    return out
+
+
 def decode_headers(buf, layout, path=None):
     """Header columns of every event block in layout. Returns (EventHeaders, damage or None).
 
     Events whose record does not fit the data, or whose V1 parameter count cannot be worked
     out, end the readable part of the capture (libscap stops there too); that is the damage.
+    Only the fields that check needs are read here; cpu, ts and tid are read on first use.
     """
     off4 = layout.event_offsets4
     n = len(off4)
     kind = layout.event_kinds
-    cpu = np.empty(n, np.uint8)
-    ts = np.empty(n, np.uint64)
-    tid = np.empty(n, np.int32)
-    etype = np.empty(n, np.uint16)
+    etype = getattr(layout, "event_types", None)
+    if etype is None or len(etype) != n:
+        etype = _read_column(buf, off4, kind, "type")
     large = eventtable.libs().large_payload
     first_bad = n
     for lo in range(0, n, _ROWS_CHUNK):
         sl = slice(lo, lo + _ROWS_CHUNK)
-        block = off4[sl].astype(np.int64) * 4
-        rows = _gather_fields(buf, block, _V2_FIELDS)
-        if cpu.dtype == np.uint8 and rows["cpu"].max(initial=0) > 255:
-            cpu = cpu.astype(np.uint16)  # machines with more than 256 cpus: widen once
-        cpu[sl] = rows["cpu"]
-        ts[sl] = rows["ts"]
-        etype[sl] = rows["type"]
-        tid = _store_tid(tid, lo, rows["tid"])
         # the record, and the V2 length array, must fit inside the data
         plain_v2 = kind[sl] == 2
-        if first_bad == n and plain_v2.any():
-            t = rows["type"]
-            width = np.where(large[np.minimum(t, len(large) - 1)] & (t < len(large)), 4, 2)
-            record = block + 10
-            end = record + rows["len"]
-            lens_end = record + V2_HEADER + rows["nparams"].astype(np.int64) * width
-            bad = plain_v2 & ((end > len(buf)) | (lens_end > end) | (rows["len"] < V2_HEADER))
-            if bad.any():
-                first_bad = lo + int(np.argmax(bad))
+        if not plain_v2.any():
+            continue
+        block = off4[sl].astype(np.int64) * 4
+        rows = _gather_fields(buf, block, _V2_FIELDS, ["len", "nparams"])
+        t = etype[sl]
+        width = np.where(large[np.minimum(t, len(large) - 1)] & (t < len(large)), 4, 2)
+        record = block + 10
+        end = record + rows["len"]
+        lens_end = record + V2_HEADER + rows["nparams"].astype(np.int64) * width
+        bad = plain_v2 & ((end > len(buf)) | (lens_end > end) | (rows["len"] < V2_HEADER))
+        if bad.any():
+            first_bad = lo + int(np.argmax(bad))
+            break
     flags = None
     with_flags = np.flatnonzero(kind & 1)
     if len(with_flags):
         flags = np.zeros(n, dtype=np.uint32)
-        frows = _gather_fields(buf, off4[with_flags].astype(np.int64) * 4, _FLAGS_FIELDS)
-        if frows["cpu"].max(initial=0) > 255:
-            cpu = cpu.astype(np.uint16)
-        for column, name in ((cpu, "cpu"), (ts, "ts"), (etype, "type"), (flags, "flags")):
-            column[with_flags] = frows[name]
-        if tid.dtype == np.int32 and not _fits_int32(frows["tid"]):
-            tid = tid.astype(np.int64)
-        tid[with_flags] = frows["tid"]
-    headers = EventHeaders(buf, off4, kind, cpu, ts, tid, etype, flags)
+        flags[with_flags] = _gather_fields(buf, off4[with_flags].astype(np.int64) * 4,
+                                           _FLAGS_FIELDS, ["flags"])["flags"]
+    headers = EventHeaders(buf, off4, kind, type=etype, flags=flags)
     damage = None
     v1 = np.flatnonzero((kind & 2) == 0)
     if len(v1):
@@ -224,19 +283,6 @@ def decode_headers(buf, layout, path=None):
             path=path, offset=int(one.block_offset[0]), block=bt.name(int(one.block_type[0])))
         headers = headers.take(slice(0, first_bad))
     return headers, damage
-
-
-def _fits_int32(values):
-    return not len(values) or (values.min() >= -(1 << 31) and values.max() < (1 << 31))
-
-
-def _store_tid(tid, lo, values):
-    """tids are stored as int32 (Linux keeps them below 2**22; meta events use -1) unless some
-    value does not fit, which widens the column once."""
-    if tid.dtype == np.int32 and not _fits_int32(values):
-        tid = tid.astype(np.int64)
-    tid[lo:lo + len(values)] = values
-    return tid
 
 
 def _check_bounds(h, size):

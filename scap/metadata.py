@@ -8,6 +8,7 @@ versions lack, so that a reader sees the same values in the copy as in the origi
 """
 import ipaddress
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import polars as pl
 from construct import Container
@@ -15,6 +16,7 @@ from construct import Container
 from . import blocktypes as bt
 from . import schema
 from .schema.fdlist import FdType
+from .schema.proclist import FastPathError, parse_entries
 
 U64_MINUS_1 = (1 << 64) - 1
 NO_LOGINUID = 0xFFFFFFFF
@@ -39,6 +41,14 @@ def parsed_blocks(buf, section, wanted=None):
             continue  # libscap skips block types it does not know in the header phase
         if wanted is not None and btype not in wanted:
             continue
+        if btype in bt.PROCESS_LISTS:
+            try:  # the fast path; on anything odd the schema parses it and names the damage
+                entries = parse_entries(bytes(buf[offset + 8:offset + total - 4]),
+                                        bt.PROCESS_LISTS[btype])
+                out.append((btype, SimpleNamespace(entries=entries)))
+                continue
+            except FastPathError:
+                pass
         block = schema.parse_block(bytes(buf[offset:offset + total]))
         out.append((btype, block.body))
     return out
@@ -140,12 +150,12 @@ THREAD_SCHEMA = {
 def _thread_row(e, version, section):
     get = lambda name, default=0: e.get(name) if e.get(name) is not None else default  # noqa
     return {
-        "section": section, "tid": _signed64(e.tid), "pid": _signed64(e.pid),
-        "ptid": _signed64(e.ptid), "sid": _signed64(get("sid", U64_MINUS_1)),
+        "section": section, "tid": _signed64(e["tid"]), "pid": _signed64(e["pid"]),
+        "ptid": _signed64(e["ptid"]), "sid": _signed64(get("sid", U64_MINUS_1)),
         "vpgid": _signed64(get("vpgid", U64_MINUS_1)), "pgid": get("pgid", -1),
-        "comm": _text(e.comm), "exe": _text(e.exe), "exepath": _text(get("exepath", b"")),
-        "args": _text_list(e.args), "cwd": _text(e.cwd), "fdlimit": e.fdlimit,
-        "flags": e.flags, "uid": e.uid, "gid": e.gid, "vmsize_kb": get("vmsize_kb"),
+        "comm": _text(e["comm"]), "exe": _text(e["exe"]), "exepath": _text(get("exepath", b"")),
+        "args": _text_list(e["args"]), "cwd": _text(e["cwd"]), "fdlimit": e["fdlimit"],
+        "flags": e["flags"], "uid": e["uid"], "gid": e["gid"], "vmsize_kb": get("vmsize_kb"),
         "vmrss_kb": get("vmrss_kb"), "vmswap_kb": get("vmswap_kb"), "pfmajor": get("pfmajor"),
         "pfminor": get("pfminor"), "env": _text_list(get("env", b"")), "vtid": get("vtid", -1),
         "vpid": get("vpid", -1), "cgroups": _text_list(get("cgroups", b"")),

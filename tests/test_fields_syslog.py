@@ -384,3 +384,56 @@ def test_corpus_matches_sysdig(path):
     path = need_capture(path)
     theirs, ours = _both(path, "-p", "*" + ALL_SYSLOG, "evt.is_syslog=true")
     _assert_same(theirs, ours)
+
+
+# -- which captures need the fd state at all -------------------------------------------------
+
+def _small_capture(path, story, fd_list=()):
+    with Writer(path) as w:
+        w.write_section_header()
+        w.write_block(bt.PL_V9, body_schema(bt.PL_V9).build(dict(entries=[
+            _process(LOGGER, b"logger"), _process(CRON, b"cron")])))
+        w.write_block(bt.FDL_V2, body_schema(bt.FDL_V2).build(dict(tid=CRON,
+                                                                   entries=list(fd_list))))
+        w.write_event_list(story.events)
+    return scap.open(path)
+
+
+def _named_by(where):
+    """A story where /dev/log is only in one place; each writes one syslog message."""
+    s = _Story()
+    fd_list = ()
+    if where == "fd list":
+        fd_list = [dict(fd=5, ino=100, type=FdType.UNIX_SOCK, source=0xFFFF88800A1B5F00,
+                        destination=0, name=b"/dev/log")]
+        s.write(CRON, 5, b"<78>from the fd list", kind="write")
+    elif where == "connect":
+        s.event(LOGGER, "socket", ">", domain=PPM_AF_UNIX, type=2, proto=0)
+        s.event(LOGGER, "socket", "<", fd=3)
+        s.event(LOGGER, "connect", ">", fd=3, addr=SockAddr(PPM_AF_UNIX, data=b"/dev/log\0"))
+        s.event(LOGGER, "connect", "<", res=0, tuple=SockTuple(
+            PPM_AF_UNIX, src=0xFFFF88800A1B2C00, dst=0xFFFF88800A1B3D00, data=b"/dev/log\0"))
+        s.write(LOGGER, 3, b"<13>connected", kind="write")
+    elif where == "open":
+        s.open(LOGGER, 5, b"/dev/log")
+        s.write(LOGGER, 5, b"<12>file dev log", kind="write")
+    elif where == "sendto tuple":
+        s.event(LOGGER, "socket", ">", domain=PPM_AF_UNIX, type=2, proto=0)
+        s.event(LOGGER, "socket", "<", fd=8)
+        s.event(LOGGER, "sendto", ">", fd=8, size=15, tuple=SockTuple(
+            PPM_AF_UNIX, src=0xFFFF88800A1B4E00, dst=0, data=b"/dev/log\0"))
+        s.event(LOGGER, "sendto", "<", res=15, data=b"<9>tuple sendto")
+    elif where == "data only":
+        s.open(LOGGER, 5, b"/var/log/app.log")
+        s.write(LOGGER, 5, b"<12>about /dev/log", kind="write")
+    return s, fd_list
+
+
+@pytest.mark.parametrize("where", ["fd list", "connect", "open", "sendto tuple", "data only"])
+def test_the_syslog_gate_searches_where_names_come_from(tmp_path, where):
+    story, fd_list = _named_by(where)
+    capture = _small_capture(tmp_path / "gate.scap", story, fd_list)
+    named = where != "data only"
+    assert capture.mentions(b"/dev/log") is True  # the whole file does mention it
+    assert capture.mentions(b"/dev/log", syslog._naming_types()) is named
+    assert len(syslog.decoded(capture)) == (1 if named else 0)

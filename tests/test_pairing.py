@@ -6,7 +6,8 @@ import pytest
 
 import scap
 from conftest import corpus_captures, corpus_path, need_capture
-from query.pairing import enter_rows, latency
+from query import pairing
+from query.pairing import enter_rows, enter_rows_at, latency
 
 
 def test_pairs_within_a_thread_only():
@@ -32,6 +33,24 @@ def test_switch_shows_its_threads_last_latency():
     tids = np.array([1, 1, 1, 2])
     ts = np.array([10, 35, 50, 60], dtype=np.uint64)
     assert list(latency(ts, enter_rows(types, tids), types, tids)) == [0, 25, 25, 0]
+
+
+@pytest.mark.parametrize("windows", [(64, 1024), (1, 3), ()])
+def test_enter_rows_at_some_rows_is_enter_rows(monkeypatch, windows):
+    """Near enters, far ones, missing ones, other threads in between: whichever way an exit
+    is paired (the windows just before it, or the pass over its thread's events), the answer
+    is enter_rows'."""
+    monkeypatch.setattr(pairing, "_WINDOWS", windows)
+    rng = np.random.default_rng(7)
+    n = 5000
+    types = rng.choice(np.array([2, 3, 6, 7, 152, 153, 292, 293], dtype=np.uint16), size=n)
+    tids = rng.integers(1, 6, size=n)
+    tids[rng.random(n) < 0.05] = -1
+    expected = enter_rows(types, tids)
+    assert list(enter_rows_at(types, tids, np.arange(n))) == list(expected)
+    some = rng.choice(n, size=200, replace=False)
+    assert list(enter_rows_at(types, tids, some)) == list(expected[some])
+    assert len(enter_rows_at(types, tids, [])) == 0
 
 
 @pytest.mark.parametrize("path", corpus_captures())

@@ -7,7 +7,7 @@ from scap import blocktypes as bt
 from scap.schema import (
     EVENT_BODY, FD_LIST, INTERFACE_LIST, PROCESS_LIST, USER_LIST, build_block, parse_block,
 )
-from scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS
+from scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS, FastPathError, parse_entries
 
 u8 = st.integers(0, 2**8 - 1)
 u16 = st.integers(0, 2**16 - 1)
@@ -82,6 +82,34 @@ def process_entry(draw, version):
 def test_process_list(case):
     version, entries = case
     assert_round_trip(PROCESS_LIST[version], dict(entries=entries))
+
+
+def _schema_entries(schema, data):
+    """The entries as the construct schema parses them (its bookkeeping keys dropped)."""
+    return [{k: v for k, v in e.items() if not k.startswith("_")}
+            for e in schema.parse(data).entries]
+
+
+@settings(max_examples=150)
+@given(st.integers(1, 9).flatmap(
+    lambda v: st.tuples(st.just(v), st.lists(process_entry(v), max_size=3))),
+    st.integers(0, 12))
+def test_fast_process_list_parser_agrees_with_the_schema(case, cut):
+    """scap.schema.proclist.parse_entries (struct) gives what the schema gives; where the
+    schema fails (a block cut short), it declines rather than guess."""
+    version, entries = case
+    data = PROCESS_LIST[version].build(dict(entries=entries))
+    assert parse_entries(data, version) == _schema_entries(PROCESS_LIST[version], data)
+    short = data[:max(0, len(data) - cut)]
+    try:
+        expected = _schema_entries(PROCESS_LIST[version], short)
+    except Exception:
+        expected = FastPathError
+    try:
+        got = parse_entries(short, version)
+    except FastPathError:
+        got = FastPathError
+    assert got == expected
 
 
 # -- fd lists ---------------------------------------------------------------------------------
