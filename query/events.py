@@ -104,7 +104,17 @@ class EventData:
         if last is not None and np.array_equal(last[0], rows):
             return last[1]
         from . import threads
-        frame = threads.thread_columns(self.capture, rows, replayed=self.thread_replay)
+        replayed = self.thread_replay
+        wanted = threads.placeholder_tids(self.capture, rows, replayed)
+        known = self.__dict__.get("_versions_for")
+        if known is None or not wanted <= known[0]:
+            # the versions of some threads serve any rows of those threads (a filter's
+            # candidates, then the lines printed among them)
+            known = (wanted, threads.thread_versions(self.capture, tids=wanted,
+                                                     replayed=replayed))
+            self._versions_for = known
+        frame = threads.thread_columns(self.capture, rows, replayed=replayed,
+                                       versions=known[1])
         self._threads_at = (rows, frame)
         return frame
 

@@ -644,7 +644,10 @@ def replay(capture):
     p = _Params(capture, state_rows, types[state_rows])
     # enter events of setuid & co and of execve (their params, by row)
     setter_rows = [r for r in state_rows if kinds[r] in ID_SETTERS or kinds[r] == "execve"]
-    enter = dict(zip(setter_rows, enter_rows_at(types, tids, setter_rows)))
+    rlimit_rows = [r for r in state_rows if kinds[r] == "rlimit"]
+    # one search for every enter these exits need (it may cost a pass over the events)
+    enter = dict(zip(setter_rows + rlimit_rows,
+                     enter_rows_at(types, tids, setter_rows + rlimit_rows).tolist()))
     enter_values = {}
     if setter_rows:
         wanted = {}
@@ -662,8 +665,7 @@ def replay(capture):
             for (r, _), v, k in zip(pairs, values, ok):
                 if k:
                     enter_values[r] = v
-    rlimits = _rlimit_enters(capture, types, tids, [r for r in state_rows
-                                                    if kinds[r] == "rlimit"])
+    rlimits = _rlimit_enters(capture, types, rlimit_rows, enter)
 
     versions = []
     processes = capture.processes
@@ -708,14 +710,14 @@ def replay(capture):
     return pl.DataFrame(versions, schema=_SCHEMA, orient="row")
 
 
-def _rlimit_enters(capture, types, tids, rows):
+def _rlimit_enters(capture, types, rows, enter):
     """{exit row: {'resource': ..., ['pid': ...]}} from the paired enter events of
-    getrlimit/setrlimit/prlimit exits (none where the enter is missing)."""
+    getrlimit/setrlimit/prlimit exits (none where the enter is missing); `enter` maps each
+    exit row to its enter row."""
     out = {}
     if not rows:
         return out
-    enters = enter_rows_at(types, tids, rows)
-    pairs = [(r, int(e)) for r, e in zip(rows, enters) if e >= 0]
+    pairs = [(r, int(enter[r])) for r in rows if enter[r] >= 0]
     if not pairs:
         return out
     at = [e for _, e in pairs]
@@ -854,10 +856,19 @@ def _column_exprs():
     }
 
 
-def thread_columns(capture, rows=None, replayed=None, columns=COLUMNS):
+def placeholder_tids(capture, rows, replayed):
+    """The threads whose placeholders matter at these rows: the events' own threads, and the
+    main and parent threads the lookups reach (a placeholder is its own main thread)."""
+    return set(capture.headers.values_at("tid", rows).tolist()) \
+        | set(replayed["pid"].drop_nulls().to_list()) \
+        | set(replayed["ptid"].drop_nulls().to_list())
+
+
+def thread_columns(capture, rows=None, replayed=None, columns=COLUMNS, versions=None):
     """One row per event, in capture order (or per row of `rows`, in that order): the event's
     thread (proc.*, thread.vtid, user.*, group.*) after sysdig 0.29.3 parsed the event, for
-    the named `columns`. Null where sysdig prints <NA>. `replayed` reuses replay(capture)."""
+    the named `columns`. Null where sysdig prints <NA>. `replayed` reuses replay(capture);
+    `versions`, thread_versions() for (at least) the placeholder_tids of these rows."""
     if replayed is None:
         replayed = replay(capture)
     asked = [c for c in COLUMNS if c in columns]
@@ -872,11 +883,9 @@ def thread_columns(capture, rows=None, replayed=None, columns=COLUMNS):
     else:
         rows = np.asarray(rows, dtype=np.int64)
         in_order = bool(np.all(rows[1:] > rows[:-1]))
-        # placeholders matter for the events' own threads, and for the main and parent
-        # threads the lookups below reach (a placeholder is its own main thread)
-        wanted = set(all_tids[rows].tolist()) | set(replayed["pid"].drop_nulls().to_list()) \
-            | set(replayed["ptid"].drop_nulls().to_list())
-        versions = thread_versions(capture, tids=wanted, replayed=replayed)
+        if versions is None:
+            versions = thread_versions(capture, tids=placeholder_tids(capture, rows, replayed),
+                                       replayed=replayed)
     starts = [s.first_event for s in capture.sections] or [0]
     section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
     events = pl.DataFrame({"section": section_of.astype(np.int32),

@@ -22,6 +22,8 @@ SYSDIG_0293_EVENT_MAX = 336
 # Up to this many events, searching some event types copies them out rather than searching the
 # whole file.
 _FEW_EVENTS = 200_000
+# Up to this many rows, a byte-like parameter is copied into Python bytes, not viewed by Arrow.
+_FEW_ROWS = 1 << 15
 
 
 class Capture:
@@ -213,6 +215,7 @@ class Capture:
         import polars as pl
 
         from .codecs import codec_for
+        from .columns import polars_series
         h, types = self.headers, self.event_types
         if rows is not None:
             rows = np.asarray(rows, dtype=np.int64)
@@ -227,8 +230,11 @@ class Capture:
         if all(c.column_kind in ("binary", "string") for c in codecs.values()):
             strip = np.zeros(65536, dtype=bool)
             strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
-            return pl.Series(name, self._bytes_column(h, types, index,
-                                                      strip[np.maximum(ptypes, 0)]))
+            strip = strip[np.maximum(ptypes, 0)]
+            if rows is not None and len(rows) <= _FEW_ROWS:
+                return pl.Series(name, self._bytes_values(h, types, index, strip),
+                                 dtype=pl.Binary)
+            return polars_series(name, self._bytes_column(h, types, index, strip))
         if all(c.column_kind in ("int", "float") for c in codecs.values()):
             return self._number_column(h, types, name, index, ptypes, codecs)
         per_type = ptypes[types]
@@ -238,7 +244,7 @@ class Capture:
             mine = present & (per_type == pt)
             arr = codecs[pt].decode_column(self.buffer, np.where(mine, offsets, 0),
                                            np.where(mine, lengths, 0))
-            parts.append((mine, pl.Series(name, arr)))
+            parts.append((mine, polars_series(name, arr)))
         dtype = _common_dtype([s.dtype for _, s in parts])
         out = pl.Series(name, [None] * n, dtype=dtype)
         for mine, series in parts:
@@ -253,7 +259,6 @@ class Capture:
     def _number_column(self, h, types, name, position, ptypes, codecs):
         """A numeric parameter: decoded only for the events whose type has it."""
         import polars as pl
-        import pyarrow.compute as pc
         n = len(h)
         rows = np.flatnonzero(position[types] >= 0)
         part = h.take(rows)
@@ -263,24 +268,35 @@ class Capture:
         for pt, codec in codecs.items():
             mine = present & (per_type == pt)
             if mine.any():
-                arr = codec.decode_column(self.buffer, np.where(mine, offsets, 0),
-                                          np.where(mine, lengths, 0))
-                decoded.append((mine, arr))
+                values, valid = codec.decode_numbers(self.buffer, offsets[mine], lengths[mine])
+                decoded.append((mine, values, valid))
         if not decoded:
             return pl.Series(name, [None] * n, dtype=pl.Null)
-        floats = any(pa_type_is_float(arr.type) for _, arr in decoded)
-        signed = any(str(arr.type).startswith("int") for _, arr in decoded)
-        dtype = np.float64 if floats else np.int64 if signed or len(decoded) > 1 else \
-            decoded[0][1].type.to_pandas_dtype()
-        values = np.zeros(n, dtype=dtype)
-        valid = np.zeros(n, dtype=bool)
-        for mine, arr in decoded:
+        kinds = {values.dtype.kind for _, values, _ in decoded}
+        dtype = np.float64 if "f" in kinds else np.int64 if "i" in kinds or len(decoded) > 1 \
+            else decoded[0][1].dtype
+        out = np.zeros(n, dtype=dtype)
+        valid_all = np.zeros(n, dtype=bool)
+        for mine, values, valid in decoded:
             at = rows[mine]
-            chosen = arr.filter(mine)
-            values[at] = pc.fill_null(chosen, 0).to_numpy(zero_copy_only=False)
-            valid[at] = chosen.is_valid().to_numpy(zero_copy_only=False)
-        series = pl.Series(name, values)
-        return series if valid.all() else series.set(pl.Series(~valid), None)
+            out[at] = np.where(valid, values, 0)
+            valid_all[at] = valid
+        series = pl.Series(name, out)
+        return series if valid_all.all() else series.set(pl.Series(~valid_all), None)
+
+    def _bytes_values(self, h, types, position, strip_by_type):
+        """A byte-like parameter as a list of bytes (None where absent): for a few rows, where
+        building Arrow views costs more than copying the values."""
+        from .events import _param_slices_chunk
+        buf = self.buffer
+        offsets, lengths, present = _param_slices_chunk(buf, h, position[types])
+        strip = strip_by_type[types] & (lengths > 0)
+        strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
+        lengths = lengths - strip
+        present &= lengths > 0
+        view = memoryview(buf)
+        return [bytes(view[o:o + n]) if p else None for o, n, p in
+                zip(offsets.tolist(), lengths.tolist(), present.tolist())]
 
     def _bytes_column(self, h, types, position, strip_by_type):
         """A BinaryView column of a byte-like parameter, built straight into its final views
@@ -338,11 +354,6 @@ def _param_layout(name):
     position.flags.writeable = False
     ptypes.flags.writeable = False
     return position, ptypes
-
-
-def pa_type_is_float(t):
-    import pyarrow as pa
-    return pa.types.is_floating(t)
 
 
 def _common_dtype(dtypes):

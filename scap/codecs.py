@@ -14,7 +14,6 @@ import struct
 from typing import NamedTuple
 
 import numpy as np
-import pyarrow as pa
 
 from scap import names
 from scap.columns import binary_view, gather_le
@@ -173,7 +172,8 @@ class IntCodec(Codec):
     def encode(self, value):
         return b"" if value is None else self._struct.pack(value)
 
-    def decode_column(self, buf, offsets, lengths):
+    def decode_numbers(self, buf, offsets, lengths):
+        """(values, valid) as numpy arrays: 0 where a value is too short to read."""
         offsets = np.asarray(offsets, dtype=np.int64)
         valid = np.asarray(lengths, dtype=np.int64) >= self.size
         safe = np.where(valid, offsets, 0)
@@ -181,6 +181,11 @@ class IntCodec(Codec):
             values = np.zeros(len(offsets), dtype=self.dtype)
         else:
             values = gather_le(buf, safe, self.size, self.dtype)
+        return values, valid
+
+    def decode_column(self, buf, offsets, lengths):
+        import pyarrow as pa
+        values, valid = self.decode_numbers(buf, offsets, lengths)
         return pa.array(values, type=pa.from_numpy_dtype(self.dtype), mask=~valid)
 
     def render(self, value, param, **ctx):
@@ -285,9 +290,16 @@ class DoubleCodec(Codec):
     def encode(self, value):
         return b"" if value is None else struct.pack("<d", value)
 
+    dtype = np.dtype("<f8")
+
+    def decode_numbers(self, buf, offsets, lengths):
+        ints, valid = IntCodec(PT.UINT64, 8, False).decode_numbers(buf, offsets, lengths)
+        return ints.view(self.dtype), valid
+
     def decode_column(self, buf, offsets, lengths):
-        ints = IntCodec(PT.UINT64, 8, False).decode_column(buf, offsets, lengths)
-        return pa.Array.from_buffers(pa.float64(), len(ints), ints.buffers())
+        import pyarrow as pa
+        values, valid = self.decode_numbers(buf, offsets, lengths)
+        return pa.array(values, type=pa.float64(), mask=~valid)
 
 
 class StringCodec(Codec):
