@@ -3,12 +3,15 @@
     python3 bench/bench_query.py [--big bench/out/big.scap] [--filter TEXT]
 
 Uses the capture bench_format.py builds. Times, in one run:
-  - `sysdig -r BIG FILTER` and `scaptool -r BIG FILTER` (cold CLI, output discarded);
+  - `sysdig -r BIG FILTER` and `scaptool -r BIG FILTER` (cold CLI, output discarded),
+    alternating, 7 runs each: median and best;
   - the library: scap.open + the frame of the filter's fields (state included), then the
     filter alone on that already-built frame, best of several runs.
 """
 import argparse
+import compileall
 import pathlib
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -16,6 +19,10 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_FILTER = "evt.buffer contains GET and proc.name=nginx"
+
+
+ROOT = HERE.parent
+RUNS = 7
 
 
 def wall(cmd):
@@ -35,12 +42,24 @@ def main():
     script = pathlib.Path(sysconfig.get_path("scripts")) / "scaptool"
     scaptool = [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
 
+    # An installed package has its bytecode compiled; an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE set (as some sandboxes do) would compile every module on every
+    # run instead, which is not what users see.
+    for package in ("scap", "query", "cli", "chisels"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
     print(f"filter: {args.filter}")
-    secs, lines = wall(["sysdig", "-r", big, args.filter])
-    print(f"sysdig -r BIG FILTER          {secs:8.2f} s  {lines} lines")
-    sysdig_secs = secs
-    secs, lines = wall(scaptool + ["-r", big, args.filter])
-    print(f"scaptool -r BIG FILTER        {secs:8.2f} s  {lines} lines")
+    # the two commands alternate, RUNS times each: the machine's noise hits both alike
+    runs = {"sysdig": [], "scaptool": []}
+    lines = {}
+    for _ in range(RUNS):
+        for name, cmd in (("sysdig", ["sysdig", "-r", big, args.filter]),
+                          ("scaptool", scaptool + ["-r", big, args.filter])):
+            secs, lines[name] = wall(cmd)
+            runs[name].append(secs)
+    for name in ("sysdig", "scaptool"):
+        print(f"{name} -r BIG FILTER  median {statistics.median(runs[name]):6.2f} s  "
+              f"best {min(runs[name]):6.2f} s  ({RUNS} runs, {lines[name]} lines)")
+    sysdig_secs = statistics.median(runs["sysdig"])
 
     import query
     import scap
