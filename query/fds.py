@@ -176,11 +176,6 @@ def tuple_text(stype, sip, sport, dip, dport):
     return f"{sip}:{sport}->{dip}:{dport}"
 
 
-def concatenate_paths(directory, name):
-    """Full path of `name` opened relative to `directory` (which ends with '/')."""
-    return paths.concatenate(directory, name)
-
-
 def _text(raw):
     if raw is None:
         return ""
@@ -234,18 +229,23 @@ class _Threads:
         main = self.main(tid)
         return "./" if main is None else self.cwd.get(main, "")
 
-    def set_cwd(self, tid, path):
+    def set_cwd(self, tid, path, nul=True):
+        """chdir (the path parameter counts its NUL) or fchdir (an fd name: no NUL)."""
         main = self.main(tid)
         if main is None:
             return
-        cwd = concatenate_paths(self.cwd.get(main, ""), path)
-        self.cwd[main] = cwd if cwd.endswith("/") else cwd + "/"
+        self.cwd[main] = paths.change_dir(self.cwd.get(main, ""), path, nul)
 
 
 def _with_slash(path):
     if not path:
         return "/"
     return path if path.endswith("/") else path + "/"
+
+
+def _listed_cwd(path):
+    """A cwd from the process list, as sinsp keeps it."""
+    return paths.TOO_LONG + "/" if paths.too_long("", path, nul=False) else _with_slash(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ class FdState:
         if procs is not None and len(procs):
             for p in procs.filter(pl.col("section") == section).iter_rows(named=True):
                 th.add(p["tid"], p["pid"], p["flags"] or 0,
-                       _with_slash(p["cwd"] or "") if p["tid"] == p["pid"] else None)
+                       _listed_cwd(p["cwd"] or "") if p["tid"] == p["pid"] else None)
                 m.owner_changes.append((p["tid"], row, th.owner(p["tid"])))
         if fdl is not None and len(fdl):
             rows = list(fdl.filter(pl.col("section") == section).iter_rows(named=True))
@@ -552,7 +552,8 @@ class FdState:
                             dirfd = P.int("dirfd", e)
                 if name == "creat":
                     flags = 0
-            full = self._resolve_path(m, tid, owner, path, dirfd)
+            full = self._resolve_path(m, tid, owner, path, dirfd,
+                                      at=name in ("openat", "openat2") or etype == 103)
             # the name a failed call shows (extract_fdname_from_creator): open and creat
             # render their FSPATH arg (resolved only when relative), openat* the full path
             self.null_path[r] = path if name in ("open", "creat") and path.startswith("/") \
@@ -690,23 +691,24 @@ class FdState:
             res = P.int("res", r)
             entry = m.get_fd(owner, self._lastevent_fd(m, r)) if paired else None
             if res is not None and res >= 0 and entry is not None:
-                th.set_cwd(tid, entry.name)
+                th.set_cwd(tid, entry.name, nul=False)
         elif kind == K_GETSOCKOPT_X:
             # parse_getsockopt_exit: the exit names its fd (param 1); it becomes the event's
             fd = P.int("fd", r)
             if fd is not None:
                 self._set_lastevent(tid, r, fd)
 
-    def _resolve_path(self, m, tid, owner, path, dirfd):
-        """parse_dirfd + concatenate_paths."""
-        if path.startswith("/"):
-            return concatenate_paths(".", path)
+    def _resolve_path(self, m, tid, owner, path, dirfd, at=True):
+        """parse_dirfd + concatenate_paths. openat* join an absolute path to "."; open and
+        creat join every path to the cwd (which then counts towards the length limit)."""
+        if path.startswith("/") and at:
+            return paths.open_path(".", path)
         if dirfd == AT_FDCWD or dirfd is None:
             base = m.threads.get_cwd(tid)
         else:
             entry = m.get_fd(owner, dirfd)
             base = "<UNKNOWN>" if entry is None else entry.name + "/"
-        return concatenate_paths(base, path)
+        return paths.open_path(base, path)
 
     def _clone(self, m, r, P):
         """parse_clone_exit: a new thread or process. A process gets a copy of its parent's

@@ -329,7 +329,7 @@ class _Table:
         """set_cwd changes the cwd of the thread's main thread (one cwd per process)."""
         main_tid = thread["pid"]
         main = thread if main_tid == tid else self.get(main_tid, row)
-        main["cwd"] = join_cwd(main["cwd"], _text(path) or "")
+        main["cwd"] = paths.change_dir(main["cwd"], _text(path) or "")
         if self.threads.get(main_tid) is main:
             self.emit(main_tid, row)
 
@@ -430,7 +430,7 @@ def _clone(table, row, tid, p, i):
         main = table.main_thread(parent, caller, row)
         cwd = main["cwd"] if main is not None else ""
     if pid == child_tid:
-        child["cwd"] = join_cwd("", cwd or "")
+        child["cwd"] = paths.change_dir("", cwd or "")
         table.add(child_tid, child, row)
     else:
         table.add(child_tid, child, row)
@@ -595,7 +595,7 @@ def _seed(table, processes, section, row):
             vmsize=r["vmsize_kb"] or 0, vmrss=r["vmrss_kb"] or 0, vmswap=r["vmswap_kb"] or 0,
             pfmajor=r["pfmajor"] or 0, pfminor=r["pfminor"] or 0, mem_row=row)
         if thread["pid"] == tid:
-            thread["cwd"] = join_cwd("", r["cwd"] or "")
+            thread["cwd"] = paths.change_dir("", r["cwd"] or "", nul=False)
         table.threads[tid] = thread
     # create_child_dependencies: every thread counts towards its main thread (made up as a
     # placeholder if the list lacks it)
