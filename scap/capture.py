@@ -11,6 +11,7 @@ import numpy as np
 
 from . import blocktypes as bt
 from . import eventtable
+from .eventtable import PT
 from .events import decode_headers, param_slices
 from .scan import scan
 from .source import load
@@ -231,10 +232,13 @@ class Capture:
             strip = np.zeros(65536, dtype=bool)
             strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
             strip = strip[np.maximum(ptypes, 0)]
+            # an empty data buffer is a value (sysdig's evt.buffer is "" for a read of 0
+            # bytes); an empty string or address is none
+            empty = ptypes == PT.BYTEBUF
             if rows is not None and len(rows) <= _FEW_ROWS:
-                return pl.Series(name, self._bytes_values(h, types, index, strip),
+                return pl.Series(name, self._bytes_values(h, types, index, strip, empty),
                                  dtype=pl.Binary)
-            return polars_series(name, self._bytes_column(h, types, index, strip))
+            return polars_series(name, self._bytes_column(h, types, index, strip, empty))
         if all(c.column_kind in ("int", "float") for c in codecs.values()):
             return self._number_column(h, types, name, index, ptypes, codecs)
         per_type = ptypes[types]
@@ -284,7 +288,7 @@ class Capture:
         series = pl.Series(name, out)
         return series if valid_all.all() else series.set(pl.Series(~valid_all), None)
 
-    def _bytes_values(self, h, types, position, strip_by_type):
+    def _bytes_values(self, h, types, position, strip_by_type, empty_by_type):
         """A byte-like parameter as a list of bytes (None where absent): for a few rows, where
         building Arrow views costs more than copying the values."""
         from .events import _param_slices_chunk
@@ -293,12 +297,12 @@ class Capture:
         strip = strip_by_type[types] & (lengths > 0)
         strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
         lengths = lengths - strip
-        present &= lengths > 0
+        present &= (lengths > 0) | empty_by_type[types]
         view = memoryview(buf)
         return [bytes(view[o:o + n]) if p else None for o, n, p in
                 zip(offsets.tolist(), lengths.tolist(), present.tolist())]
 
-    def _bytes_column(self, h, types, position, strip_by_type):
+    def _bytes_column(self, h, types, position, strip_by_type, empty_by_type):
         """A BinaryView column of a byte-like parameter, built straight into its final views
         in small chunks (no full-length temporaries beside the result), and only for the events
         whose type has the parameter: the others stay empty nulls."""
@@ -318,7 +322,7 @@ class Capture:
             strip = strip_by_type[part.type] & (lengths > 0)
             strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
             lengths -= strip
-            present &= lengths > 0
+            present &= (lengths > 0) | empty_by_type[part.type]
             offsets, lengths = np.where(present, offsets, 0), np.where(present, lengths, 0)
             if dense:
                 fill_views(views[where], buf, offsets, lengths)
