@@ -80,10 +80,14 @@ class Palette:
 
 def palette(run, word="disable_color"):
     """The chisel's colours: on unless its disable_color argument is exactly `word` (each of
-    sysdig's chisels checks its own spelling) or NO_COLOR is set (https://no-color.org)."""
-    import os
+    sysdig's chisels checks its own spelling).
+
+    These are the chisels whose sysdig 0.29.3 output carries colour codes whatever it is
+    written to, and their output is sysdig's byte for byte, codes included: neither a
+    terminal nor NO_COLOR changes it (that rule holds for the colours scaptool adds on a
+    terminal, as in spy_logs). disable_color gives plain text, as in sysdig."""
     run.color = False  # the chisel colours (and resets) its output itself
-    return Palette(run.arg("disable_color") != word and not os.environ.get("NO_COLOR"))
+    return Palette(run.arg("disable_color") != word)
 
 
 def chisel_rows(run, chisel_filter=None):
