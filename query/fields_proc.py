@@ -188,7 +188,9 @@ def _cgroup_name(arg):
 
 @_state_field("user.loginname", "CHARBUF", "string", "the name of the audit user (auid)")
 def _user_loginname(data, arg):
-    loginuid = data.thread_columns(["user.loginuid"])["user.loginuid"].cast(pl.Int64)
+    # the users list has the auid as an unsigned number
+    loginuid = data.thread_columns(["user.loginuid"])["user.loginuid"].cast(pl.Int64) \
+        & 0xFFFFFFFF
     users = data.capture.users
     if users.height == 0:
         return pl.Series([None] * len(data), dtype=pl.String)

@@ -144,6 +144,15 @@ def _first_timestamp(data):
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
 
 
+# sysdig's -j prints a time field's raw value, as a number: the event's timestamp (ns since the
+# epoch) for the clock-time fields, whatever the text form; the delta-time fields and
+# thread.exectime are 0 there.
+_JSON_EVENT_TIME = frozenset({"evt.time", "evt.time.s", "evt.datetime", "evt.datetime.s",
+                              "evt.time.iso8601"})
+_JSON_ZERO = frozenset({"evt.deltatime", "evt.deltatime.s", "evt.deltatime.ns",
+                        "thread.exectime"})
+
+
 def json_lines(data, fmt, rows, bytebuf_limit=None, previous=None):
     """-j: one JSON object per event with the format's fields as keys, sorted; numbers as
     numbers, booleans as booleans, evt.outputtime as integer ns; null for what is missing
@@ -154,12 +163,19 @@ def json_lines(data, fmt, rows, bytebuf_limit=None, previous=None):
     rows = np.asarray(rows)
     columns = {}
     for name in sorted(set(fmt.fields)):
-        if name == "evt.outputtime":
-            columns[name] = [str(int(data.headers.ts[i])) for i in rows]
+        if name == "evt.outputtime" or name in _JSON_EVENT_TIME:
+            columns[name] = [str(t) for t in data.headers.values_at("ts", rows).tolist()]
             continue
         definition, arg = lookup(name)
         series = definition.series_at(data, arg, rows)
-        if definition.kind == "bool":
+        if name in _JSON_ZERO:
+            columns[name] = [None if v is None else "0" for v in series.to_list()]
+        elif definition.type in ("ABSTIME", "RELTIME") and series.dtype == pl.String:
+            # a count of ns (or s) printed zero-padded: the number itself in JSON
+            columns[name] = [None if v is None else (str(int(v)) if v.isdigit() else
+                                                     json_string(v))
+                             for v in series.to_list()]
+        elif definition.kind == "bool":
             columns[name] = [None if v is None else ("true" if v else "false")
                              for v in series.to_list()]
         elif definition.kind in ("int", "uint", "time", "port") and series.dtype.is_numeric():

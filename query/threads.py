@@ -851,7 +851,9 @@ def _column_exprs():
         "thread.vtid": pl.col("t.vtid"),
         "user.uid": pl.col("t.uid"),
         "group.gid": pl.col("t.gid"),
-        "user.loginuid": pl.col("t.loginuid"),
+        # sinsp keeps the auid as a signed 32-bit number: 4294967295 (unset) shows as -1
+        "user.loginuid": pl.when(pl.col("t.loginuid") >= 1 << 31)
+        .then(pl.col("t.loginuid") - (1 << 32)).otherwise(pl.col("t.loginuid")),
         "proc.pname": pl.col("p.comm"),
     }
 

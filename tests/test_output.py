@@ -101,3 +101,25 @@ def test_p_formats_match_sysdig(fmt):
                           capture_output=True, env=ENV)
     theirs = subprocess.run([sysdig, "-r", str(path), "-p", fmt], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
+
+
+JSON_TIMES = ("*%evt.num %evt.time %evt.time.s %evt.datetime %evt.datetime.s %evt.time.iso8601 "
+              "%evt.rawtime %evt.rawtime.s %evt.rawtime.ns %evt.reltime %evt.reltime.s "
+              "%evt.reltime.ns %evt.latency %evt.latency.s %evt.latency.ns %evt.latency.human "
+              "%evt.deltatime %evt.deltatime.s %evt.deltatime.ns %evt.outputtime "
+              "%thread.exectime %user.loginuid")
+
+
+@pytest.mark.parametrize("name", ["libs-sample", "sysdig-examples-nginx", "falco-cat-write"])
+def test_json_time_fields_and_loginuid_match_sysdig(name):
+    """-j prints time fields as sysdig's JSON does (raw numbers; 0 for the delta times and
+    thread.exectime), and user.loginuid as a signed 32-bit number (-1 when unset)."""
+    from conftest import require_tool
+    sysdig = require_tool("sysdig")
+    path = need_capture(corpus_path() / "captures" / f"{name}.scap")
+    args = ["-r", str(path), "-j", "-p", JSON_TIMES]
+    ours = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                          env=ENV)
+    theirs = subprocess.run([sysdig, *args], capture_output=True, env=ENV)
+    assert ours.returncode == 0 and ours.stdout == theirs.stdout
+    assert b'"user.loginuid":-' in theirs.stdout
