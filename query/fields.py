@@ -949,12 +949,17 @@ def _fd_is_server(data, arg):
     got = state.versions.select("type", "dip")[np.maximum(vid, 0)]
     vtype = np.where(found, got["type"].to_numpy(), -1)
     dip = got["dip"].to_list()
-    # sysdig's is_ipv4addr_in_local_machine: an interface has exactly that address;
-    # is_ipv6addr_in_local_machine: one has the same first 64 bits (so an unset address, ::,
-    # matches ::1). Not emulated: for a thread in a container sysdig answers true for IPv4
-    # when it has no info on the container (or the address is the container's) and false for
-    # IPv6 -- the thread table here has no container ids, so those events may differ.
+    # sysdig's is_ipv4addr_in_local_machine, for a thread in a container: true when nothing
+    # is known of the container yet; for a container with an address, is it that address;
+    # for one whose events give none (0.0.0.0), is it any known container's address (so an
+    # unset one matches), else the host rule. On the host: has an interface exactly it. is_ipv6addr_in_local_machine: false in a container,
+    # else does an interface have the same first 64 bits (so an unset address, ::, matches
+    # ::1). Containers are found in the thread's cgroups (docker, CRI-O, containerd, podman)
+    # and their addresses in the capture's container events.
     import ipaddress
+    from .fields_net import _container_ids
+    container = _container_ids(data).gather(rows).to_list()
+    container_ip, container_ips = _container_ips(data)
     ifaces = data.capture.interfaces
     local4, local6 = set(), set()
     if ifaces is not None and ifaces.height:
@@ -969,7 +974,8 @@ def _fd_is_server(data, arg):
                 local6.add((s, address.packed[:8]))
     section = _sections(data)[rows]
     values = []
-    for t, d, s in zip(vtype.tolist(), dip, section.tolist()):
+    for t, d, s, cid, row in zip(vtype.tolist(), dip, section.tolist(), container,
+                                 rows.tolist()):
         if t in fds.SERVER_SOCKETS:
             values.append(True)
         elif t in fds.CLIENT_SOCKETS:
@@ -978,13 +984,52 @@ def _fd_is_server(data, arg):
             except ValueError:
                 values.append(False)
                 continue
-            if address.version == 4:
+            if cid and address.version == 6:
+                values.append(False)
+                continue
+            known = container_ip(cid, row) if cid else None
+            if cid and (known is None or (int(known) and known == address)):
+                values.append(True)
+            elif cid and int(known):
+                values.append(False)
+            elif cid and address in container_ips(row):
+                values.append(True)
+            elif address.version == 4:
                 values.append((s, int(address)) in local4)
             else:
                 values.append((s, address.packed[:8]) in local6)
         else:
             values.append(False)
     return out.scatter(rows, pl.Series(values, dtype=pl.Boolean))
+
+
+def _container_ips(data):
+    """Two lookups: (container id, row) -> the container's IPv4 address as the last container
+    event up to that row gave it (0.0.0.0 when the event has none), or None: no event about it
+    yet; row -> the addresses of every container known then."""
+    import ipaddress
+    import json
+    rows = np.flatnonzero(_fake_container_rows(data))
+    seen = {}
+    for row, raw in zip(rows.tolist(), data.capture.param("json", rows=rows).to_list()):
+        try:
+            info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
+            address = ipaddress.IPv4Address(info.get("ip") or "0.0.0.0")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        seen.setdefault(str(info.get("id", "")), []).append((row, address))
+
+    def lookup(cid, row):
+        known = None
+        for at, address in seen.get(cid, ()):
+            if at > row:
+                break
+            known = address
+        return known
+
+    def every(row):
+        return {lookup(cid, row) for cid in seen} - {None}
+    return lookup, every
 
 
 # More of the catalog, by theme (each module registers its fields with @field).

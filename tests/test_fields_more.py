@@ -55,7 +55,11 @@ FIELDS = {
     "fd.cport": NET,
     "fd.sockfamily": NET,
     "fd.uid": SMALL[:1] + NET[:1],
-    "fd.is_server": NET + ["falco-connect-localhost"],   # host threads only (see fields.py)
+    # threads in containers: known address, unset address (any container's, then the host's),
+    # no container event at all
+    "fd.is_server": NET + ["falco-connect-localhost", "sysflow-ls", "sysflow-nginx",
+                           "sysdig-examples-example4-1", "instruqt-ticket-generator-b841f454",
+                           "sysflow-mpm-event-cold-start"],
 }
 
 FILTERS = [
