@@ -952,10 +952,11 @@ def _fd_is_server(data, arg):
     # sysdig's is_ipv4addr_in_local_machine, for a thread in a container: true when nothing
     # is known of the container yet; for a container with an address, is it that address;
     # for one whose events give none (0.0.0.0), is it any known container's address (so an
-    # unset one matches), else the host rule. On the host: has an interface exactly it. is_ipv6addr_in_local_machine: false in a container,
-    # else does an interface have the same first 64 bits (so an unset address, ::, matches
-    # ::1). Containers are found in the thread's cgroups (docker, CRI-O, containerd, podman)
-    # and their addresses in the capture's container events.
+    # unset one matches), else the host rule. On the host: has an interface exactly it.
+    # is_ipv6addr_in_local_machine: false in a container, else does an interface have the
+    # same first 64 bits (so an unset address, ::, matches ::1). Containers are found in the
+    # thread's cgroups (docker, CRI-O, containerd, podman), their addresses in the capture's
+    # container events.
     import ipaddress
     from .fields_net import _container_ids
     container = _container_ids(data).gather(rows).to_list()

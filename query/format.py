@@ -53,7 +53,7 @@ def parse_format(text):
             try:
                 definition, _ = lookup(p[1])
             except KeyError:
-                continue  # reported where the field is computed
+                raise FormatError(f"invalid formatting token {p[1]}") from None
             if getattr(definition, "filter_only", False):
                 raise FormatError(f"{p[1]} is filter only and cannot be used as a display "
                                   "field")
@@ -138,7 +138,7 @@ def _first_timestamp(data):
     h = data.headers
     counted = data.capture.counted & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
     first = np.flatnonzero(counted)
-    return int(h.ts[first[0]]) if len(first) else 0
+    return int(h.values_at("ts", first[:1])[0]) if len(first) else 0
 
 
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"

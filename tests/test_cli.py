@@ -1,7 +1,7 @@
 """The command line: sysdig's invocations, our subcommands, one-line errors without tracebacks."""
 import json
-import pathlib
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -58,9 +58,14 @@ def test_info_text_names_what_matters():
     (["-r", "/nonexistent/trace.scap", "-S", "-q"], "/nonexistent/trace.scap: no such file"),
     (["info", "/nonexistent/trace.scap"], "no such file"),
     (["-r", "{here}", "-S", "-q"], "not a scap capture"),
+    (["-r", "{fixture}", "-p", "%evt.num %foo.bar"], "invalid formatting token foo.bar"),
+    (["-r", "{fixture}", "-j", "-p", "%fd.ino"], "invalid formatting token fd.ino"),
+    (["-r", "{fixture}", "fd.ino=3"], "unknown field 'fd.ino' at position 0"),
 ])
 def test_bad_input_one_line_no_traceback(args, message):
-    args = [a.replace("{here}", __file__) for a in args]
+    fixture = str(pathlib.Path(__file__).resolve().parent.parent / "fixtures" /
+                  "php-database-error.scap")
+    args = [a.replace("{here}", __file__).replace("{fixture}", fixture) for a in args]
     r = scaptool(*args)
     assert r.returncode != 0
     err = r.stderr.decode()

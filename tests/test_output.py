@@ -28,6 +28,8 @@ def test_parse_format(text, parts, star):
 @pytest.mark.parametrize("text, message", [
     ("%evt.num %", "formatting cannot end with a %"),
     ("%evt.num %%", "formatting cannot end with a %"),
+    ("%evt.num %foo.bar", "invalid formatting token foo.bar"),   # sysdig's words
+    ("*%fd.ino", "invalid formatting token fd.ino"),
 ])
 def test_format_errors(text, message):
     with pytest.raises(FormatError, match=message):
