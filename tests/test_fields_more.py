@@ -32,6 +32,7 @@ FIELDS = {
     "evt.latency.ns": SMALL[:2],
     "evt.latency.human": SMALL + ["sysflow-alpine"],      # stale text without thread info
     "syscall.type": SMALL,
+    "evt.category": ["libs-sample", "sysflow-ls"],         # timerfd and netlink reads: unknown
     "evt.io_dir": SMALL[:2],
     "evt.buflen": SMALL + NET[:1],
     "evt.count.error": SMALL,
