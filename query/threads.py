@@ -15,7 +15,7 @@ What changes the table (libsinsp parsers of 0.29.3; see the notes on each handle
 
 - clone/fork/vfork/clone3 exits, in the child (res 0) and in the caller (res > 0; the child is
   created by whichever of the two exits comes first, unless the caller runs in a container)
-- execve/execveat exits with res >= 0 (exe, comm, args, pid, cwd, loginuid; env, cgroups,
+- execve/execveat exits with res >= 0 (exe, comm, args, pid, loginuid; env, cgroups,
   tty, process group, fd limit, exe_writable and memory counters when the event has them)
 - procexit: the thread is removed when sysdig processes the *next* event (of any thread), and
   not at all while threads of its process still refer to it (main thread with live threads)
@@ -429,12 +429,12 @@ def _clone(table, row, tid, p, i):
         # an empty cwd parameter (older drivers): the child has its parent's cwd
         main = table.main_thread(parent, caller, row)
         cwd = main["cwd"] if main is not None else ""
-    if pid == child_tid:
-        child["cwd"] = paths.change_dir("", cwd or "")
-        table.add(child_tid, child, row)
-    else:
-        table.add(child_tid, child, row)
-        table.set_cwd(child, child_tid, cwd, row)
+    if pid == child_tid and cwd:
+        child["cwd"] = paths.change_dir("", cwd)  # (nothing known: it stays empty)
+    # a new thread's set_cwd would reach its process's main thread, but 0.29.3 finds no main
+    # thread the first time a thread asks (get_main_thread returns before caching it), so the
+    # clone's cwd changes nothing then (the process keeps its cwd: libs-curl-google)
+    table.add(child_tid, child, row)
 
 
 _MEMORY_PARAMS = (("pfmajor", "pgft_maj"), ("pfminor", "pgft_min"), ("vmsize", "vm_size"),
@@ -481,8 +481,8 @@ def _execve(table, row, tid, p, i, enter_filename=None):
         t["exe_writable"] = bool(p("flags")[i] & PPM_EXE_WRITABLE)
     t["flags"] = ACTIVE | (t["flags"] & CLONE_INVERTED)
     table.emit(tid, row)
-    if p("cwd")[i] is not None:
-        table.set_cwd(t, tid, p("cwd")[i], row)
+    # the cwd parameter changes nothing: sysdig 0.29.3 shows the cwd the process had (the
+    # empty one of a thread it made up: falco-cat-write, libs-curl-google)
     if enter_filename is not None:
         # the program's path: the enter event's filename resolved against the cwd
         name = _text(enter_filename)
@@ -847,8 +847,9 @@ def _column_exprs():
         .when(is_main).then(pl.col("t.cwd"))
         .when(pl.col("m.alive")).then(pl.col("m.cwd"))
         .otherwise(pl.lit("")),
-        "proc.vpid": pl.col("t.vpid"),
-        "thread.vtid": pl.col("t.vtid"),
+        # -1 is what a thread without namespace ids has: sysdig shows no value then
+        "proc.vpid": pl.when(pl.col("t.vpid") != -1).then(pl.col("t.vpid")),
+        "thread.vtid": pl.when(pl.col("t.vtid") != -1).then(pl.col("t.vtid")),
         "user.uid": pl.col("t.uid"),
         "group.gid": pl.col("t.gid"),
         # sinsp keeps the auid as a signed 32-bit number: 4294967295 (unset) shows as -1
@@ -963,7 +964,7 @@ def _container_events(capture, frame, rows, wanted):
     k = len(rows)
     values = {"proc.name": names, "proc.pid": [-1] * k, "proc.ppid": [0] * k,
               "proc.exe": [""] * k, "proc.exepath": [""] * k, "proc.cmdline": names,
-              "proc.cwd": [""] * k, "proc.vpid": [-1] * k, "thread.vtid": [-1] * k,
+              "proc.cwd": [""] * k, "proc.vpid": [-2] * k, "thread.vtid": [-2] * k,
               "user.uid": [0] * k, "group.gid": [0] * k, "user.loginuid": [0] * k,
               "proc.pname": [None] * k}
     values = {name: v for name, v in values.items() if name in wanted}

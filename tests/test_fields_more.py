@@ -33,6 +33,11 @@ FIELDS = {
     "evt.latency.human": SMALL + ["sysflow-alpine"],      # stale text without thread info
     "syscall.type": SMALL,
     "evt.category": ["libs-sample", "sysflow-ls"],         # timerfd and netlink reads: unknown
+    # made-up threads keep their empty cwd through execve; a new thread's clone leaves its
+    # process's cwd alone; a child of a clone without a cwd has none
+    "proc.cwd": ["falco-cat-write", "libs-curl-google", "sysflow-setuid"],
+    "proc.vpid": ["falco-cat-write", "sysflow-nginx"],     # -1: no value; container events -2
+    "thread.vtid": ["sysflow-rename", "sysflow-nginx"],
     "evt.io_dir": SMALL[:2],
     "evt.buflen": SMALL + NET[:1],
     "evt.count.error": SMALL,

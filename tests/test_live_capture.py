@@ -69,6 +69,15 @@ def text(value):
     return value.rstrip(b"\0").decode() if isinstance(value, bytes) else value
 
 
+def first_difference(theirs, ours):
+    """The first line where two outputs differ (for a failing comparison's message)."""
+    a, b = theirs.splitlines(), ours.splitlines()
+    for k, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"line {k + 1}:\n sysdig:   {x}\n scaptool: {y}"
+    return f"lengths differ: sysdig {len(a)} lines, scaptool {len(b)}"
+
+
 def both_readers(path):
     """(sysdig's default output, scaptool's) for a capture."""
     sysdig = require_tool("sysdig")
@@ -164,7 +173,7 @@ def test_hello_capture_through_the_library(hello):
 def test_hello_capture_sysdig_prints_what_scaptool_prints(hello):
     out, log, _, events = hello
     theirs, ours = both_readers(out)
-    assert theirs == ours
+    assert theirs == ours, first_difference(theirs, ours)
     assert f"> openat dirfd=-100(AT_FDCWD) name={log} flags=14(O_APPEND|O_CREAT|O_WRONLY) " \
         "mode=0666 " in theirs
     assert "< write res=6 data=hello. " in theirs
@@ -418,7 +427,7 @@ def test_exercise_generic_events(exercise):
 
 def test_exercise_sysdig_prints_what_scaptool_prints(exercise):
     theirs, ours = both_readers(exercise.path)
-    assert theirs == ours
+    assert theirs == ours, first_difference(theirs, ours)
 
 
 def test_exercise_sysdig_reads_every_event(exercise):
@@ -512,7 +521,7 @@ def test_interrupted_capture_is_a_valid_file(helper, tmp_path):
     events = decode(out)                         # every block whole, trailers included
     assert len(events) == stats["events"]
     theirs, ours = both_readers(out)
-    assert theirs == ours
+    assert theirs == ours, first_difference(theirs, ours)
 
 
 def test_cli_capture(helper, tmp_path):
@@ -590,7 +599,7 @@ def test_live_fixture_sysdig_prints_what_scaptool_prints():
     # given to connect, at the connect's enter event; scaptool does not yet.
     import re
     theirs = re.sub(r"\(<u>/[^)]*\)", "(<u>)", theirs)
-    assert theirs == ours
+    assert theirs == ours, first_difference(theirs, ours)
 
 
 # --------------------------------------------------------------------------------------------
