@@ -9,6 +9,8 @@ for a response (`HTTP/x code`, with Content-Length or 0). A request is only look
 nothing is pending on the (pid, fd) pair, and a response only while a request is."""
 import re
 
+from scap.codecs import bytebuf_text
+
 from . import Arg, ChiselError, chisel
 from .io import chisel_rows, format_bytes, format_time_interval
 from .tables import RULE, extend, lua_number
@@ -24,13 +26,12 @@ _REQUEST = re.compile(r"([A-Z]+) ([!-~]+)")
 _HOST = re.compile(r"Host: ([!-~]+)\.\.")
 _RESPONSE = re.compile(r"HTTP/[!-~]+ ([0-9]+)")
 _LENGTH = re.compile(r"Content-Length: ([0-9]+)\.\.")
-_PRINTABLE = bytes(c if 0x20 <= c < 0x7F else 0x2E for c in range(256))
 
 
 def render_buffer(raw):
     """A buffer as sysdig hands evt.buffer to a chisel (normal format): printable ASCII kept,
-    every other byte a dot."""
-    return bytes(raw).translate(_PRINTABLE).decode("ascii")
+    every other byte a dot, nothing cut."""
+    return bytebuf_text(bytes(raw), None)
 
 
 def parse_request(text):

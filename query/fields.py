@@ -172,12 +172,14 @@ def _evt_time(data, arg):
     return pl.Series("evt.time", [r.outputtime(i) for i in range(len(data))], dtype=pl.String)
 
 
-def _evt_cpu_at(data, arg, rows):
-    return pl.Series("evt.cpu", data.headers.values_at("cpu", rows), dtype=pl.Int64)
+def _header_at(name, column):
+    """A header field at some rows only (EventHeaders.values_at)."""
+    return lambda data, arg, rows: pl.Series(name, data.headers.values_at(column, rows),
+                                             dtype=pl.Int64)
 
 
 @field("evt.cpu", "INT16", "int", "number of the CPU where the event happened",
-       per_row=_evt_cpu_at, at_rows=True)
+       per_row=_header_at("evt.cpu", "cpu"), at_rows=True)
 def _evt_cpu(data, arg):
     return pl.Series("evt.cpu", data.headers.cpu, dtype=pl.Int64)
 
@@ -295,12 +297,8 @@ def _evt_count(data, arg):
     return pl.Series("evt.count", np.ones(len(data), dtype=np.uint32))
 
 
-def _thread_tid_at(data, arg, rows):
-    return pl.Series("thread.tid", data.headers.values_at("tid", rows), dtype=pl.Int64)
-
-
 @field("thread.tid", "INT64", "int", "the thread id (from the event header)",
-       per_row=_thread_tid_at, at_rows=True)
+       per_row=_header_at("thread.tid", "tid"), at_rows=True)
 def _thread_tid(data, arg):
     return pl.Series("thread.tid", data.headers.tid, dtype=pl.Int64)
 
@@ -987,16 +985,10 @@ def _fd_is_server(data, arg):
             except ValueError:
                 values.append(False)
                 continue
-            if cid and address.version == 6:
-                values.append(False)
-                continue
-            known = container_ip(cid, row) if cid else None
-            if cid and (known is None or (int(known) and known == address)):
-                values.append(True)
-            elif cid and int(known):
-                values.append(False)
-            elif cid and address in container_ips(row):
-                values.append(True)
+            verdict = _container_local(address, cid, row, container_ip, container_ips) \
+                if cid else None
+            if verdict is not None:
+                values.append(verdict)
             elif address.version == 4:
                 values.append((s, int(address)) in local4)
             else:
@@ -1004,6 +996,19 @@ def _fd_is_server(data, arg):
         else:
             values.append(False)
     return out.scatter(rows, pl.Series(values, dtype=pl.Boolean))
+
+
+def _container_local(address, cid, row, container_ip, container_ips):
+    """is_*addr_in_local_machine for a thread in container `cid`: True or False, or None
+    where sysdig falls back to the host's interfaces (see _fd_is_server)."""
+    if address.version == 6:
+        return False
+    known = container_ip(cid, row)
+    if known is None:
+        return True
+    if int(known):
+        return known == address
+    return True if address in container_ips(row) else None
 
 
 def _container_ips(data):

@@ -294,10 +294,8 @@ class Capture:
         from .events import _param_slices_chunk
         buf = self.buffer
         offsets, lengths, present = _param_slices_chunk(buf, h, position[types])
-        strip = strip_by_type[types] & (lengths > 0)
-        strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
-        lengths = lengths - strip
-        present &= (lengths > 0) | empty_by_type[types]
+        lengths, present = _trimmed(buf, offsets, lengths, present, strip_by_type[types],
+                                    empty_by_type[types])
         view = memoryview(buf)
         return [bytes(view[o:o + n]) if p else None for o, n, p in
                 zip(offsets.tolist(), lengths.tolist(), present.tolist())]
@@ -318,11 +316,8 @@ class Capture:
             where = slice(lo, lo + step) if dense else having[lo:lo + step]
             part = h.take(where)
             offsets, lengths, present = _param_slices_chunk(buf, part, position[part.type])
-            # strings drop their NUL terminator; an empty value is no value
-            strip = strip_by_type[part.type] & (lengths > 0)
-            strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
-            lengths -= strip
-            present &= (lengths > 0) | empty_by_type[part.type]
+            lengths, present = _trimmed(buf, offsets, lengths, present,
+                                        strip_by_type[part.type], empty_by_type[part.type])
             offsets, lengths = np.where(present, offsets, 0), np.where(present, lengths, 0)
             if dense:
                 fill_views(views[where], buf, offsets, lengths)
@@ -358,6 +353,15 @@ def _param_layout(name):
     position.flags.writeable = False
     ptypes.flags.writeable = False
     return position, ptypes
+
+
+def _trimmed(buf, offsets, lengths, present, strip, keep_empty):
+    """(lengths, present) of byte-like values: strings (`strip`) drop their NUL terminator;
+    an empty value is no value, except where `keep_empty` (data buffers)."""
+    strip = strip & (lengths > 0)
+    strip[strip] = buf[offsets[strip] + lengths[strip] - 1] == 0
+    lengths = lengths - strip
+    return lengths, present & ((lengths > 0) | keep_empty)
 
 
 def _common_dtype(dtypes):

@@ -3,9 +3,9 @@
 Every event block is 4-aligned and its record starts 10 (EV*) or 14 (EVF*) bytes in. The fixed
 header fields are gathered one column at a time, each when first needed, and kept in compact
 columns (21 bytes per event): a capture of millions of events must fit in memory beside its own
-buffer. Whatever can be read again from the buffer (record length, parameter
-count of V2 records) or derived (record offset, length-array position and width) is recomputed
-when asked for. Parameter positions come from the per-event length arrays, accumulated one
+buffer. Whatever can be read again from the buffer (record length, parameter count of V2
+records) or derived (record offset, length-array position and width) is recomputed when asked
+for. Parameter positions come from the per-event length arrays, accumulated one
 parameter index at a time over all events at once.
 """
 import numpy as np
@@ -44,31 +44,25 @@ class EventHeaders:
         self.flags = flags          # uint32 dump flags of EVF blocks; None when there are none
         self.v1_nparams = v1_nparams  # uint16 inferred parameter counts; None without V1
 
-    @property
-    def cpu(self):
-        if self._cpu is None:
-            self._cpu = self._read("cpu")
-        return self._cpu
+    def _lazy(self, name):
+        column = self.__dict__["_" + name]
+        if column is None:
+            column = _read_column(self.buffer, self.offset4, self.kind, name)
+            self.__dict__["_" + name] = column
+        return column
 
-    @property
-    def ts(self):
-        if self._ts is None:
-            self._ts = self._read("ts")
-        return self._ts
+    cpu = property(lambda self: self._lazy("cpu"))
+    ts = property(lambda self: self._lazy("ts"))
+    tid = property(lambda self: self._lazy("tid"))
 
-    @property
-    def tid(self):
-        if self._tid is None:
-            self._tid = self._read("tid")
-        return self._tid
-
-    def _read(self, name):
-        return _read_column(self.buffer, self.offset4, self.kind, name)
+    def _loaded(self, name):
+        """Column `name` as held now: None for a lazy column not read yet."""
+        return self.__dict__["_" + name] if name in self._LAZY else getattr(self, name)
 
     def values_at(self, name, rows):
         """Column `name` ('cpu', 'ts', 'tid', 'type') at some rows: read for those rows
         alone while the whole column has not been needed."""
-        column = getattr(self, "_" + name) if name in self._LAZY else getattr(self, name)
+        column = self._loaded(name)
         if column is not None:
             return column[rows]
         rows = np.asarray(rows, dtype=np.int64)
@@ -79,7 +73,7 @@ class EventHeaders:
 
     def take(self, index):
         def part(name):
-            column = getattr(self, "_" + name if name in self._LAZY else name)
+            column = self._loaded(name)
             return column[index] if column is not None else None
         return EventHeaders(self.buffer, **{k: part(k) for k in self._COLUMNS})
 
@@ -203,19 +197,20 @@ def _read_column(buf, off4, kind, name):
     (EVF blocks, with their flags field, are read again at their own offsets)."""
     compact, wide = _DTYPES[name]
     out = np.empty(len(off4), dtype=compact)
-    for lo in range(0, len(off4), _ROWS_CHUNK):
-        block = off4[lo:lo + _ROWS_CHUNK].astype(np.int64) * 4
-        values = _gather_fields(buf, block, _V2_FIELDS, [name])[name]
+
+    def store(at, values):
+        nonlocal out
         if wide is not None and out.dtype == compact and not _fits(values, compact):
             out = out.astype(wide)  # widened once, for the rest of the column
-        out[lo:lo + len(values)] = values
+        out[at] = values
+
+    for lo in range(0, len(off4), _ROWS_CHUNK):
+        block = off4[lo:lo + _ROWS_CHUNK].astype(np.int64) * 4
+        store(slice(lo, lo + len(block)), _gather_fields(buf, block, _V2_FIELDS, [name])[name])
     flagged = np.flatnonzero(kind & 1)
     if len(flagged):
-        values = _gather_fields(buf, off4[flagged].astype(np.int64) * 4, _FLAGS_FIELDS,
-                                [name])[name]
-        if wide is not None and out.dtype == compact and not _fits(values, compact):
-            out = out.astype(wide)
-        out[flagged] = values
+        store(flagged, _gather_fields(buf, off4[flagged].astype(np.int64) * 4, _FLAGS_FIELDS,
+                                      [name])[name])
     return out
 
 
