@@ -133,7 +133,9 @@ def _last_enter_before(types, tids, skips, at):
     """For each row in `at`, the last enter of its thread before it (-1: none), from one
     pass over the events of those threads."""
     threads, query_code = np.unique(tids[at], return_inverse=True)
-    enters = np.flatnonzero(np.isin(tids, threads) & (types % 2 == 0) & ~skips[types])
+    theirs = np.flatnonzero(member(tids, threads))  # the events of those threads
+    kinds = types[theirs]
+    enters = theirs[(kinds % 2 == 0) & ~skips[kinds]]
     enter_code = np.searchsorted(threads, tids[enters])
     # one sorted key per (thread, row): the enters' keys are searched for each row's key
     span = len(types) + 1
@@ -143,3 +145,17 @@ def _last_enter_before(types, tids, skips, at):
     pos = np.searchsorted(keys, query_code.astype(np.int64) * span + at) - 1
     same = (pos >= 0) & (keys[np.maximum(pos, 0)] // span == query_code)
     return np.where(same, enters[np.maximum(pos, 0)], -1)
+
+
+def member(values, wanted):
+    """np.isin(values, wanted) for thread ids: a table lookup when their range is small
+    (it is), several times faster than isin's sort."""
+    wanted = np.asarray(sorted(wanted), dtype=np.int64)
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo >= 1 << 24:
+        return np.isin(values, wanted)
+    table = np.zeros(hi - lo + 1, dtype=bool)
+    table[wanted[(wanted >= lo) & (wanted <= hi)] - lo] = True
+    return table[values if lo == 0 else values.astype(np.int64) - lo]

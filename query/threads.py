@@ -38,9 +38,10 @@ import numpy as np
 import polars as pl
 
 from scap import eventtable
+from scap.capture import SYSDIG_0293_EVENT_MAX
 from scap.eventtable import EF
 
-from .pairing import enter_rows_at
+from .pairing import enter_rows_at, member
 from query import paths
 
 NO_ID = 0xFFFFFFFF          # uid/gid/loginuid of a thread sysdig knows nothing about
@@ -127,17 +128,18 @@ def _kind_codes():
     return (kind != "").astype(np.uint8)
 
 
-def _member(values, wanted):
-    """np.isin(values, wanted) for tids: a table lookup when they are small (they are)."""
-    wanted = np.asarray(sorted(wanted), dtype=np.int64)
-    if len(values) == 0:
-        return np.zeros(0, dtype=bool)
-    lo, hi = int(values.min()), int(values.max())
-    if lo < 0 or hi >= 1 << 24:
-        return np.isin(values, wanted)
-    table = np.zeros(hi + 1, dtype=bool)
-    table[wanted[(wanted >= 0) & (wanted <= hi)]] = True
-    return table[values]
+@functools.cache
+def _counted_tables():
+    """Per event id, for the events 0.29.3 reads (Capture.counted): does it change the thread
+    table, and does it create a placeholder thread? (One lookup per event instead of two.)"""
+    kind, creates = _kinds()
+    counted = np.arange(len(kind)) < SYSDIG_0293_EVENT_MAX
+    return (kind != "") & counted, creates & counted
+
+
+def _creating_rows(capture):
+    """The events that create a placeholder thread for a tid sysdig does not know."""
+    return np.flatnonzero(_counted_tables()[1][np.asarray(capture.event_types)])
 
 
 @functools.cache
@@ -578,9 +580,9 @@ def _as_read_by_0293(r):
 
 
 def _seed(table, processes, section, row):
-    """The process list of a section: the table before its first event."""
-    rows = [_as_read_by_0293(r) for r in processes.filter(pl.col("section") == section)
-            .to_dicts()]
+    """The process list of a section (`processes`: Capture.process_rows): the table before
+    its first event."""
+    rows = [_as_read_by_0293(r) for r in processes if r["section"] == section]
     for r in rows:
         tid = r["tid"]
         thread = {"comm": r["comm"], "exe": r["exe"], "exepath": r["exepath"] or "",
@@ -616,17 +618,14 @@ def thread_versions(capture, tids=None, replayed=None):
     only (the others' versions are the replayed ones); `replayed` reuses replay(capture)."""
     if replayed is None:
         replayed = replay(capture)
-    types = np.asarray(capture.event_types)
-    known = capture.counted
-    _, creates = _kinds()
-    eligible_mask = known & creates[types]
-    all_tids = np.asarray(capture.headers.tid)
+    rows = _creating_rows(capture)
+    row_tids = capture.headers.values_at("tid", rows)
     if tids is not None:
-        eligible_mask &= _member(all_tids, tids)
+        mine = member(row_tids, tids)
+        rows, row_tids = rows[mine], row_tids[mine]
     starts = [s.first_event for s in capture.sections] or [0]
-    rows = np.flatnonzero(eligible_mask)
     section_of = np.searchsorted(np.asarray(starts), rows, side="right") - 1
-    return _add_placeholders(replayed, rows, section_of, all_tids[rows].astype(np.int64))
+    return _add_placeholders(replayed, rows, section_of, row_tids.astype(np.int64))
 
 
 def replay(capture):
@@ -635,9 +634,8 @@ def replay(capture):
     types = np.asarray(capture.event_types)
     tids = np.asarray(capture.headers.tid)
     known = capture.counted
-    kind_of, creates = _kinds()
-    code_of = _kind_codes()
-    state_rows = np.flatnonzero(known & (code_of[types] != 0))
+    kind_of, _ = _kinds()
+    state_rows = np.flatnonzero(_counted_tables()[0][types])
     kinds = dict(zip(state_rows.tolist(), kind_of[types[state_rows]].tolist()))
     starts = [s.first_event for s in capture.sections] or [0]
 
@@ -668,10 +666,11 @@ def replay(capture):
     rlimits = _rlimit_enters(capture, types, rlimit_rows, enter)
 
     versions = []
-    processes = capture.processes
+    creating = _creating_rows(capture)
+    processes = capture.process_rows
     for s, start in enumerate(starts):
         end = starts[s + 1] if s + 1 < len(starts) else n
-        sel = np.flatnonzero(known[start:end] & creates[types[start:end]]) + start
+        sel = creating[slice(*np.searchsorted(creating, [start, end]))]
         table = _Table(s, start, EligibleRows(sel, tids), versions)
         table.headers = capture.headers  # clone times (proc.duration)
         _seed(table, processes, s, start)
@@ -707,7 +706,25 @@ def replay(capture):
                 _set_id(table, row, tid, p, i, enter_values.get(row), ID_SETTERS[kind][1])
         if pending is not None:
             _remove_after_exit(table, *pending)
-    return pl.DataFrame(versions, schema=_SCHEMA, orient="row")
+    return _versions_frame(versions)
+
+
+def _versions_frame(versions):
+    """The DataFrame of the version tuples, column by column. The list columns (args, env,
+    cgroups) repeat the same few lists in most versions: each distinct list is converted
+    once and gathered, not converted again for every version."""
+    columns = list(zip(*versions)) if versions else [()] * len(_SCHEMA)
+    data = []
+    for (name, dtype), values in zip(_SCHEMA.items(), columns):
+        if isinstance(dtype, pl.List):
+            index = {}
+            codes = [index.setdefault(v, len(index)) if v is not None else None
+                     for v in values]
+            distinct = pl.Series(name, [list(v) for v in index], dtype=dtype)
+            data.append(distinct.gather(pl.Series(codes, dtype=pl.UInt32)))
+        else:
+            data.append(pl.Series(name, values, dtype=dtype))
+    return pl.DataFrame(data)
 
 
 def _rlimit_enters(capture, types, rows, enter):

@@ -90,8 +90,23 @@ class Capture:
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
             from . import metadata  # polars and construct load only when tables are asked for
-            cache[name] = metadata.read_table(self.buffer, self.layout.sections, name)
+            rows = self._rows(name)
+            cache[name] = rows if name == "machine" else metadata.table_of(rows, name)
         return cache[name]
+
+    def _rows(self, name):
+        """A metadata table as the list of its rows (dicts), parsed on first use."""
+        cache = self.__dict__.setdefault("_table_rows", {})
+        if name not in cache:
+            from . import metadata
+            cache[name] = metadata.read_rows(self.buffer, self.layout.sections, name)
+        return cache[name]
+
+    @property
+    def process_rows(self):
+        """The rows of `processes` as dicts, without building the table (a thread replay
+        reads them one by one)."""
+        return self._rows("processes")
 
     @property
     def machine(self):
@@ -342,8 +357,8 @@ def _param_layout(name):
     """(position, PT type) of the parameter `name` for each event id (-1: none), from the
     current libs table; the same for every capture, so worked out once per name."""
     table = eventtable.libs()
-    position = np.full(65536, -1, dtype=np.int64)
-    ptypes = np.full(65536, -1, dtype=np.int64)
+    position = np.full(65536, -1, dtype=np.int8)  # compact: one table per name asked for
+    ptypes = np.full(65536, -1, dtype=np.int16)
     for info in map(table.__getitem__, range(len(table))):
         for k, p in enumerate(info.params):
             if p.name == name:

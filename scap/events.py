@@ -229,7 +229,10 @@ def decode_headers(buf, layout, path=None):
         etype = _read_column(buf, off4, kind, "type")
     large = eventtable.libs().large_payload
     first_bad = n
-    for lo in range(0, n, _ROWS_CHUNK):
+    checked = getattr(layout, "first_misfit", None)  # by the scan: scan._record_fields
+    if checked is not None:
+        first_bad = checked
+    for lo in range(0, 0 if checked is not None else n, _ROWS_CHUNK):
         sl = slice(lo, lo + _ROWS_CHUNK)
         # the record, and the V2 length array, must fit inside the data
         plain_v2 = kind[sl] == 2
@@ -252,7 +255,9 @@ def decode_headers(buf, layout, path=None):
         flags = np.zeros(n, dtype=np.uint32)
         flags[with_flags] = _gather_fields(buf, off4[with_flags].astype(np.int64) * 4,
                                            _FLAGS_FIELDS, ["flags"])["flags"]
-    headers = EventHeaders(buf, off4, kind, type=etype, flags=flags)
+    tids = getattr(layout, "event_tids", None)
+    headers = EventHeaders(buf, off4, kind, type=etype, flags=flags,
+                           tid=tids if tids is not None and len(tids) == n else None)
     damage = None
     v1 = np.flatnonzero((kind & 2) == 0)
     if len(v1):

@@ -68,6 +68,17 @@ TABLE_BLOCKS = {
 
 def read_table(buf, sections, name):
     """One metadata table ('machine' is a dict, the others DataFrames with a section column)."""
+    rows = read_rows(buf, sections, name)
+    return rows if name == "machine" else table_of(rows, name)
+
+
+def table_of(rows, name):
+    """The DataFrame of a table's rows (as read_rows gives them)."""
+    return _frame(rows, _SCHEMAS[name])
+
+
+def read_rows(buf, sections, name):
+    """One metadata table as a list of dicts, the DataFrame's rows ('machine': one dict)."""
     machine, threads, fds, users, groups, ifaces = {}, [], [], [], [], []
     for index, section in enumerate(sections):
         for btype, body in parsed_blocks(buf, section, TABLE_BLOCKS[name]):
@@ -89,12 +100,8 @@ def read_table(buf, sections, name):
                         groups.append({"section": index, "gid": e.gid, "name": _text(e.name)})
             elif btype in bt.INTERFACE_LISTS:
                 ifaces += [_interface_row(e, index) for e in body.entries]
-    return {"machine": lambda: machine,
-            "processes": lambda: _frame(threads, THREAD_SCHEMA),
-            "fds": lambda: _frame(fds, FD_SCHEMA),
-            "users": lambda: _frame(users, USER_SCHEMA),
-            "groups": lambda: _frame(groups, GROUP_SCHEMA),
-            "interfaces": lambda: _frame(ifaces, INTERFACE_SCHEMA)}[name]()
+    return {"machine": machine, "processes": threads, "fds": fds, "users": users,
+            "groups": groups, "interfaces": ifaces}[name]
 
 
 def read_sections(buf, sections, path=None):
@@ -104,8 +111,8 @@ def read_sections(buf, sections, path=None):
 
 
 def _frame(rows, columns):
-    return pl.DataFrame(rows, schema=columns, orient="row") if rows else \
-        pl.DataFrame(schema=columns)
+    # column by column: twice as fast as Polars' own reading of a list of dicts
+    return pl.DataFrame({name: [r[name] for r in rows] for name in columns}, schema=columns)
 
 
 def _text(raw):
@@ -113,13 +120,15 @@ def _text(raw):
 
 
 def _text_list(raw):
-    """A NUL-separated list (args, env, cgroups), final NUL optional."""
+    """A NUL-separated list (args, env, cgroups), final NUL optional. (Decoded as a whole:
+    a NUL is never part of a UTF-8 sequence, so the items come out as if decoded one by
+    one, at a fraction of the cost for an environment of hundreds of variables.)"""
     if not raw:
         return []
-    items = raw.split(b"\0")
-    if items[-1] == b"":
+    items = raw.decode("utf-8", "replace").split("\0")
+    if items[-1] == "":
         items.pop()
-    return [_text(i) for i in items]
+    return items
 
 
 def _signed64(value):
@@ -203,6 +212,10 @@ GROUP_SCHEMA = {"section": pl.Int32, "gid": pl.UInt32, "name": pl.String}
 INTERFACE_SCHEMA = {"section": pl.Int32, "type": pl.UInt16, "name": pl.String,
                     "addr": pl.String, "netmask": pl.String, "bcast": pl.String,
                     "linkspeed": pl.UInt64}
+
+
+_SCHEMAS = {"processes": THREAD_SCHEMA, "fds": FD_SCHEMA, "users": USER_SCHEMA,
+            "groups": GROUP_SCHEMA, "interfaces": INTERFACE_SCHEMA}
 
 
 def _interface_row(e, section):

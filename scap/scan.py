@@ -37,6 +37,12 @@ class Layout:
     end: int                       # bytes understood; == len(buffer) unless damaged
     damage: object = None          # the ScapError that stopped reading early, if any
     event_types: object = None     # uint16 event type of each block, when the scan saw them
+    # Seen by the bulk scan while each chunk is in cache (None where it did not run): the
+    # thread id of every event (int32 where every tid fits), and the index of the first
+    # plain V2 record that does not fit its data, or the number of events (the other block
+    # kinds are left to decode_headers).
+    event_tids: object = None
+    first_misfit: object = None
 
     @property
     def event_offsets(self):
@@ -54,7 +60,7 @@ def scan(buf, path=None):
     if size < 12 or int(words[0]) != bt.SHB:
         what = "empty input" if size == 0 else "no section header block at the start"
         raise NotAScapError(f"not a scap capture: {what}", path=path, offset=0)
-    sections, offsets, types, event_types = [], [], [], []
+    sections, offsets, types, event_types, extras = [], [], [], [], []
     pos, damage = 0, None
     while pos < size:
         try:
@@ -68,7 +74,8 @@ def scan(buf, path=None):
         sections.append(section)
         if pos >= size:
             break
-        ev_off, ev_types, pos, damage, etypes = _event_run(buf, words, pos, path)
+        ev_off, ev_types, pos, damage, etypes, extra = _event_run(buf, words, pos, path)
+        extras.append(extra)
         offsets.append(ev_off)
         types.append(ev_types)
         event_types.append(etypes)
@@ -77,8 +84,11 @@ def scan(buf, path=None):
     if damage is not None:
         warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=3)
     hint = None
+    tids = first_misfit = None
     if len(offsets) == 1:
         ev_off4, ev_types, hint = offsets[0], types[0], event_types[0]
+        if extras[0] is not None:
+            tids, first_misfit = extras[0]
     else:
         ev_off4 = np.concatenate(offsets) if offsets else np.zeros(0, np.uint32)
         ev_types = np.concatenate(types) if types else np.zeros(0, np.uint8)
@@ -87,7 +97,8 @@ def scan(buf, path=None):
     if len(ev_types) and (ev_types == ev_types[0]).all():
         # the usual capture has one kind of event block: one byte, seen n times, costs nothing
         ev_types = np.broadcast_to(ev_types[:1].copy(), ev_types.shape)
-    return Layout(sections, ev_off4, ev_types, pos if damage else size, damage, hint)
+    return Layout(sections, ev_off4, ev_types, pos if damage else size, damage, hint, tids,
+                  first_misfit)
 
 
 def _header(buf, words, pos, path):
@@ -204,68 +215,162 @@ def _candidates(words, first_word):
     return idx[ok].astype(np.int64), lengths[ok]
 
 
-def _chunk_blocks(words, lo, hi):
+def _chunk_blocks(buf, words, lo, hi, block_id=None):
     """Well-framed event-block candidates starting in words[lo:hi], with their ends, runs of
-    candidates that tile, block ids and event types. Pure numpy: runs in a worker thread."""
+    candidates that tile, block kinds, event types, thread ids and record misfits (see
+    _record_fields). With `block_id`, only blocks of that id are looked for (one compare
+    per word instead of a range test and a table lookup). Pure numpy: runs in a worker
+    thread."""
     n = len(words)
     w = words[lo:hi]
-    mask = (w - np.uint32(_EVENT_ID_LO)) <= np.uint32(_EVENT_ID_HI - _EVENT_ID_LO)
-    idx = np.flatnonzero(mask)
-    idx = idx[_IS_EVENT_ID[w[idx] - _EVENT_ID_LO]] + lo
-    raw_length = words[np.minimum(idx + 1, n - 1)].astype(np.int64)
-    ends = idx + raw_length // 4
-    good = (raw_length % 4 == 0) & (raw_length >= 12) & (ends <= n)
-    good[good] = words[ends[good] - 1] == raw_length[good]
+    if block_id is None:
+        mask = (w - np.uint32(_EVENT_ID_LO)) <= np.uint32(_EVENT_ID_HI - _EVENT_ID_LO)
+        idx = np.flatnonzero(mask)
+        idx = idx[_IS_EVENT_ID[w[idx] - _EVENT_ID_LO]] + lo
+    else:
+        idx = np.flatnonzero(w == np.uint32(block_id)) + lo
+    raw_length = words[np.minimum(idx + 1, n - 1)]
+    ends = idx + (raw_length >> np.uint32(2))
+    # the trailer repeats the length; a length that is no block's makes the test fail
+    trailer = words[np.minimum(ends, n) - 1]
+    good = (trailer == raw_length) & ((raw_length & np.uint32(3)) == 0) & \
+        (raw_length >= np.uint32(12)) & (ends <= n)
     idx, ends = idx[good], ends[good]
-    kinds = _KIND_BY_ID[words[idx] - _EVENT_ID_LO]
+    if block_id is None:
+        kinds = _KIND_BY_ID[words[idx] - _EVENT_ID_LO]
+    else:
+        kinds = np.full(len(idx), _KIND_BY_ID[block_id - _EVENT_ID_LO], dtype=np.uint8)
     # the event type sits 30 bytes into the block (34 after an EVF block's flags field)
-    flagged = (kinds & 1).astype(np.int64)
-    types = (words[np.minimum(idx + 7 + flagged, n - 1)] >> np.uint32(16)).astype(np.uint16)
+    w7 = words[np.minimum(idx + 7, n - 1)]
+    types = (w7 >> np.uint32(16)).astype(np.uint16)
+    flagged = np.flatnonzero(kinds & 1)
+    if len(flagged):
+        types[flagged] = words[np.minimum(idx[flagged] + 8, n - 1)] >> np.uint32(16)
+    tids, misfits = _record_fields(buf, words, idx, kinds, types, w7, flagged)
     breaks = np.flatnonzero(ends[:-1] != idx[1:])
-    return idx, ends, np.r_[0, breaks + 1], np.r_[breaks + 1, len(idx)], kinds, types
+    return (idx, ends, np.r_[0, breaks + 1], np.r_[breaks + 1, len(idx)], kinds, types, tids,
+            misfits)
 
 
-def _tiled_chain(words, first, size):
-    """The usual case, cheaply: (word offsets, block ids, event types) of an unbroken chain of
-    event blocks from word `first` to the end of the data, or None if anything else is there
-    (another section, damage, a block the bulk test misses), which the walk then handles.
+def _record_fields(buf, words, idx, kinds, types, w7, flagged):
+    """The thread id of the event block at each word index, and whether a plain V2 record
+    (kind 2) does not fit its data: the record must hold its own header and length array
+    and end inside the data, or libscap stops reading there (see events.decode_headers).
+
+    Read here, while the chunk is in cache, rather than gathered again from the whole file.
+    Every field sits at an even offset: tid at byte 18 of the block (22 after EVF flags),
+    the record length at 26, the parameter count at 32 (only plain V2 records are checked;
+    w7 is word 7 of each block, flagged the EVF ones).
+    """
+    n = len(words)
+    start = idx * 4
+    if len(flagged):
+        start = start.copy()
+        start[flagged] += 4
+    tids = _unaligned_view(buf, "<i8")[np.minimum(start + 18, len(buf) - 8)]
+    # the length's two halves are the high half of word 6 and the low half of word 7
+    w6 = words[np.minimum(idx + 6, n - 1)]
+    length = ((w6 >> np.uint32(16)) | (w7 << np.uint32(16))).astype(np.int64)
+    nparams = words[np.minimum(idx + 8, n - 1)].astype(np.int64)
+    need = nparams * _LENGTH_WIDTH[types] + 26  # header + length array
+    misfits = (length < need) | (start + 10 + length > n * 4)
+    if len(flagged) or (kinds != 2).any():
+        misfits &= kinds == 2
+    return tids, misfits
+
+
+def _unaligned_view(buf, dtype):
+    """buf seen as one `dtype` value starting at every byte."""
+    dtype = np.dtype(dtype)
+    return np.ndarray(shape=(max(len(buf) - dtype.itemsize + 1, 0),), dtype=dtype, buffer=buf,
+                      strides=(1,))
+
+
+def _length_widths():
+    """Bytes per entry of a V2 record's length array, by event type (4 for large payloads)."""
+    from . import eventtable
+    large = eventtable.libs().large_payload
+    width = np.full(1 << 16, 2, dtype=np.int64)
+    width[:len(large)][large] = 4
+    return width
+
+
+_LENGTH_WIDTH = _length_widths()
+
+
+def _tiled_chain(buf, words, first, size):
+    """The usual case, cheaply: (word offsets, block kinds, event types, thread ids, index of
+    the first record that does not fit its data or the count) of an unbroken chain of event blocks from word `first` to the end of the data,
+    or None if anything else is there (another section, damage, a block the bulk test
+    misses), which the walk then handles.
 
     Chunks are searched on two threads (numpy releases the GIL); the chain is then followed
     from run to run, in order: event data that happens to look like a block breaks a run, and
-    the chain steps over it. Results go into one preallocated output, because fresh large
-    temporaries cost more here than the arithmetic."""
+    the chain steps over it. Most captures have one kind of event block, so chunks are first
+    searched for the first block's id only; from the first block of another kind on, for
+    every kind. Results go into one preallocated output, because fresh large temporaries
+    cost more here than the arithmetic."""
     n = len(words)
     if n * 4 != size or first >= n:
         return None
     capacity = (n - first) // 9 + 1  # a block is at least 36 bytes; untouched pages are free
     out = np.empty(capacity, dtype=np.uint32 if n < 1 << 32 else np.uint64)
-    ids_out = np.empty(capacity, dtype=np.uint8)
+    kinds_out = np.empty(capacity, dtype=np.uint8)
     types_out = np.empty(capacity, dtype=np.uint16)
+    tids_out = np.empty(capacity, dtype=np.int32)  # widened if some tid needs it
+    first_misfit = None
     count, expect = 0, first
     bounds = [(lo, min(n, lo + _CHUNK_WORDS)) for lo in range(first, n, _CHUNK_WORDS)]
+    block_id = int(words[first])
+    if not (_EVENT_ID_LO <= block_id <= _EVENT_ID_HI and _IS_EVENT_ID[block_id - _EVENT_ID_LO]):
+        block_id = None
     ahead = 3  # chunks in flight: enough to keep both threads busy, few results held
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = [pool.submit(_chunk_blocks, words, lo, hi) for lo, hi in bounds[:ahead]]
-        for k, (lo, hi) in enumerate(bounds):
-            idx, ends, run_starts, run_stops, ids, types = pending[k].result()
+        def submit(k):
+            return pool.submit(_chunk_blocks, buf, words, *bounds[k], block_id) \
+                if k < len(bounds) else None
+        pending = [submit(k) for k in range(ahead)]
+        k = 0
+        while k < len(bounds):
+            idx, ends, run_starts, run_stops, kinds, types, tids, misfits = \
+                pending[k].result()
             pending[k] = None
-            if k + ahead < len(bounds):
-                pending.append(pool.submit(_chunk_blocks, words, *bounds[k + ahead]))
+            pending.append(submit(k + ahead))
+            hi = bounds[k][1]
             while expect < hi:
                 at = int(np.searchsorted(idx, expect))
                 if at >= len(idx) or idx[at] != expect:
-                    return None
+                    break
                 run = int(np.searchsorted(run_starts, at, side="right")) - 1
                 stop = int(run_stops[run])
                 m = stop - at
                 out[count:count + m] = idx[at:stop]
-                ids_out[count:count + m] = ids[at:stop]
+                kinds_out[count:count + m] = kinds[at:stop]
                 types_out[count:count + m] = types[at:stop]
+                part = tids[at:stop]
+                if tids_out.dtype == np.int32 and m and \
+                        not (-(1 << 31) <= part.min() and part.max() < 1 << 31):
+                    tids_out = tids_out.astype(np.int64)
+                tids_out[count:count + m] = part
+                if first_misfit is None and misfits[at:stop].any():
+                    first_misfit = count + int(np.argmax(misfits[at:stop]))
                 count += m
                 expect = int(ends[stop - 1])
+            if expect >= hi:
+                k += 1
+                continue
+            if block_id is None:
+                return None
+            # a block of another kind (or none): search this chunk and the rest for all kinds
+            block_id = None
+            for f in pending[k + 1:]:
+                if f is not None:
+                    f.cancel()
+            pending[k:] = [submit(j) for j in range(k, k + ahead)]
     if expect != n:
         return None
-    return out[:count], ids_out[:count], types_out[:count]
+    return out[:count], kinds_out[:count], types_out[:count], tids_out[:count], \
+        count if first_misfit is None else first_misfit
 
 
 def _event_run(buf, words, pos, path):
@@ -275,9 +380,9 @@ def _event_run(buf, words, pos, path):
     """
     size = len(buf)
     if pos % 4 == 0:
-        chain = _tiled_chain(words, pos // 4, size)
+        chain = _tiled_chain(buf, words, pos // 4, size)
         if chain is not None:
-            return chain[0], chain[1], size, None, chain[2]
+            return chain[0], chain[1], size, None, chain[2], chain[3:]
     cand_words, cand_len = _candidates(words, pos // 4)
     starts = cand_words * 4
     types = words[cand_words]
@@ -338,4 +443,4 @@ def _event_run(buf, words, pos, path):
         offsets, btypes = offsets[order], btypes[order]
     offsets4 = offsets // 4
     return (offsets4.astype(np.uint32 if size < 1 << 34 else np.uint64), _kinds(btypes), pos,
-            damage, None)
+            damage, None, None)

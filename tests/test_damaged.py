@@ -117,3 +117,62 @@ def test_false_block_start_inside_event_data(tmp_path):
     cap = scap.open(f)
     assert len(cap) == 4
     assert list(cap.headers.ts) == [1000, 5, 1000, 1001]
+
+
+# -- what the bulk scan reads beside the block chain (scan._record_fields) ----------------------
+
+def _many_events(n, tid=42, first_ts=0):
+    return b"".join(_event_block(first_ts + i, tid, 6, [struct.pack("<q", 3), b"x" * 4])
+                    for i in range(n))
+
+
+# enough events that the file spans several of the scan's chunks
+_MANY = 3 * (1 << 21) // EVENT_SIZE
+
+
+def test_block_of_another_kind_deep_in_the_file(tmp_path):
+    """The scan first looks for the first block's id only; a block of another kind (here an
+    EVF_V2, with its flags field) far into the file makes it look for every kind from there,
+    and every event is read."""
+    flagged_record = struct.pack("<IQQIHI", 1, 777, 99, 26, 6, 0)
+    flagged = frame_block(0x217, struct.pack("<H", 0) + flagged_record)
+    half = _MANY // 2
+    f = tmp_path / "mixed.scap"
+    f.write_bytes(_capture(0) + _many_events(half) + flagged + _many_events(half, first_ts=half))
+    cap = scap.open(f)
+    assert cap.layout.event_tids is not None  # read by the bulk scan, not the walk
+    assert cap.damage is None and len(cap) == 2 * half + 1
+    assert cap.headers.block_type[half] == 0x217
+    assert int(cap.headers.tid[half]) == 99 and int(cap.headers.ts[half]) == 777
+    assert (cap.headers.tid[:half] == 42).all() and (cap.headers.tid[half + 1:] == 42).all()
+    assert cap.headers.ts[-1] == 2 * half - 1
+
+
+def test_record_longer_than_the_data_is_damage(tmp_path):
+    """A well-framed block whose record claims more bytes than the file has: reading stops
+    there, as libscap does, with the same error as the slow check gives."""
+    data = bytearray(_capture(0) + _many_events(_MANY))
+    at = len(_capture(0)) + EVENT_SIZE * (_MANY - 3)
+    data[at + 26:at + 30] = struct.pack("<I", 1 << 30)  # the record length
+    f = tmp_path / "long.scap"
+    f.write_bytes(bytes(data))
+    with pytest.warns(scap.ScapWarning):
+        cap = scap.open(f)
+        assert cap.layout.first_misfit == _MANY - 3
+        assert len(cap) == _MANY - 3
+    assert isinstance(cap.damage, scap.CorruptBlockError)
+    assert cap.damage.offset == at and "does not fit its block" in str(cap.damage)
+
+
+def test_thread_ids_beyond_32_bits_late_in_the_file(tmp_path):
+    """Thread ids are kept in 32 bits while they fit; one that does not, in a later chunk,
+    widens the column without changing the values before it."""
+    big = (1 << 40) + 5
+    f = tmp_path / "tids.scap"
+    f.write_bytes(_capture(0) + _many_events(_MANY) + _many_events(1, tid=big)
+                  + _many_events(1, tid=(1 << 64) - 1))
+    cap = scap.open(f)
+    assert cap.layout.event_tids is not None
+    tids = cap.headers.tid
+    assert len(tids) == _MANY + 2 and tids.dtype.itemsize == 8
+    assert (tids[:_MANY] == 42).all() and int(tids[-2]) == big and int(tids[-1]) == -1
