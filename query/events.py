@@ -96,40 +96,42 @@ class EventData:
         from . import threads
         return threads.thread_versions(self.capture, replayed=self.thread_replay)
 
-    def threads_at(self, rows):
-        """The thread state columns at the given rows only (the last answer is kept: a
-        filter's fields and a format's ask for the same rows in turn)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        last = self.__dict__.get("_threads_at")
-        if last is not None and np.array_equal(last[0], rows):
-            return last[1]
+    def threads_at(self, rows, columns=None):
+        """The named thread state columns (all of query.threads.COLUMNS by default) at the
+        given rows only. What was computed for some rows serves later asks for any of them
+        (a filter's candidates, then the lines printed among them); a column is computed
+        only when asked for."""
         from . import threads
-        replayed = self.thread_replay
-        wanted = threads.placeholder_tids(self.capture, rows, replayed)
-        known = self.__dict__.get("_versions_for")
-        if known is None or not wanted <= known[0]:
-            # the versions of some threads serve any rows of those threads (a filter's
-            # candidates, then the lines printed among them)
-            known = (wanted, threads.thread_versions(self.capture, tids=wanted,
-                                                     replayed=replayed))
-            self._versions_for = known
-        frame = threads.thread_columns(self.capture, rows, replayed=replayed,
-                                       versions=known[1])
-        self._threads_at = (rows, frame)
-        return frame
+        columns = list(threads.COLUMNS if columns is None else columns)
+        rows = np.asarray(rows, dtype=np.int64)
+        known_rows, cache = self.__dict__.get("_threads_at", (None, None))
+        at = _positions(known_rows, rows) if known_rows is not None else None
+        if at is None:
+            known_rows, cache, at = rows, {}, slice(None)
+            self._threads_at = (known_rows, cache)
+        missing = [c for c in columns if c not in cache]
+        if missing:
+            replayed = self.thread_replay
+            wanted = threads.placeholder_tids(self.capture, known_rows, replayed)
+            known = self.__dict__.get("_versions_for")
+            if known is None or not wanted <= known[0]:
+                # the versions of some threads serve any rows of those threads
+                known = (wanted, threads.thread_versions(self.capture, tids=wanted,
+                                                         replayed=replayed))
+                self._versions_for = known
+            frame = threads.thread_columns(self.capture, known_rows, replayed=replayed,
+                                           versions=known[1], columns=missing)
+            cache.update({c: frame[c] for c in frame.columns})
+        return pl.DataFrame([cache[c] if isinstance(at, slice) else cache[c].gather(at)
+                             for c in columns])
 
     def thread_value(self, column, row):
-        """One thread state value, at one row: from the rows last asked for when it is among
-        them, else computed for that row alone."""
+        """One thread state value, at one row: from what was computed for the rows asked
+        for before when it is among them, else computed for that row alone."""
         full = self.__dict__.get("_thread_columns", {})
         if column in full:
             return full[column][row]
-        last = self.__dict__.get("_threads_at")
-        if last is not None:
-            at = np.flatnonzero(last[0] == row)
-            if len(at):
-                return last[1][column][int(at[0])]
-        return self.threads_at([row])[column][0]
+        return self.threads_at([row], [column])[column][0]
 
     @functools.cached_property
     def fds(self):
@@ -204,3 +206,14 @@ def _type_name_table():
     table = eventtable.sysdig_0293()
     libs = eventtable.libs()
     return [table[i].name if i < len(table) else libs[i].name for i in range(len(libs))]
+
+
+def _positions(known, rows):
+    """Where each of `rows` is in the ascending array `known`, or None if some is not."""
+    if len(known) == 0 or (len(known) > 1 and not np.all(known[1:] > known[:-1])):
+        return None
+    at = np.searchsorted(known, rows)
+    if np.any(at >= len(known)) or not np.array_equal(known[np.minimum(at, len(known) - 1)],
+                                                     rows):
+        return None
+    return at

@@ -337,7 +337,7 @@ _FD_FIELDS = {
 }
 for _name, (_type, _kind, _desc) in _THREAD_FIELDS.items():
     field(_name, _type, _kind, _desc,
-          per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows)[_n], at_rows=True)(
+          per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows, [_n])[_n], at_rows=True)(
         lambda data, arg, _n=_name: data.thread_columns([_n])[_n])
 for _name, (_type, _kind, _desc) in _FD_FIELDS.items():
     field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "fds", _n))

@@ -128,10 +128,9 @@ class Renderer:
         self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
         self.table = eventtable.sysdig_0293()
         self._large = eventtable.libs().large_payload
-        users = capture.users
-        self._users = dict(zip(users["uid"].to_list(), users["name"].to_list()))
-        groups = capture.groups
-        self._groups = dict(zip(groups["gid"].to_list(), groups["name"].to_list()))
+        # uid/gid -> name, read from the user list when a uid or gid is first rendered
+        self._users = _LazyNames(capture, "users", "uid")
+        self._groups = _LazyNames(capture, "groups", "gid")
 
     # -- raw parameters ----------------------------------------------------------------------
     def raw_params(self, row):
@@ -282,6 +281,22 @@ class Renderer:
         text = self.state.fd_text(row, fd)
         return text[1] if text and text.startswith("<") else "?"
 
+
+
+class _LazyNames:
+    """{id: name} of the capture's users or groups, read on first lookup (most events
+    render no uid or gid, and the user list needs the construct schemas)."""
+
+    def __init__(self, capture, table, column):
+        self._source = (capture, table, column)
+        self._names = None
+
+    def get(self, key, default=None):
+        if self._names is None:
+            capture, table, column = self._source
+            rows = getattr(capture, table)
+            self._names = dict(zip(rows[column].to_list(), rows["name"].to_list()))
+        return self._names.get(key, default)
 
 
 _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",

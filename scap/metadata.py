@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import polars as pl
-from construct import Container
 
 from . import blocktypes as bt
-from . import schema
-from .schema.fdlist import FdType
-from .schema.proclist import FastPathError, parse_entries
+from .process_entries import FastPathError, parse_entries
+
+# construct (and the schemas built with it) loads when a block needs it: a command whose
+# process lists take the fast path and that reads no other table never pays for it.
 
 U64_MINUS_1 = (1 << 64) - 1
 NO_LOGINUID = 0xFFFFFFFF
@@ -49,6 +49,7 @@ def parsed_blocks(buf, section, wanted=None):
                 continue
             except FastPathError:
                 pass
+        from . import schema
         block = schema.parse_block(bytes(buf[offset:offset + total]))
         out.append((btype, block.body))
     return out
@@ -192,6 +193,7 @@ def _ip(raw):
 
 
 def _fd_row(tid, e, section):
+    from .schema.fdlist import FdType
     try:
         type_name = FdType(e.type).name
     except ValueError:
@@ -233,11 +235,13 @@ def current_blocks(capture, section_index):
 
 
 def upgrade(btype, body):
+    from . import schema
     block_type, convert = _UPGRADES[btype]
     return schema.build_block(block_type, convert(body))
 
 
 def _machine(body):
+    from construct import Container
     out = Container(body)
     for name in ("num_cpus", "memory_size_bytes", "max_pid", "boot_ts_epoch", "flags",
                  "reserved3", "reserved4"):
@@ -251,6 +255,7 @@ def _machine(body):
 
 def _process_list(version):
     def convert(body):
+        from construct import Container
         entries = []
         for e in body.entries:
             entry = Container(e)
@@ -277,6 +282,7 @@ _PL_DEFAULTS = {"sid": U64_MINUS_1, "vpgid": U64_MINUS_1, "exepath": b"", "vmsiz
 
 
 def _entries_v2(body, fix=None):
+    from construct import Container
     entries = []
     for e in body.entries:
         entry = Container(e)
