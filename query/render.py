@@ -216,20 +216,21 @@ class Renderer:
         if (etype in GENERIC and not generic) or etype >= SYSDIG_EVENT_MAX:
             return []
         raw = raw if raw is not None else self.raw_params(row)
-        params = self.table[etype].params
+        params = self._params_of(etype)
         values = []
         parts = []
         previous = None
+        # one set of lookups per event, shared by its parameters
+        lookup_pid = lambda pid: self.state.comm_of_pid(row, pid)  # noqa: E731
+        fd_typechar = lambda fd: self._fd_typechar(row, fd)  # noqa: E731
         for k in range(min(len(params), len(raw))):
-            param = params[k]
-            codec = codec_for(param.type)
+            param, codec = params[k]
             value = codec.decode(raw[k])
             values.append(value)
             text, resolved = codec.render(
-                value, param, lookup_pid=lambda pid: self.state.comm_of_pid(row, pid),
-                users=self._users, groups=self._groups, bytebuf_limit=self.bytebuf_limit,
-                previous_text=previous,
-                fd_typechar=lambda fd: self._fd_typechar(row, fd))
+                value, param, lookup_pid=lookup_pid, users=self._users, groups=self._groups,
+                bytebuf_limit=self.bytebuf_limit, previous_text=previous,
+                fd_typechar=fd_typechar)
             if param.type == PT.BYTEBUF and self.buffer_format is not None and value:
                 text = self.buffer_format(value)
             elif param.type == PT.DYN and self.buffer_format is not None and value is not None:
@@ -246,6 +247,11 @@ class Renderer:
             parts.append((param.name, text, resolved))
             previous = text
         return parts
+
+    @functools.cache  # noqa: B019 - one renderer per capture, a few hundred event types
+    def _params_of(self, etype):
+        """(param, codec) of each parameter of an event type, as 0.29.3 declares them."""
+        return [(param, codec_for(param.type)) for param in self.table[etype].params]
 
     def _resolve(self, row, param, value, resolved, values):
         if value is None:
