@@ -216,7 +216,7 @@ class Renderer:
         if (etype in GENERIC and not generic) or etype >= SYSDIG_EVENT_MAX:
             return []
         raw = raw if raw is not None else self.raw_params(row)
-        params = self._params_of(etype)
+        params = _params_of(etype)
         values = []
         parts = []
         previous = None
@@ -247,11 +247,6 @@ class Renderer:
             parts.append((param.name, text, resolved))
             previous = text
         return parts
-
-    @functools.cache  # noqa: B019 - one renderer per capture, a few hundred event types
-    def _params_of(self, etype):
-        """(param, codec) of each parameter of an event type, as 0.29.3 declares them."""
-        return [(param, codec_for(param.type)) for param in self.table[etype].params]
 
     def _resolve(self, row, param, value, resolved, values):
         if value is None:
@@ -287,6 +282,12 @@ class Renderer:
         text = self.state.fd_text(row, fd)
         return text[1] if text and text.startswith("<") else "?"
 
+
+
+@functools.cache
+def _params_of(etype):
+    """(param, codec) of each parameter of an event type, as 0.29.3 declares them."""
+    return [(param, codec_for(param.type)) for param in eventtable.sysdig_0293()[etype].params]
 
 
 class _LazyNames:

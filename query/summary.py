@@ -25,7 +25,6 @@ How sysdig 0.29.3 builds the table (userspace/sysdig/sysdig.cpp at tag 0.29.3):
 from __future__ import annotations
 
 from collections.abc import Callable, MutableSequence, Sequence
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -420,9 +419,10 @@ def capture_summary(capture):
     if len(rows):
         # the PPM_SC id is parameter 0 of the generic events: decode only those events
         from scap.events import decode_headers, param_slices
+        from scap.scan import Layout
         layout = capture.layout
-        subset = SimpleNamespace(event_offsets4=layout.event_offsets4[rows],
-                                 event_kinds=layout.event_kinds[rows])
+        subset = Layout(layout.sections, layout.event_offsets4[rows], layout.event_kinds[rows],
+                        layout.end)
         headers, _ = decode_headers(capture.buffer, subset)
         offsets, lengths, present = param_slices(capture.buffer, headers, 0)
         ok = present & (lengths >= 2)

@@ -33,6 +33,7 @@ awkward to vectorize, and these events are few). Everything per event is vectori
 fchdir is not applied: its new directory is the name of an fd, which needs the fd table.
 """
 import functools
+import weakref
 
 import numpy as np
 import polars as pl
@@ -122,13 +123,6 @@ def _kinds():
 
 
 @functools.cache
-def _kind_codes():
-    """Per event id: 1 when it changes the thread table, else 0 (cheap to gather per event)."""
-    kind, _ = _kinds()
-    return (kind != "").astype(np.uint8)
-
-
-@functools.cache
 def _counted_tables():
     """Per event id, for the events 0.29.3 reads (Capture.counted): does it change the thread
     table, and does it create a placeholder thread? (One lookup per event instead of two.)"""
@@ -137,9 +131,17 @@ def _counted_tables():
     return (kind != "") & counted, creates & counted
 
 
+# capture -> _creating_rows(capture): the replay and the placeholders both need them
+_CREATING_ROWS = weakref.WeakKeyDictionary()
+
+
 def _creating_rows(capture):
     """The events that create a placeholder thread for a tid sysdig does not know."""
-    return np.flatnonzero(_counted_tables()[1][np.asarray(capture.event_types)])
+    rows = _CREATING_ROWS.get(capture)
+    if rows is None:
+        rows = np.flatnonzero(_counted_tables()[1][np.asarray(capture.event_types)])
+        _CREATING_ROWS[capture] = rows
+    return rows
 
 
 @functools.cache

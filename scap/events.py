@@ -13,7 +13,7 @@ import numpy as np
 from . import blocktypes as bt
 from . import eventtable
 from .errors import CorruptBlockError
-from .scan import BLOCK_ID_OF_KIND
+from .scan import BLOCK_ID_OF_KIND, length_widths, unaligned_view
 
 V1_HEADER = 22
 V2_HEADER = 26
@@ -103,12 +103,8 @@ class EventHeaders:
 
     @property
     def lens_width(self):
-        libs = eventtable.libs()
-        large = np.zeros(len(self), dtype=bool)
-        known = self.type < len(libs.large_payload)
-        large[known] = libs.large_payload[self.type[known]]
-        # V1 records always have u16 lengths; the flag decides only in V2 records
-        return np.where(large & ((self.kind & 2) != 0), 4, 2).astype(np.int64)
+        # V1 records always have u16 lengths; the type decides only in V2 records
+        return np.where(self.kind & 2, length_widths()[self.type], 2).astype(np.int64)
 
     @property
     def length(self):
@@ -146,15 +142,6 @@ _FLAGS_FIELDS = {"cpu": (8, "<u2"), "flags": (10, "<u4"), "ts": (14, "<u8"), "ti
 _ROWS_CHUNK = 1 << 16  # small enough that the temporaries are recycled, not page-faulted anew
 
 
-def _unaligned_view(buf, dtype):
-    """buf seen as one value of `dtype` starting at every byte: view[i] is the value at i."""
-    dtype = np.dtype(dtype)
-    if len(buf) < dtype.itemsize:
-        return np.zeros(0, dtype=dtype)
-    return np.ndarray(shape=(len(buf) - dtype.itemsize + 1,), dtype=dtype, buffer=buf,
-                      strides=(1,))
-
-
 def _gather_fields(buf, offsets, fields, names=None):
     """{field: values} of the header fields at each block offset, one column at a time
     (a gather of one plain column is several times faster than of a structured row). Blocks
@@ -165,7 +152,7 @@ def _gather_fields(buf, offsets, fields, names=None):
     out = {}
     for name in names:
         at, dtype = fields[name]
-        view = views.setdefault(dtype, _unaligned_view(buf, dtype))
+        view = views.setdefault(dtype, unaligned_view(buf, dtype))
         size = np.dtype(dtype).itemsize
         if inside.all():
             out[name] = view[offsets + at]
@@ -224,40 +211,20 @@ def decode_headers(buf, layout, path=None):
     off4 = layout.event_offsets4
     n = len(off4)
     kind = layout.event_kinds
-    etype = getattr(layout, "event_types", None)
+    etype = layout.event_types
     if etype is None or len(etype) != n:
         etype = _read_column(buf, off4, kind, "type")
-    large = eventtable.libs().large_payload
-    first_bad = n
-    checked = getattr(layout, "first_misfit", None)  # by the scan: scan._record_fields
-    if checked is not None:
-        first_bad = checked
-    for lo in range(0, 0 if checked is not None else n, _ROWS_CHUNK):
-        sl = slice(lo, lo + _ROWS_CHUNK)
-        # the record, and the V2 length array, must fit inside the data
-        plain_v2 = kind[sl] == 2
-        if not plain_v2.any():
-            continue
-        block = off4[sl].astype(np.int64) * 4
-        rows = _gather_fields(buf, block, _V2_FIELDS, ["len", "nparams"])
-        t = etype[sl]
-        width = np.where(large[np.minimum(t, len(large) - 1)] & (t < len(large)), 4, 2)
-        record = block + 10
-        end = record + rows["len"]
-        lens_end = record + V2_HEADER + rows["nparams"].astype(np.int64) * width
-        bad = plain_v2 & ((end > len(buf)) | (lens_end > end) | (rows["len"] < V2_HEADER))
-        if bad.any():
-            first_bad = lo + int(np.argmax(bad))
-            break
+    # the bulk scan checked the plain V2 records as it went (scan._record_fields)
+    first_bad = layout.first_misfit
+    if first_bad is None:
+        first_bad = _first_misfit(buf, off4, kind, etype)
     flags = None
     with_flags = np.flatnonzero(kind & 1)
     if len(with_flags):
         flags = np.zeros(n, dtype=np.uint32)
         flags[with_flags] = _gather_fields(buf, off4[with_flags].astype(np.int64) * 4,
                                            _FLAGS_FIELDS, ["flags"])["flags"]
-    tids = getattr(layout, "event_tids", None)
-    headers = EventHeaders(buf, off4, kind, type=etype, flags=flags,
-                           tid=tids if tids is not None and len(tids) == n else None)
+    headers = EventHeaders(buf, off4, kind, type=etype, flags=flags, tid=layout.event_tids)
     damage = None
     v1 = np.flatnonzero((kind & 2) == 0)
     if len(v1):
@@ -283,6 +250,26 @@ def decode_headers(buf, layout, path=None):
             path=path, offset=int(one.block_offset[0]), block=bt.name(int(one.block_type[0])))
         headers = headers.take(slice(0, first_bad))
     return headers, damage
+
+
+def _first_misfit(buf, off4, kind, etype):
+    """The first plain V2 record (kind 2) whose record or length array does not fit the
+    data, or the number of events: libscap stops reading there."""
+    for lo in range(0, len(off4), _ROWS_CHUNK):
+        sl = slice(lo, lo + _ROWS_CHUNK)
+        plain_v2 = kind[sl] == 2
+        if not plain_v2.any():
+            continue
+        block = off4[sl].astype(np.int64) * 4
+        rows = _gather_fields(buf, block, _V2_FIELDS, ["len", "nparams"])
+        record = block + 10
+        end = record + rows["len"]
+        lens_end = record + V2_HEADER + rows["nparams"].astype(np.int64) * \
+            length_widths()[etype[sl]]
+        bad = plain_v2 & ((end > len(buf)) | (lens_end > end) | (rows["len"] < V2_HEADER))
+        if bad.any():
+            return lo + int(np.argmax(bad))
+    return len(off4)
 
 
 def _check_bounds(h, size):

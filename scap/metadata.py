@@ -6,6 +6,7 @@ the construct schemas (they are few and small) and turned into Polars DataFrames
 PL_V9, FDL_V2) in the order the input had them, with libscap's defaults for fields that older
 versions lack, so that a reader sees the same values in the copy as in the original.
 """
+import functools
 import ipaddress
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -192,12 +193,17 @@ def _ip(raw):
     return str(ipaddress.ip_address(bytes(raw))) if raw is not None else None
 
 
-def _fd_row(tid, e, section):
+@functools.cache
+def _fd_type_name(value):
     from .schema.fdlist import FdType
     try:
-        type_name = FdType(e.type).name
+        return FdType(value).name
     except ValueError:
-        type_name = f"unknown-type:[{e.type}]"
+        return f"unknown-type:[{value}]"
+
+
+def _fd_row(tid, e, section):
+    type_name = _fd_type_name(e.type)
     return {
         "section": section, "tid": _signed64(tid), "fd": e.fd, "ino": e.ino, "type": e.type,
         "type_name": type_name, "name": _text(e.get("name")), "open_flags": e.get("open_flags"),

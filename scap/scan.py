@@ -6,6 +6,7 @@ matches, is a candidate block start; where consecutive candidates tile the strea
 the chain is trusted as a whole. Only where tiling breaks (a false candidate inside some
 event's data, a new section, damage) do we walk block by block, and only across the break.
 """
+import functools
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -267,27 +268,27 @@ def _record_fields(buf, words, idx, kinds, types, w7, flagged):
     if len(flagged):
         start = start.copy()
         start[flagged] += 4
-    tids = _unaligned_view(buf, "<i8")[np.minimum(start + 18, len(buf) - 8)]
+    tids = unaligned_view(buf, "<i8")[np.minimum(start + 18, len(buf) - 8)]
     # the length's two halves are the high half of word 6 and the low half of word 7
     w6 = words[np.minimum(idx + 6, n - 1)]
     length = ((w6 >> np.uint32(16)) | (w7 << np.uint32(16))).astype(np.int64)
     nparams = words[np.minimum(idx + 8, n - 1)].astype(np.int64)
-    need = nparams * _LENGTH_WIDTH[types] + 26  # header + length array
+    need = nparams * length_widths()[types] + 26  # header + length array
     misfits = (length < need) | (start + 10 + length > n * 4)
-    if len(flagged) or (kinds != 2).any():
-        misfits &= kinds == 2
-    return tids, misfits
+    return tids, misfits & (kinds == 2)
 
 
-def _unaligned_view(buf, dtype):
-    """buf seen as one `dtype` value starting at every byte."""
+def unaligned_view(buf, dtype):
+    """buf seen as one `dtype` value starting at every byte: view[i] is the value at i."""
     dtype = np.dtype(dtype)
     return np.ndarray(shape=(max(len(buf) - dtype.itemsize + 1, 0),), dtype=dtype, buffer=buf,
                       strides=(1,))
 
 
-def _length_widths():
-    """Bytes per entry of a V2 record's length array, by event type (4 for large payloads)."""
+@functools.cache
+def length_widths():
+    """Bytes per entry of a V2 record's length array, by event type id (4 for the large
+    payload types of the current libs table, else 2; V1 records always use 2)."""
     from . import eventtable
     large = eventtable.libs().large_payload
     width = np.full(1 << 16, 2, dtype=np.int64)
@@ -295,14 +296,11 @@ def _length_widths():
     return width
 
 
-_LENGTH_WIDTH = _length_widths()
-
-
 def _tiled_chain(buf, words, first, size):
     """The usual case, cheaply: (word offsets, block kinds, event types, thread ids, index of
-    the first record that does not fit its data or the count) of an unbroken chain of event blocks from word `first` to the end of the data,
-    or None if anything else is there (another section, damage, a block the bulk test
-    misses), which the walk then handles.
+    the first record that does not fit its data, or the count) of an unbroken chain of event
+    blocks from word `first` to the end of the data, or None if anything else is there
+    (another section, damage, a block the bulk test misses), which the walk then handles.
 
     Chunks are searched on two threads (numpy releases the GIL); the chain is then followed
     from run to run, in order: event data that happens to look like a block breaks a run, and
@@ -321,6 +319,7 @@ def _tiled_chain(buf, words, first, size):
     first_misfit = None
     count, expect = 0, first
     bounds = [(lo, min(n, lo + _CHUNK_WORDS)) for lo in range(first, n, _CHUNK_WORDS)]
+    length_widths()  # loaded here once, not raced for by the two workers
     block_id = int(words[first])
     if not (_EVENT_ID_LO <= block_id <= _EVENT_ID_HI and _IS_EVENT_ID[block_id - _EVENT_ID_LO]):
         block_id = None
