@@ -10,7 +10,8 @@ import sys
 import warnings
 
 # A command is a short process: the cycle collector, run every 700 allocations by default,
-# spent ~25 ms of a filter run on the objects of the imports alone. Collections stay, rarely.
+# spent ~25 ms of a filter run on the objects of the imports alone. Collections stay, rarely
+# (and `read` freezes what its imports made out of them: cli.read._imports_done).
 gc.set_threshold(100_000, 50, 100)
 
 

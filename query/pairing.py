@@ -109,6 +109,8 @@ def enter_rows_at(types, tids, rows):
         pending = np.concatenate(still) if still else pending[:0]
         searched = window
     if len(pending):
+        pending = pending[_enter_type_seen_before(types, rows[pending])]
+    if len(pending):
         found[pending] = _last_enter_before(types, tids, skips, rows[pending])
     matched = (found >= 0) & (types[np.maximum(found, 0)].astype(np.int64) ==
                               types[rows].astype(np.int64) - 1)
@@ -127,6 +129,21 @@ def _nearest_enter(types, tids, skips, at, skip, window):
     out = np.full(len(at), -1, dtype=np.int64)
     out[near] = back[near, hit[near].argmax(axis=1)]
     return out
+
+
+def _enter_type_seen_before(types, exits):
+    """For each exit row, does an event of its enter's type come before it anywhere in the
+    capture? Where none does, the exit has no enter, and no search of its thread's events
+    is needed (execve exits of a capture started during the execve: one compare per event,
+    instead of gathering every event of the thread)."""
+    wanted = types[exits].astype(np.int64) - 1
+    seen = np.zeros(len(exits), dtype=bool)
+    for enter_type in set(wanted.tolist()):
+        mine = wanted == enter_type
+        is_enter = types[:int(exits[mine].max())] == enter_type
+        first = int(np.argmax(is_enter)) if is_enter.any() else len(types)
+        seen[mine] = exits[mine] > first
+    return seen
 
 
 def _last_enter_before(types, tids, skips, at):

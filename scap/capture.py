@@ -244,12 +244,7 @@ class Capture:
             return pl.Series(name, [None] * n, dtype=pl.Null)
         codecs = {t: codec_for(t) for t in kinds}
         if all(c.column_kind in ("binary", "string") for c in codecs.values()):
-            strip = np.zeros(65536, dtype=bool)
-            strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
-            strip = strip[np.maximum(ptypes, 0)]
-            # an empty data buffer is a value (sysdig's evt.buffer is "" for a read of 0
-            # bytes); an empty string or address is none
-            empty = ptypes == PT.BYTEBUF
+            strip, empty = _byte_rules(ptypes, codecs)
             if rows is not None and len(rows) <= _FEW_ROWS:
                 return pl.Series(name, self._bytes_values(h, types, index, strip, empty),
                                  dtype=pl.Binary)
@@ -271,6 +266,38 @@ class Capture:
                 .to_series().alias(name)
         return out
 
+    def param_lists(self, names, rows):
+        """{name: self.param(name, rows).to_list()} for each name, for a few rows: where the
+        parameters lie is worked out once for all the names, and no Series is built."""
+        from .codecs import codec_for
+        from .row_params import RowParams
+        rows = np.asarray(rows, dtype=np.int64)
+        h, types = self.headers.take(rows), self.event_types[rows]
+        where = RowParams(self.buffer, h)
+        seen = np.flatnonzero(np.bincount(types, minlength=65536)) if len(rows) else []
+        out = {}
+        for name in names:
+            index, ptypes = self._param_layout(name)
+            kinds = sorted({int(t) for t in ptypes[seen] if t >= 0})
+            codecs = {t: codec_for(t) for t in kinds}
+            column_kinds = {c.column_kind for c in codecs.values()}
+            if not kinds:
+                out[name] = [None] * len(rows)
+            elif column_kinds <= {"binary", "string"}:
+                strip, empty = _byte_rules(ptypes, codecs)
+                out[name] = self._bytes_values(h, types, index, strip, empty, where)
+            elif column_kinds <= {"int", "float"}:
+                decoded = self._number_values(h, types, index, ptypes, codecs, where)
+                if decoded is None:
+                    out[name] = [None] * len(rows)
+                else:
+                    values, valid = decoded
+                    out[name] = [v if ok else None for v, ok in
+                                 zip(values.tolist(), valid.tolist())]
+            else:
+                out[name] = self.param(name, rows=rows).to_list()
+        return out
+
     def _param_layout(self, name):
         """Per event type: the position and the PT type of the parameter called `name`."""
         return _param_layout(name)
@@ -278,10 +305,24 @@ class Capture:
     def _number_column(self, h, types, name, position, ptypes, codecs):
         """A numeric parameter: decoded only for the events whose type has it."""
         import polars as pl
+        decoded = self._number_values(h, types, position, ptypes, codecs)
+        if decoded is None:
+            return pl.Series(name, [None] * len(h), dtype=pl.Null)
+        values, valid = decoded
+        series = pl.Series(name, values)
+        return series if valid.all() else series.set(pl.Series(~valid), None)
+
+    def _number_values(self, h, types, position, ptypes, codecs, where=None):
+        """(values, valid) of a numeric parameter, in one numpy dtype (None: no event has
+        it); where: the events' RowParams, if found already."""
         n = len(h)
         rows = np.flatnonzero(position[types] >= 0)
-        part = h.take(rows)
-        offsets, lengths, present = param_slices(self.buffer, part, position[types[rows]])
+        if where is None:
+            part = h.take(rows)
+            offsets, lengths, present = param_slices(self.buffer, part, position[types[rows]])
+        else:
+            offsets, lengths, present = where.slices(position[types])
+            offsets, lengths, present = offsets[rows], lengths[rows], present[rows]
         per_type = ptypes[types[rows]]
         decoded = []
         for pt, codec in codecs.items():
@@ -290,7 +331,7 @@ class Capture:
                 values, valid = codec.decode_numbers(self.buffer, offsets[mine], lengths[mine])
                 decoded.append((mine, values, valid))
         if not decoded:
-            return pl.Series(name, [None] * n, dtype=pl.Null)
+            return None
         kinds = {values.dtype.kind for _, values, _ in decoded}
         dtype = np.float64 if "f" in kinds else np.int64 if "i" in kinds or len(decoded) > 1 \
             else decoded[0][1].dtype
@@ -300,15 +341,16 @@ class Capture:
             at = rows[mine]
             out[at] = np.where(valid, values, 0)
             valid_all[at] = valid
-        series = pl.Series(name, out)
-        return series if valid_all.all() else series.set(pl.Series(~valid_all), None)
+        return out, valid_all
 
-    def _bytes_values(self, h, types, position, strip_by_type, empty_by_type):
+    def _bytes_values(self, h, types, position, strip_by_type, empty_by_type, where=None):
         """A byte-like parameter as a list of bytes (None where absent): for a few rows, where
-        building Arrow views costs more than copying the values."""
+        building Arrow views costs more than copying the values. where: the events'
+        RowParams, if found already."""
         from .events import _param_slices_chunk
         buf = self.buffer
-        offsets, lengths, present = _param_slices_chunk(buf, h, position[types])
+        offsets, lengths, present = _param_slices_chunk(buf, h, position[types]) \
+            if where is None else where.slices(position[types])
         lengths, present = _trimmed(buf, offsets, lengths, present, strip_by_type[types],
                                     empty_by_type[types])
         view = memoryview(buf)
@@ -356,18 +398,39 @@ class Capture:
 def _param_layout(name):
     """(position, PT type) of the parameter `name` for each event id (-1: none), from the
     current libs table; the same for every capture, so worked out once per name."""
-    table = eventtable.libs()
     position = np.full(65536, -1, dtype=np.int8)  # compact: one table per name asked for
     ptypes = np.full(65536, -1, dtype=np.int16)
-    for info in map(table.__getitem__, range(len(table))):
-        for k, p in enumerate(info.params):
-            if p.name == name:
-                position[info.id] = k
-                ptypes[info.id] = p.type
-                break
+    for event_id, k, ptype in _params_by_name().get(name, ()):
+        position[event_id] = k
+        ptypes[event_id] = ptype
     position.flags.writeable = False
     ptypes.flags.writeable = False
     return position, ptypes
+
+
+@functools.cache
+def _params_by_name():
+    """{name: [(event id, position, PT type)]} of every parameter of the current libs table,
+    its first one of that name per event (one pass over the table for all names)."""
+    table = eventtable.libs()
+    out = {}
+    for info in map(table.__getitem__, range(len(table))):
+        seen = set()
+        for k, p in enumerate(info.params):
+            if p.name not in seen:
+                seen.add(p.name)
+                out.setdefault(p.name, []).append((info.id, k, p.type))
+    return out
+
+
+def _byte_rules(ptypes, codecs):
+    """Per event type, for a byte-like parameter (ptypes: its PT type per event type): is
+    its value a string that drops its NUL terminator, and is an empty value still a value?
+    (An empty data buffer is one, as sysdig's evt.buffer is "" for a read of 0 bytes; an
+    empty string or address is none.)"""
+    strip = np.zeros(65536, dtype=bool)
+    strip[[t for t, c in codecs.items() if c.column_kind == "string"]] = True
+    return strip[np.maximum(ptypes, 0)], ptypes == PT.BYTEBUF
 
 
 def _trimmed(buf, offsets, lengths, present, strip, keep_empty):
