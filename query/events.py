@@ -185,7 +185,12 @@ class EventData:
         r = self.renderer
         if what in ("evt.info", "evt.args"):
             text = r.info if what == "evt.info" else r.args  # they differ on syslog writes
-            values = [text(int(row)) for row in rows]
+            rows = np.asarray(rows, dtype=np.int64)
+            values = []
+            for lo in range(0, len(rows), 4096):
+                part = rows[lo:lo + 4096]
+                values += [text(row, raw) for row, raw in
+                           zip(part.tolist(), r.raw_params_at(part))]
         else:
             which = int(arg) if arg is not None and arg.isdigit() else arg
             values = [r.arg(int(row), which) for row in rows]

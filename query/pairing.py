@@ -20,11 +20,13 @@ def _skips_reset():
     Current libs dropped the flag from some events (the switch among them): 0.29.3's table
     decides for the ids it knows."""
     old, new = eventtable.sysdig_0293(), eventtable.libs()
-    flags = [old[i].flags if i < len(old) else new[i].flags for i in range(len(new))]
-    skips = np.array([bool(f & EF.SKIPPARSERESET) for f in flags] + [False] * (65536 - len(new)))
+    flags = new.flags.copy()
+    flags[:len(old)] = old.flags
+    skips = np.zeros(65536, dtype=bool)
+    skips[:len(new)] = (flags & int(EF.SKIPPARSERESET)) != 0
     # the scheduler switch is not flagged, but sysdig's reset leaves the thread's last enter
     # and latency alone for it too (evt.latency of a switch is its thread's last latency)
-    skips[[i for i in range(len(new)) if new[i].name == "switch"]] = True
+    skips[list(new.ids_named("switch"))] = True
     return skips
 
 

@@ -154,6 +154,17 @@ class Renderer:
             pos += length
         return out
 
+    def raw_params_at(self, rows):
+        """raw_params of each of some rows, their lengths read together (a few thousand rows
+        at a time: the offsets are rows x parameters matrices)."""
+        from scap.row_params import RowParams
+        where = RowParams(self.capture.buffer, self.h.take(np.asarray(rows, dtype=np.int64)))
+        buf = self.buf
+        return [[bytes(buf[o:o + n]) for o, n in zip(offsets[:count], lengths[:count])]
+                for count, offsets, lengths in zip(where.nparams.tolist(),
+                                                   where.offsets.tolist(),
+                                                   where.lengths.tolist())]
+
     # -- fields --------------------------------------------------------------------------------
     def evt_type(self, row, raw=None):
         etype = int(self.h.type[row])
@@ -228,39 +239,40 @@ class Renderer:
         values = []
         parts = []
         previous = None
+        buffer_format = self.buffer_format
         # one set of lookups per event, shared by its parameters
-        lookup_pid = lambda pid: self.state.comm_of_pid(row, pid)  # noqa: E731
-        fd_typechar = lambda fd: self._fd_typechar(row, fd)  # noqa: E731
+        ctx = {"lookup_pid": lambda pid: self.state.comm_of_pid(row, pid),
+               "fd_typechar": lambda fd: self._fd_typechar(row, fd),
+               "users": self._users, "groups": self._groups,
+               "bytebuf_limit": self.bytebuf_limit}
         for k in range(min(len(params), len(raw))):
             param, codec = params[k]
             value = codec.decode(raw[k])
             values.append(value)
-            text, resolved = codec.render(
-                value, param, lookup_pid=lookup_pid, users=self._users, groups=self._groups,
-                bytebuf_limit=self.bytebuf_limit, previous_text=previous,
-                fd_typechar=fd_typechar)
-            if param.type == PT.BYTEBUF and self.buffer_format is not None and value:
-                text = self.buffer_format(value)
-            elif param.type == PT.DYN and self.buffer_format is not None and value is not None:
-                # a dynamic parameter whose variant is a byte buffer (setsockopt's val of an
-                # unknown option) is dumped like one
-                subtypes = DYN_TABLES.get(param.extra, ())
-                if value.index < len(subtypes) and subtypes[value.index].type == PT.BYTEBUF \
-                        and value.payload:
-                    text = self.buffer_format(value.payload)
-            if param.type == PT.FD and value is not None and value >= 0:
-                resolved = self.state.fd_param_text(row, k) or resolved
-            else:
-                resolved = self._resolve(row, param, value, resolved, values)
+            text, resolved = codec.render(value, param, previous_text=previous, **ctx)
+            ptype = param.type
+            if buffer_format is not None:
+                if ptype == PT.BYTEBUF and value:
+                    text = buffer_format(value)
+                elif ptype == PT.DYN and value is not None:
+                    # a dynamic parameter whose variant is a byte buffer (setsockopt's val of
+                    # an unknown option) is dumped like one
+                    subtypes = DYN_TABLES.get(param.extra, ())
+                    if value.index < len(subtypes) and subtypes[value.index].type == PT.BYTEBUF \
+                            and value.payload:
+                        text = buffer_format(value.payload)
+            if value is not None and ptype in _RESOLVED_TYPES:
+                if ptype == PT.FD:
+                    if value >= 0:
+                        resolved = self.state.fd_param_text(row, k) or resolved
+                else:
+                    resolved = self._resolve(row, param, value, resolved, values)
             parts.append((param.name, text, resolved))
             previous = text
         return parts
 
     def _resolve(self, row, param, value, resolved, values):
-        if value is None:
-            return resolved
-        if param.type == PT.FD and value >= 0:
-            return self.state.fd_text(row, value) or resolved
+        """The resolved text of a path parameter (value not None)."""
         if param.type == PT.FSPATH:
             return self._relative_to(self.state.cwd(row), value)
         if param.type == PT.FSRELPATH:
@@ -290,6 +302,10 @@ class Renderer:
         text = self.state.fd_text(row, fd)
         return text[1] if text and text.startswith("<") else "?"
 
+
+
+# the parameter types whose text param_texts resolves with state: fds and paths
+_RESOLVED_TYPES = frozenset({PT.FD, PT.FSPATH, PT.FSRELPATH})
 
 
 @functools.cache

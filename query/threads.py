@@ -96,8 +96,8 @@ def _kinds():
     """Per event id: its kind for the thread table ('' for none), and whether sysdig's reset
     creates a placeholder thread for an unknown tid."""
     table = eventtable.sysdig_0293()
-    kind = np.zeros(65536, dtype=object)
-    kind[:] = ""
+    kind = np.full(65536, "", dtype=object)
+    skips_reset = int(EF.SKIPPARSERESET)  # (an int test: IntFlag operators are slow)
     creates = np.zeros(65536, dtype=bool)
     for info in table:
         name = info.name
@@ -116,7 +116,7 @@ def _kinds():
             kind[info.id] = "setsid"
         elif exit_ and name in ("getrlimit", "setrlimit", "prlimit"):
             kind[info.id] = "rlimit"
-        lookup_only = (info.flags & EF.SKIPPARSERESET or name in ("switch", "container")
+        lookup_only = (info.flags & skips_reset or name in ("switch", "container")
                        or kind[info.id] == "clone")
         creates[info.id] = not lookup_only
     return kind, creates
@@ -793,13 +793,13 @@ def _remove_after_exit(table, tid, row):
 def _add_placeholders(versions, rows, section_of, tids):
     """Placeholder threads for the events of threads sysdig does not know (the first such
     event since the thread was last absent creates one), vectorized over the eligible events
-    (rows, with their section and tid)."""
+    (rows, ascending, with their section and tid)."""
     if len(rows) == 0:
         return (versions.unique(["section", "tid", "row"], keep="last", maintain_order=True)
                 .sort(["section", "tid", "row"]))
     versions = versions.unique(["section", "tid", "row"], keep="last", maintain_order=True)
     events = pl.DataFrame({"section": section_of.astype(np.int32), "tid": tids,
-                           "row": rows.astype(np.int64)}).sort("row")
+                           "row": rows.astype(np.int64)}).set_sorted("row")
     seen = events.join_asof(
         versions.select("section", "tid", "row", "alive", pl.col("row").alias("since"))
         .sort("row"), on="row", by=["section", "tid"], strategy="backward", check_sortedness=False)

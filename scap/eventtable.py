@@ -211,6 +211,9 @@ class EventInfo:
         return _CATEGORY_TEXT.get(category, "unknown")
 
 
+# (the same parameter and flag texts recur across the ~800 rows of the two tables: each is
+# parsed once; ParamInfo is frozen, so rows can share one)
+@functools.cache
 def _parse_param(text):
     name, ptype, fmt, *extra = text.split(":")
     ptype = PT[ptype]
@@ -221,6 +224,7 @@ def _parse_param(text):
     return ParamInfo(name, ptype, fmt, value)
 
 
+@functools.cache
 def _bits(enum_cls, text):
     value = 0
     for name in filter(None, text.split("|")):
