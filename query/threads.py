@@ -206,15 +206,24 @@ def _arg_list(value):
     """argv[1..] from a NUL-separated buffer, as sysdig's set_args splits it."""
     if value is None:
         return ()
-    raw = bytes(value)
+    return _nul_list(bytes(value))
+
+
+# (processes of one program repeat the same arguments and environment: each distinct buffer
+# is split and decoded once)
+@functools.lru_cache(maxsize=4096)
+def _nul_list(raw):
     if not raw:
         return ()
-    items = raw.split(b"\0")
-    if items[-1] == b"":
+    # decoded whole, then split: a NUL is never part of a UTF-8 sequence, so the items come
+    # out as if decoded one by one
+    items = raw.decode("utf-8", "replace").split("\0")
+    if items[-1] == "":
         items.pop()
-    return tuple(i.decode("utf-8", "replace") for i in items)
+    return tuple(items)
 
 
+@functools.lru_cache(maxsize=4096)
 def _env_list(value):
     """sysdig's set_env: NUL-separated strings, up to the point where only NULs are left."""
     items = list(_arg_list(value))
@@ -231,6 +240,11 @@ def cgroup_list(items):
     """sysdig's set_cgroups over `subsys=path` strings: split at the last '=', '_cgroup'
     dropped from the controller name and a few names mapped; kept as 'subsys=path' (the path
     never holds a '=', so the last one still separates them). Stops at an item without '='."""
+    return _cgroup_tuple(tuple(items))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cgroup_tuple(items):
     out = []
     for item in items:
         subsys, sep, path = item.rpartition("=")
