@@ -185,15 +185,14 @@ class EventData:
         r = self.renderer
         if what in ("evt.info", "evt.args"):
             text = r.info if what == "evt.info" else r.args  # they differ on syslog writes
-            rows = np.asarray(rows, dtype=np.int64)
-            values = []
-            for lo in range(0, len(rows), 4096):
-                part = rows[lo:lo + 4096]
-                values += [text(row, raw) for row, raw in
-                           zip(part.tolist(), r.raw_params_at(part))]
         else:
             which = int(arg) if arg is not None and arg.isdigit() else arg
-            values = [r.arg(int(row), which) for row in rows]
+            text = lambda row, raw: r.arg(row, which, raw)  # noqa: E731
+        rows = np.asarray(rows, dtype=np.int64)
+        values = []
+        for lo in range(0, len(rows), 4096):  # raw parameters read a batch at a time
+            part = rows[lo:lo + 4096]
+            values += [text(row, raw) for row, raw in zip(part.tolist(), r.raw_params_at(part))]
         return pl.Series(what, values, dtype=pl.String)
 
     @functools.cache

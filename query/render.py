@@ -192,15 +192,11 @@ class Renderer:
         if self._may_be_syslog[int(self.h.type[row])]:
             # only write exits can be, and only when their data reads as `<PRI>...`: that is
             # checked first, because the decoder needs the fd state of the whole capture
+            from .syslog import decode
             raw = raw if raw is not None else self.raw_params(row)
-            if len(raw) > 1 and self._syslog_decode(raw[1]) is not None:
+            if len(raw) > 1 and decode(raw[1]) is not None:
                 decoded = self._syslog_info.get(int(row))
         return decoded if decoded is not None else self.args(row, raw)
-
-    @functools.cached_property
-    def _syslog_decode(self):
-        from .syslog import decode
-        return decode
 
     @functools.cached_property
     def _may_be_syslog(self):

@@ -775,8 +775,8 @@ def _rlimit_enters(capture, types, rows, enter):
         return out
     at = [e for _, e in pairs]
     table = eventtable.sysdig_0293()
-    values = capture.param_lists(["resource", "pid"], at)
-    for (r, e), res, who in zip(pairs, values["resource"], values["pid"]):
+    params = capture.param_lists(["resource", "pid"], at)
+    for (r, e), res, who in zip(pairs, params["resource"], params["pid"]):
         values = {"resource": res}
         if table[int(types[e])].name == "prlimit":
             values["pid"] = who

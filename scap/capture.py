@@ -230,19 +230,16 @@ class Capture:
         for the events at `rows` only (an array of row numbers), in that order."""
         import polars as pl
 
-        from .codecs import codec_for
         from .columns import polars_series
         h, types = self.headers, self.event_types
         if rows is not None:
             rows = np.asarray(rows, dtype=np.int64)
             h, types = h.take(rows), types[rows]
         n = len(h)
-        index, ptypes = self._param_layout(name)
-        seen = np.flatnonzero(np.bincount(types, minlength=65536))
-        kinds = sorted({int(t) for t in ptypes[seen] if t >= 0})
-        if not kinds:
+        index, ptypes, codecs = self._param_codecs(name, _types_seen(types))
+        kinds = sorted(codecs)
+        if not codecs:
             return pl.Series(name, [None] * n, dtype=pl.Null)
-        codecs = {t: codec_for(t) for t in kinds}
         if all(c.column_kind in ("binary", "string") for c in codecs.values()):
             strip, empty = _byte_rules(ptypes, codecs)
             if rows is not None and len(rows) <= _FEW_ROWS:
@@ -269,19 +266,16 @@ class Capture:
     def param_lists(self, names, rows):
         """{name: self.param(name, rows).to_list()} for each name, for a few rows: where the
         parameters lie is worked out once for all the names, and no Series is built."""
-        from .codecs import codec_for
         from .row_params import RowParams
         rows = np.asarray(rows, dtype=np.int64)
         h, types = self.headers.take(rows), self.event_types[rows]
         where = RowParams(self.buffer, h)
-        seen = np.flatnonzero(np.bincount(types, minlength=65536)) if len(rows) else []
+        seen = _types_seen(types)
         out = {}
         for name in names:
-            index, ptypes = self._param_layout(name)
-            kinds = sorted({int(t) for t in ptypes[seen] if t >= 0})
-            codecs = {t: codec_for(t) for t in kinds}
+            index, ptypes, codecs = self._param_codecs(name, seen)
             column_kinds = {c.column_kind for c in codecs.values()}
-            if not kinds:
+            if not codecs:
                 out[name] = [None] * len(rows)
             elif column_kinds <= {"binary", "string"}:
                 strip, empty = _byte_rules(ptypes, codecs)
@@ -301,6 +295,14 @@ class Capture:
     def _param_layout(self, name):
         """Per event type: the position and the PT type of the parameter called `name`."""
         return _param_layout(name)
+
+    def _param_codecs(self, name, seen):
+        """(position per event type, PT type per event type, {PT type: codec} of the types
+        the parameter has among the event types `seen`)."""
+        from .codecs import codec_for
+        index, ptypes = self._param_layout(name)
+        codecs = {t: codec_for(t) for t in sorted({int(t) for t in ptypes[seen] if t >= 0})}
+        return index, ptypes, codecs
 
     def _number_column(self, h, types, name, position, ptypes, codecs):
         """A numeric parameter: decoded only for the events whose type has it."""
@@ -406,6 +408,12 @@ def _param_layout(name):
     position.flags.writeable = False
     ptypes.flags.writeable = False
     return position, ptypes
+
+
+def _types_seen(types):
+    """The distinct event types among `types`."""
+    return np.flatnonzero(np.bincount(types, minlength=65536)) if len(types) else \
+        np.zeros(0, dtype=np.int64)
 
 
 @functools.cache
