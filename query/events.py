@@ -41,18 +41,6 @@ class EventData:
         """The raw value of the parameter called `name`, null where the event has none."""
         return self.capture.param(name)
 
-    @functools.cache
-    def enter_param(self, name):
-        """The parameter of the paired enter event (for exits), else the event's own."""
-        own = self.param(name)
-        enter = self.enter_rows
-        paired = enter >= 0
-        if not paired.any():
-            return own
-        theirs = own.gather(np.where(paired, enter, 0))
-        return pl.select(pl.when(pl.Series(paired) & own.is_null()).then(theirs)
-                         .otherwise(own)).to_series().alias(name)
-
     @functools.cached_property
     def visible(self):
         mask = np.zeros(len(self), dtype=bool)

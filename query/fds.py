@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from query import paths
-from query.pairing import _skips_reset, enter_rows, last_row_where
+from query.pairing import _skips_reset, enter_rows, last_row_where, stored_enter_rows_at
 from scap import eventtable
 from scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
 from scap.eventtable import EF, PT
@@ -147,6 +147,9 @@ _KINDS = {
     ("chdir", "<"): K_CHDIR_X, ("fchdir", "<"): K_FCHDIR_X,
     ("getsockopt", "<"): K_GETSOCKOPT_X,
 }
+# the exits whose parsers read their enter event's parameters (sysdig's retrieve_enter_event)
+_READS_ENTER = (K_OPEN_X, K_SOCKET_X, K_FCNTL_X, K_SENDTO_X)
+_FCNTL_ENTERS = (150,)   # PPME_SYSCALL_FCNTL_E
 _SINGLE_TYPE = {"eventfd": EVENT, "eventfd2": EVENT, "signalfd": SIGNALFD, "signalfd4": SIGNALFD,
                 "timerfd_create": TIMERFD, "inotify_init": INOTIFY, "inotify_init1": INOTIFY,
                 "epoll_create": EVENTPOLL, "epoll_create1": EVENTPOLL,
@@ -437,8 +440,28 @@ class FdState:
         for k, s in enumerate(starts):
             self.section[s:] = k
         self.enter = enter_rows(self.types, self.tids)
+        self.stored = self._stored_enters()
         self.ipv4_interfaces = _ipv4_interfaces(capture)
         self._build()
+
+    def _stored_enters(self):
+        """Per row (-1 elsewhere): for the exits whose parsers read their enter's parameters,
+        the enter whose copy sysdig still holds (pairing.stored_enter_rows_at)."""
+        out = np.full(self.n, -1, dtype=np.int64)
+        rows = np.flatnonzero(np.isin(self.kinds, _READS_ENTER))
+        if len(rows):
+            out[rows] = stored_enter_rows_at(self.types, self.tids, rows, stored=self._copied)
+        return out
+
+    def _copied(self, rows):
+        """Which of these enter rows sysdig copies: fcntl's only for F_DUPFD commands."""
+        rows = np.asarray(rows, dtype=np.int64)
+        fcntl = np.isin(self.types[rows], _FCNTL_ENTERS)
+        copied = ~fcntl
+        if fcntl.any():
+            cmds = self.capture.param_lists(["cmd"], rows[fcntl].tolist())["cmd"]
+            copied[fcntl] = [c in (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC) for c in cmds]
+        return copied
 
     # -- lastevent_fd from enter events (vectorized), then the replay loop
     def _build(self):
@@ -463,7 +486,7 @@ class FdState:
         self.null_path = {}     # row of an open-like exit -> the name shown if it failed
         self.info_fd = {}       # row -> fd whose entry the event shows (not lastevent_fd)
         rows = np.flatnonzero(self.kinds > 0)
-        params = _Params(cap, rows, self.enter)
+        params = _Params(cap, rows, (self.enter, self.stored))
         sections = cap.sections
         bounds = [s.first_event for s in sections] + [n]
         procs = cap.processes
@@ -535,14 +558,14 @@ class FdState:
             fd = P.int("fd", r)
             etype = int(self.types[r])
             if etype == 103:   # old openat: everything is in the enter event
-                e = self.enter[r]
+                e = self.stored[r]
                 if e < 0:
                     return
                 path, flags, dirfd = P.text("name", e), P.int("flags", e), P.int("dirfd", e)
             else:
                 path, flags = P.text("name", r), P.int("flags", r) or 0
                 dirfd = P.int("dirfd", r) if name in ("openat", "openat2") else AT_FDCWD
-                e = self.enter[r]
+                e = self.stored[r]
                 if e >= 0:
                     epath = P.text("name", e)
                     if epath and epath != "(NULL)":
@@ -571,7 +594,7 @@ class FdState:
                 self._set_lastevent(tid, r, fd)
         elif kind == K_SOCKET_X:
             fd = P.int("fd", r)
-            e = self.enter[r]
+            e = self.stored[r]
             if fd is None or fd < 0 or e < 0:
                 return
             entry = _socket_entry(P.int("domain", e), P.int("type", e), P.int("proto", e))
@@ -623,7 +646,7 @@ class FdState:
             if not paired or res is None or res < 0:
                 return
             if kind == K_FCNTL_X:
-                cmd = P.int("cmd", self.enter[r])
+                cmd = P.int("cmd", self.stored[r])
                 if cmd not in (PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC):
                     return
             old = m.get_fd(owner, self._lastevent_fd(m, r))
@@ -663,7 +686,7 @@ class FdState:
             if entry.name and entry.l4proto == L4_TCP and entry.type in CLIENT_SOCKETS:
                 return
             if kind == K_SENDTO_X:
-                raw = P.raw("tuple", self.enter[r])
+                raw = P.raw("tuple", self.stored[r])
             else:
                 raw = P.raw("tuple", r)
             if raw is None or len(raw) == 0:
@@ -1059,9 +1082,9 @@ def _update_fd(entry, raw, incoming, interfaces=()):
 class _Params:
     """Named params of the rows the loop visits (and their enter rows), decoded lazily."""
 
-    def __init__(self, capture, rows, enter):
+    def __init__(self, capture, rows, enters):
         self.capture = capture
-        need = np.unique(np.concatenate([rows, enter[rows][enter[rows] >= 0]]))
+        need = np.unique(np.concatenate([rows] + [e[rows][e[rows] >= 0] for e in enters]))
         self.pos = {int(r): k for k, r in enumerate(need.tolist())}
         self.rows = need
         self._cache = {}
@@ -1313,7 +1336,7 @@ def _null_names(state, rows):
         return pl.Series(out.tolist(), dtype=pl.String)
     idx = np.array(sorted(want), dtype=np.int64)
     sub = rows[idx]
-    params = _Params(cap, sub, state.enter)
+    params = _Params(cap, sub, ())
     for k, r in zip(idx.tolist(), sub.tolist()):
         if names[k] in ("accept", "accept4", "connect"):
             out[k] = _param_text(PT.SOCKTUPLE, params.raw("tuple", r))

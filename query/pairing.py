@@ -2,9 +2,10 @@
 
 sysdig remembers, per thread, the last enter event it saw (events flagged SKIPPARSERESET, like
 the scheduler switch, do not count); an exit event is paired with it when its type is the exit's
-type minus one. The pair gives the exit its enter-side parameters (the fd of a write, say) and
-its latency. Computed for all events at once: sort by (thread, position) and carry the last
-enter position forward within each thread.
+type minus one. The pair gives the exit its fd (that of a write's enter, say) and its latency.
+Computed for all events at once: sort by (thread, position) and carry the last enter position
+forward within each thread. The enter's other parameters, which the state parsers read, follow
+a stricter rule (stored_enter_rows_at).
 """
 import functools
 
@@ -84,49 +85,89 @@ def latency(ts, enter, types=None, tids=None):
     return np.where(skips, carried, out)
 
 
-# How far back enter_rows_at first looks for all exits at once (the enter is usually among
-# the last few events); how many events one such look may gather.
+# How far back stored_enter_rows_at first looks for all exits at once (the enter is usually
+# among the last few events); how many events one such look may gather.
 _WINDOWS = (64, 1024)
 _GATHER_BUDGET = 1 << 21
 
 
-def enter_rows_at(types, tids, rows):
-    """enter_rows for some exit rows only: the events just before the exits are checked for
-    all of them at once, in windows that grow; the exits still unpaired then share one pass
-    over the events of their threads."""
+def stored_enter_rows_at(types, tids, rows, stored=None):
+    """For some exit rows: the enter event whose parameters sysdig 0.29.3 can still read
+    when it parses the exit (-1: none).
+
+    sysdig copies some enter events per thread (store_event) and frees the copy at the
+    thread's next exit (event_cleanup), whatever its type. So an exit reads the enter-side
+    parameters (a socket's domain, fcntl's command, setuid's id) only if no other exit of its
+    thread came between: after an exit whose enter was lost (a capture stopped mid-call), the
+    next exit of the same call type is paired for its fd and latency but has no parameters.
+    The copy is the thread's last stored enter: `stored(rows)` says which enter rows sysdig
+    copies (default: all), and an enter it does not copy leaves an older copy in place.
+    """
+    types, tids = np.asarray(types), np.asarray(tids)
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    found = np.full(len(rows), -1, dtype=np.int64)
+    exits = np.flatnonzero(types[rows] % 2 == 1)
+    if len(exits):
+        exits = exits[_enter_type_seen_before(types, rows[exits])]
+    if len(exits) == 0:
+        return found
+    wanted = types[rows[exits]].astype(np.int64) - 1
+    # the thread's last event before the exit must be its enter: reset pairs by type, and any
+    # exit in between freed the copy
+    last = previous_event_rows(types, tids, rows[exits])
+    copy = np.where((last >= 0) & (types[np.maximum(last, 0)].astype(np.int64) == wanted),
+                    last, -1)
+    if stored is not None:
+        # an enter sysdig does not copy leaves the older copy, if no exit came between
+        looking = np.flatnonzero(copy >= 0)
+        while len(looking):
+            kept = np.asarray(stored(copy[looking]), dtype=bool)
+            looking = looking[~kept]
+            if not len(looking):
+                break
+            before = previous_event_rows(types, tids, copy[looking])
+            is_enter = (before >= 0) & (types[np.maximum(before, 0)] % 2 == 0)
+            copy[looking] = np.where(is_enter, before, -1)
+            looking = looking[is_enter]
+        ok = copy >= 0
+        copy[ok] = np.where(types[copy[ok]].astype(np.int64) == wanted[ok], copy[ok], -1)
+    found[exits] = copy
+    return found
+
+
+def previous_event_rows(types, tids, rows):
+    """For each row, the last earlier event of its thread that counts for sysdig's
+    per-thread reset (not a scheduler switch or another SKIPPARSERESET event); -1 if none.
+    The events just before are looked at for all rows at once, in windows that grow; the
+    rows still unanswered then share one pass over the events of their threads."""
     types, tids = np.asarray(types), np.asarray(tids)
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     skips = _skips_reset()
     found = np.full(len(rows), -1, dtype=np.int64)
-    pending = np.flatnonzero(types[rows] % 2 == 1)  # exits not paired yet
-    searched = 0  # every pending exit has been searched this far back
+    pending = np.arange(len(rows))
+    searched = 0  # every pending row has been searched this far back
     for window in _WINDOWS:
         step = max(1, _GATHER_BUDGET // window)
         still = []
         for lo in range(0, len(pending), step):
             part = pending[lo:lo + step]
-            hits = _nearest_enter(types, tids, skips, rows[part], searched, window)
+            hits = _nearest_event(types, tids, skips, rows[part], searched, window)
             found[part] = hits
             still.append(part[(hits < 0) & (rows[part] > window)])
         pending = np.concatenate(still) if still else pending[:0]
         searched = window
     if len(pending):
-        pending = pending[_enter_type_seen_before(types, rows[pending])]
-    if len(pending):
-        found[pending] = _last_enter_before(types, tids, skips, rows[pending])
-    matched = (found >= 0) & (types[np.maximum(found, 0)].astype(np.int64) ==
-                              types[rows].astype(np.int64) - 1)
-    return np.where(matched, found, -1)
+        found[pending] = _last_event_before(types, tids, skips, rows[pending])
+    return found
 
 
-def _nearest_enter(types, tids, skips, at, skip, window):
-    """For each exit row in `at`, the nearest enter of its thread among the events from
-    `skip + 1` to `window` events before it (-1: none there)."""
+def _nearest_event(types, tids, skips, at, skip, window):
+    """For each row in `at`, the nearest event of its thread that does not skip the reset,
+    among the events from `skip + 1` to `window` events before it (-1: none there)."""
     back = at[:, None] - np.arange(skip + 1, window + 1, dtype=np.int64)[None, :]
     inside = back >= 0
     back = np.maximum(back, 0)
-    kinds = types[back]
-    hit = inside & (tids[back] == tids[at][:, None]) & (kinds % 2 == 0) & ~skips[kinds]
+    hit = inside & (tids[back] == tids[at][:, None]) & ~skips[types[back]]
     near = hit.any(axis=1)
     out = np.full(len(at), -1, dtype=np.int64)
     out[near] = back[near, hit[near].argmax(axis=1)]
@@ -148,22 +189,21 @@ def _enter_type_seen_before(types, exits):
     return seen
 
 
-def _last_enter_before(types, tids, skips, at):
-    """For each row in `at`, the last enter of its thread before it (-1: none), from one
-    pass over the events of those threads."""
+def _last_event_before(types, tids, skips, at):
+    """For each row in `at`, the last earlier event of its thread that does not skip the
+    reset (-1: none), from one pass over the events of those threads."""
     threads, query_code = np.unique(tids[at], return_inverse=True)
     theirs = np.flatnonzero(member(tids, threads))  # the events of those threads
-    kinds = types[theirs]
-    enters = theirs[(kinds % 2 == 0) & ~skips[kinds]]
-    enter_code = np.searchsorted(threads, tids[enters])
-    # one sorted key per (thread, row): the enters' keys are searched for each row's key
+    counted = theirs[~skips[types[theirs]]]
+    code = np.searchsorted(threads, tids[counted])
+    # one sorted key per (thread, row): the events' keys are searched for each row's key
     span = len(types) + 1
-    keys = enter_code.astype(np.int64) * span + enters
+    keys = code.astype(np.int64) * span + counted
     order = np.argsort(keys, kind="stable")
-    keys, enters = keys[order], enters[order]
+    keys, counted = keys[order], counted[order]
     pos = np.searchsorted(keys, query_code.astype(np.int64) * span + at) - 1
     same = (pos >= 0) & (keys[np.maximum(pos, 0)] // span == query_code)
-    return np.where(same, enters[np.maximum(pos, 0)], -1)
+    return np.where(same, counted[np.maximum(pos, 0)], -1)
 
 
 def member(values, wanted):

@@ -42,7 +42,7 @@ from scap import eventtable
 from scap.capture import SYSDIG_0293_EVENT_MAX
 from scap.eventtable import EF
 
-from .pairing import enter_rows_at, member
+from .pairing import member, stored_enter_rows_at
 from query import paths
 
 NO_ID = 0xFFFFFFFF          # uid/gid/loginuid of a thread sysdig knows nothing about
@@ -683,7 +683,7 @@ def replay(capture):
     rlimit_rows = [r for r in state_rows if kinds[r] == "rlimit"]
     # one search for every enter these exits need (it may cost a pass over the events)
     enter = dict(zip(setter_rows + rlimit_rows,
-                     enter_rows_at(types, tids, setter_rows + rlimit_rows).tolist()))
+                     stored_enter_rows_at(types, tids, setter_rows + rlimit_rows).tolist()))
     enter_values = {}
     if setter_rows:
         wanted = {}

@@ -350,6 +350,50 @@ def test_agrees_with_sysdig_on_an_unknown_thread(tmp_path):
     assert_same_as_sysdig(sysdig, path, cap)
 
 
+def test_enter_parameters_need_no_exit_in_between(tmp_path):
+    """sysdig frees its copy of a thread's enter event at the thread's next exit: after an
+    exit whose enter was lost (a capture stopped mid-call), the next exit is paired for its
+    fd but cannot read its enter's parameters. An fcntl enter sysdig does not copy (not
+    F_DUPFD) leaves the older copy in place."""
+    log = ms.file_fd(3, 7, b"/var/log/app.log", 2)
+    path = tmp_path / "c.scap"
+    cap = write_capture(path, [
+        # 0-3: socket> close< socket<: no socket is added
+        ev(101, "socket", ">", domain=2, type=1, proto=0),
+        ev(101, "close", "<", res=0),
+        ev(101, "socket", "<", fd=4),
+        ev(101, "read", ">", fd=4, size=1),
+        # 4-7: fcntl(F_DUPFD)> close< fcntl<: no dup
+        ev(102, "fcntl", ">", fd=3, cmd=1),
+        ev(102, "close", "<", res=0),
+        ev(102, "fcntl", "<", res=6),
+        ev(102, "read", ">", fd=6, size=1),
+        # 8-11: fcntl(F_DUPFD)> fcntl(F_SETFD)> fcntl<: the F_DUPFD copy is read, a dup
+        ev(103, "fcntl", ">", fd=3, cmd=1),
+        ev(103, "fcntl", ">", fd=3, cmd=3),
+        ev(103, "fcntl", "<", res=6),
+        ev(103, "read", ">", fd=6, size=1),
+        # 12-15: open> open< open<: the second exit has its own name, not its enter's
+        ev(104, "open", ">", name=b"/a", flags=O_RDONLY, mode=0),
+        ev(104, "open", "<", fd=5, name=b"/a", flags=O_RDONLY, mode=0, dev=0),
+        ev(104, "open", "<", fd=6, name=b"/c", flags=O_RDONLY, mode=0, dev=0),
+        ev(104, "read", ">", fd=6, size=1),
+        # 16-19: dup> close< dup<: dup needs only the enter's fd, and still happens
+        ev(105, "dup", ">", fd=3),
+        ev(105, "close", "<", res=0),
+        ev(105, "dup", "<", res=7),
+        ev(105, "read", ">", fd=7, size=1),
+    ], threads=[thread(t, t) for t in range(101, 106)],
+        fds={t: [log] for t in range(101, 106)})
+    r = rows_of(cap)
+    assert (r[3]["fd.num"], r[3]["fd.name"]) == (4, None)
+    assert (r[7]["fd.num"], r[7]["fd.name"]) == (6, None)
+    assert (r[11]["fd.num"], r[11]["fd.name"]) == (6, "/var/log/app.log")
+    assert (r[15]["fd.num"], r[15]["fd.name"]) == (6, "/c")
+    assert (r[19]["fd.num"], r[19]["fd.name"]) == (7, "/var/log/app.log")
+    assert_same_as_sysdig(require_tool("sysdig"), path, cap)
+
+
 # --------------------------------------------------------------------------------------------
 # Corpus: what sysdig 0.29.3 printed
 

@@ -7,7 +7,7 @@ import pytest
 import scap
 from conftest import corpus_captures, corpus_path, need_capture
 from query import pairing
-from query.pairing import enter_rows, enter_rows_at, latency
+from query.pairing import enter_rows, latency, previous_event_rows, stored_enter_rows_at
 
 
 def test_pairs_within_a_thread_only():
@@ -35,22 +35,57 @@ def test_switch_shows_its_threads_last_latency():
     assert list(latency(ts, enter_rows(types, tids), types, tids)) == [0, 25, 25, 0]
 
 
+def _stored_by_walking(types, tids, stored):
+    """stored_enter_rows_at's rule, one event at a time as sysdig applies it: per thread, the
+    last enter's type and the copy of the last stored enter, freed at every exit."""
+    skips = pairing._skips_reset()
+    last_type, copy, out = {}, {}, []
+    for r, (t, tid) in enumerate(zip(types.tolist(), tids.tolist())):
+        if skips[t]:
+            out.append(-1)
+        elif t % 2 == 0:
+            last_type[tid] = t
+            if stored[r]:
+                copy[tid] = r
+            out.append(-1)
+        else:
+            c = copy.pop(tid, None)
+            ok = last_type.get(tid) == t - 1 and c is not None and types[c] == t - 1
+            out.append(c if ok else -1)
+    return out
+
+
 @pytest.mark.parametrize("windows", [(64, 1024), (1, 3), ()])
-def test_enter_rows_at_some_rows_is_enter_rows(monkeypatch, windows):
-    """Near enters, far ones, missing ones, other threads in between: whichever way an exit
-    is paired (the windows just before it, or the pass over its thread's events), the answer
-    is enter_rows'."""
+def test_stored_enter_rows_at_follows_sysdig_copy(monkeypatch, windows):
+    """Near enters, far ones, missing ones, exits in between, enters not copied, other
+    threads in between: whichever way the last event of a thread is found (the windows just
+    before, or the pass over its thread's events), the answer is the walk's."""
     monkeypatch.setattr(pairing, "_WINDOWS", windows)
     rng = np.random.default_rng(7)
     n = 5000
     types = rng.choice(np.array([2, 3, 6, 7, 152, 153, 292, 293], dtype=np.uint16), size=n)
     tids = rng.integers(1, 6, size=n)
     tids[rng.random(n) < 0.05] = -1
-    expected = enter_rows(types, tids)
-    assert list(enter_rows_at(types, tids, np.arange(n))) == list(expected)
+    copied = rng.random(n) < 0.8
+    expected = np.array(_stored_by_walking(types, tids, copied))
+    everything = np.ones(n, dtype=bool)
+    assert list(stored_enter_rows_at(types, tids, np.arange(n))) == \
+        _stored_by_walking(types, tids, everything)
+    got = stored_enter_rows_at(types, tids, np.arange(n), stored=lambda rows: copied[rows])
+    assert list(got) == list(expected)
+    assert (expected >= 0).sum() > 100 and (enter_rows(types, tids) >= 0).sum() > \
+        (expected >= 0).sum()   # the rule is stricter than the pairing
     some = rng.choice(n, size=200, replace=False)
-    assert list(enter_rows_at(types, tids, some)) == list(expected[some])
-    assert len(enter_rows_at(types, tids, [])) == 0
+    assert list(stored_enter_rows_at(types, tids, some, stored=lambda rows: copied[rows])) == \
+        list(expected[some])
+    assert len(stored_enter_rows_at(types, tids, [])) == 0
+
+
+def test_previous_event_rows_skips_the_switch():
+    # tid 1: read> ; tid 2: read> ; tid 1: switch ; tid 1: read<
+    types = np.array([6, 6, 152, 7], dtype=np.uint16)
+    tids = np.array([1, 2, 1, 1])
+    assert list(previous_event_rows(types, tids, [0, 1, 2, 3])) == [-1, -1, 0, 0]
 
 
 @pytest.mark.parametrize("path", corpus_captures())

@@ -249,6 +249,20 @@ def test_setuid_takes_the_id_of_its_enter_event(tmp_path):
     assert rows[-1]["group.name"] == "www-data" and rows[0]["group.name"] == "alice"
 
 
+def test_setuid_after_a_lost_exit_has_no_enter_id(tmp_path):
+    """An exit whose enter was lost (close, here) frees sysdig's copy of the thread's last
+    enter: the setuid exit that follows is paired but cannot read the new id (as sysdig
+    0.29.3 shows it)."""
+    rows = columns(tmp_path, [
+        ev(100, "setuid", ">", uid=33),
+        ev(100, "close", "<", res=0),
+        ev(100, "setuid", "<", res=0),                     # no id: no change
+        ev(100, "setuid", ">", uid=33),
+        ev(100, "setuid", "<", res=0),
+    ])
+    assert [r["user.name"] for r in rows] == ["alice", "alice", "alice", "alice", "www-data"]
+
+
 def test_each_section_starts_from_its_own_process_list(tmp_path):
     rows = columns(tmp_path, [execve_exit(100, 0)],
                    more_sections=[([INIT, BASH], [ev(100, "close", ">", fd=3)])])
