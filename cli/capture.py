@@ -103,6 +103,9 @@ def _print_since(path, printed):
     import numpy as np
 
     import scap
+
+    from . import polars_import
+    polars_import.load()
     from query.events import EventData
     from query.format import DEFAULT_FORMAT, format_lines
     with warnings.catch_warnings():

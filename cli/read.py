@@ -8,6 +8,8 @@ import click
 import scap
 from query.summary import capture_summary
 
+from . import polars_import
+
 BUFFER_FORMATS = {"ascii": "-A", "hex": "-x", "hexascii": "-X"}
 
 
@@ -84,6 +86,7 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         raise click.UsageError("no capture to read: give one with -r FILE")
     started = time.perf_counter()
     if chisel_name:
+        polars_import.load()
         import chisels  # an unknown chisel fails before the capture is read
         chisel = chisels.find(chisel_name)
     capture = scap.open(path)
@@ -98,6 +101,7 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     data = None
     rows = None
     if filter_words or numevents is not None or not (quiet or out):
+        polars_import.load()
         from query.events import EventData
         limit = None if (verbose or as_json) else 80
         data = EventData(capture, bytebuf_limit=limit, buffer_format=buffers or "normal")

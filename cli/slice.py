@@ -14,6 +14,8 @@ import numpy as np
 
 import scap
 
+from . import polars_import
+
 _DURATION = re.compile(r"^\+?(\d+(?:\.\d*)?|\.\d+)(ns|us|ms|s|m|h)?$")
 _UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
@@ -99,6 +101,7 @@ def slice_command(path, out, compress, tids, pids, names, start, end, filter_tex
                   window_ms):
     """Cut the events of chosen threads, processes, times or moments into a capture that
     sysdig and scaptool read on its own (process and fd state included)."""
+    polars_import.load()
     capture = scap.open(path)
     first = int(capture.headers.ts[0]) if len(capture) else 0
     keep = slice_mask(capture, tids=tids, pids=pids, names=names,

@@ -138,3 +138,47 @@ def test_summary_path_stays_light():
                        env=ENV)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == b""
+
+
+def test_commands_load_polars_without_asyncio():
+    """A filter run loads Polars but not asyncio (cli.polars_import); an `import asyncio`
+    afterwards gets the real package, which works."""
+    code = ("import sys, io, contextlib\n"
+            "from cli.main import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    cli.main(args=['-r', sys.argv[1], 'evt.type=write'], standalone_mode=False)\n"
+            "assert 'polars' in sys.modules and 'asyncio' not in sys.modules, 'loaded'\n"
+            "import asyncio\n"
+            "async def two():\n"
+            "    return 2\n"
+            "print(asyncio.run(two()))\n")
+    fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
+        "php-database-error.scap"
+    r = subprocess.run([sys.executable, "-c", code, str(fixture)], capture_output=True,
+                       env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"2\n"
+
+
+def test_asyncio_stand_ins_give_way_to_the_real_package():
+    """Asked for anything beyond iscoroutinefunction while in place (a deprecated coroutine
+    function marks itself with asyncio's own marker), the stand-ins load the real asyncio
+    and leave sys.modules to it."""
+    code = ("import sys, inspect\n"
+            "from cli import polars_import as p\n"
+            "co = p._AsyncioStandIn('asyncio.coroutines')\n"
+            "co.iscoroutinefunction = inspect.iscoroutinefunction\n"
+            "pkg = p._AsyncioStandIn('asyncio')\n"
+            "pkg.coroutines = co\n"
+            "sys.modules.update({'asyncio': pkg, 'asyncio.coroutines': co})\n"
+            "from typing_extensions import deprecated\n"
+            "@deprecated('old')\n"
+            "async def f():\n"
+            "    pass\n"
+            "import asyncio\n"
+            "assert not isinstance(asyncio, p._AsyncioStandIn)\n"
+            "assert not isinstance(sys.modules['asyncio.coroutines'], p._AsyncioStandIn)\n"
+            "print(asyncio.iscoroutinefunction(f))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"True\n"
