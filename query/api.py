@@ -12,7 +12,7 @@ import polars as pl
 from .events import EventData
 from .fields import UnknownFieldError, columns, lookup
 from .filter import Field, UnknownField, compile_filter, parse
-from .filter.ast import FieldRef
+from .filter.ast import FieldRef, child_nodes
 
 
 def _data(capture):
@@ -50,10 +50,8 @@ def _collect_fields(node):
     def walk(node):
         if isinstance(node, FieldRef):
             found.append(node.name if node.arg is None else f"{node.name}[{node.arg}]")
-        for value in getattr(node, "__dict__", {}).values():
-            for child in (value if isinstance(value, (list, tuple)) else [value]):
-                if hasattr(child, "__dataclass_fields__"):
-                    walk(child)
+        for child in child_nodes(node):
+            walk(child)
     walk(node)
     return list(dict.fromkeys(found))
 

@@ -283,3 +283,35 @@ def test_conformance_filters_parse(text):
         corpus_path()  # skips, or fails in CI
     tree = parse(text)
     assert tree is not None
+
+
+def test_nodes_compare_by_value_not_position():
+    a = Compare(FieldRef("proc.name"), "=", Value("nginx"), pos=0, op_pos=10)
+    b = Compare(FieldRef("proc.name", None, pos=3), "=", Value("nginx", False), 7, 12)
+    assert a == b and hash(a) == hash(b) and (a.pos, a.op_pos, b.pos) == (0, 10, 7)
+    assert a != Compare(FieldRef("proc.name"), "=", Value("nginx", True))
+    assert FieldRef("x") != Identifier("x") and Not(A) != And((A,))
+    assert FieldRef("proc.aname", "2").pos == -1
+    assert repr(a) == ("Compare(lhs=FieldRef(name='proc.name', arg=None), op='=', "
+                       "rhs=Value(text='nginx', quoted=False))")
+
+
+@pytest.mark.parametrize("make", [lambda: Value(), lambda: Value("a", False, 0, 1),
+                                  lambda: Value("a", text="b"), lambda: Value("a", size=1)])
+def test_nodes_reject_wrong_arguments(make):
+    with pytest.raises(TypeError):
+        make()
+
+
+def test_nodes_are_immutable():
+    with pytest.raises(AttributeError):
+        A.op = "!="
+
+
+def test_child_nodes_in_field_order():
+    from query.filter.ast import child_nodes
+    tree = parse("not (a.a = 1 or b.b in (x, y)) and c.c exists")
+    assert [type(n).__name__ for n in child_nodes(tree)] == ["Not", "Exists"]
+    inner = next(child_nodes(next(child_nodes(tree))))
+    assert list(child_nodes(inner)) == [A, C("b.b", "in", L("x", "y"))]
+    assert list(child_nodes(inner.children[1])) == [F("b.b"), L("x", "y")]
