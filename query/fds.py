@@ -485,6 +485,7 @@ class FdState:
         self._inverted = set()  # children created by their own clone exit (child ran first)
         self.null_path = {}     # row of an open-like exit -> the name shown if it failed
         self.info_fd = {}       # row -> fd whose entry the event shows (not lastevent_fd)
+        self.fchdir_names = {}  # row of a successful fchdir exit -> the name of its fd
         rows = np.flatnonzero(self.kinds > 0)
         params = _Params(cap, rows, (self.enter, self.stored))
         sections = cap.sections
@@ -715,6 +716,7 @@ class FdState:
             entry = m.get_fd(owner, self._lastevent_fd(m, r)) if paired else None
             if res is not None and res >= 0 and entry is not None:
                 th.set_cwd(tid, entry.name, nul=False)
+                self.fchdir_names[r] = entry.name
         elif kind == K_GETSOCKOPT_X:
             # parse_getsockopt_exit: the exit names its fd (param 1); it becomes the event's
             fd = P.int("fd", r)

@@ -19,7 +19,8 @@ What changes the table (libsinsp parsers of 0.29.3; see the notes on each handle
   tty, process group, fd limit, exe_writable and memory counters when the event has them)
 - procexit: the thread is removed when sysdig processes the *next* event (of any thread), and
   not at all while threads of its process still refer to it (main thread with live threads)
-- chdir/getcwd exits (cwd, resolved against the current one, always ending with '/')
+- chdir/getcwd exits (cwd, resolved against the current one, always ending with '/');
+  fchdir exits (the name of their fd, from query.fds)
 - setuid/setgid/setresuid/setresgid exits: the new id comes from the enter event
 - setsid exits (the session id); getrlimit/setrlimit/prlimit exits on RLIMIT_NOFILE (the
   process's fd limit)
@@ -110,6 +111,8 @@ def _kinds():
             kind[info.id] = "procexit"
         elif exit_ and name in ("chdir", "getcwd"):
             kind[info.id] = "chdir"
+        elif exit_ and name == "fchdir":
+            kind[info.id] = "fchdir"
         elif exit_ and name in ID_SETTERS:
             kind[info.id] = name
         elif exit_ and name == "setsid":
@@ -365,11 +368,12 @@ class _Table:
             return thread
         return self.get(thread["pid"], row)
 
-    def set_cwd(self, thread, tid, path, row):
-        """set_cwd changes the cwd of the thread's main thread (one cwd per process)."""
+    def set_cwd(self, thread, tid, path, row, nul=True):
+        """set_cwd changes the cwd of the thread's main thread (one cwd per process). A chdir
+        path counts its NUL in sysdig's length limit, an fd name (fchdir) does not."""
         main_tid = thread["pid"]
         main = thread if main_tid == tid else self.get(main_tid, row)
-        main["cwd"] = paths.change_dir(main["cwd"], _text(path) or "")
+        main["cwd"] = paths.change_dir(main["cwd"], _text(path) or "", nul)
         if self.threads.get(main_tid) is main:
             self.emit(main_tid, row)
 
@@ -548,6 +552,16 @@ def _chdir(table, row, tid, p, i):
         table.set_cwd(t, tid, p("path")[i], row)
 
 
+def _fchdir(table, row, tid, fd_name):
+    """parse_fchdir_exit: a successful fchdir makes its fd's name the cwd, whatever the fd
+    is (a file's name too); `fd_name` is None where it failed or the fd is unknown."""
+    if fd_name is None:
+        return
+    t = table.lookup(tid, row, including_row=True)
+    if t is not None:
+        table.set_cwd(t, tid, fd_name, row, nul=False)
+
+
 def _set_id(table, row, tid, p, i, value, field):
     """setuid & co: the new id comes from the enter event; -1 keeps the old one."""
     res = p("res")[i]
@@ -700,6 +714,11 @@ def replay(capture):
                 if k:
                     enter_values[r] = v
     rlimits = _rlimit_enters(capture, types, rlimit_rows, enter)
+    # fchdir names its new cwd by an fd: the fd state knows its name (built only if needed)
+    fchdir_names = {}
+    if any(kinds[r] == "fchdir" for r in state_rows.tolist()):
+        from .fds import fd_state
+        fchdir_names = fd_state(capture).fchdir_names
 
     versions = []
     creating = _replay_rows(capture)[1]
@@ -734,6 +753,8 @@ def replay(capture):
                     _procexit(table, row, tid, next_row)
             elif kind == "chdir":
                 _chdir(table, row, tid, p, i)
+            elif kind == "fchdir":
+                _fchdir(table, row, tid, fchdir_names.get(row))
             elif kind == "setsid":
                 _setsid(table, row, tid, p, i)
             elif kind == "rlimit":

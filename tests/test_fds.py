@@ -394,6 +394,39 @@ def test_enter_parameters_need_no_exit_in_between(tmp_path):
     assert_same_as_sysdig(require_tool("sysdig"), path, cap)
 
 
+def test_fchdir_makes_its_fds_name_the_cwd(tmp_path):
+    """proc.cwd after fchdir: the fd's name, whatever the fd is (a file too); a failed
+    fchdir changes nothing. Relative opens resolve against it, in fd.name and evt.info."""
+    path = tmp_path / "c.scap"
+    write_capture(path, [
+        ev(100, "open", ">", name=b"/srv/data", flags=O_RDONLY | O_DIRECTORY, mode=0),
+        ev(100, "open", "<", fd=4, name=b"/srv/data", flags=O_RDONLY | O_DIRECTORY, mode=0,
+           dev=0),
+        ev(100, "fchdir", ">", fd=4),
+        ev(100, "fchdir", "<", res=0),
+        ev(100, "open", ">", name=b"rel.txt", flags=O_RDONLY, mode=0),
+        ev(100, "open", "<", fd=5, name=b"rel.txt", flags=O_RDONLY, mode=0, dev=0),
+        ev(100, "fchdir", ">", fd=3),
+        ev(100, "fchdir", "<", res=0),
+        ev(100, "fchdir", ">", fd=9),
+        ev(100, "fchdir", "<", res=-9),
+        ev(100, "read", ">", fd=3, size=1),
+    ], threads=[thread(100, 100)], fds={100: [ms.file_fd(3, 7, b"/var/log/app.log", 2)]})
+    fmt = "%evt.num %proc.cwd %fd.name %evt.info"
+    env = dict(os.environ, TZ="UTC", NO_COLOR="1")
+    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-p", fmt],
+                          capture_output=True, text=True, env=env, check=True).stdout
+    # (without '*', -p skips the events missing a field: the enter events without an fd)
+    cwd = {int(line.split()[0]): line.split()[1] for line in ours.splitlines()}
+    assert cwd == {2: "/home/u/", 3: "/home/u/", 4: "/srv/data/", 6: "/srv/data/",
+                   7: "/srv/data/", 8: "/var/log/app.log/", 10: "/var/log/app.log/",
+                   11: "/var/log/app.log/"}
+    assert "name=rel.txt(/srv/data/rel.txt)" in ours.splitlines()[3]
+    theirs = subprocess.run([require_tool("sysdig"), "-r", str(path), "-p", fmt],
+                            capture_output=True, text=True, env=env, check=True).stdout
+    assert ours == theirs
+
+
 # --------------------------------------------------------------------------------------------
 # Corpus: what sysdig 0.29.3 printed
 
