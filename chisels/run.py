@@ -83,6 +83,7 @@ class ChiselRun:
         if color is None:
             color = _isatty(self.out) and not os.environ.get("NO_COLOR")
         self.color = color
+        self.print_container = False  # sysdig -pc: show each event's container
 
     def arg(self, name, default=None, kind=str):
         value = self.args.get(name)
@@ -137,9 +138,11 @@ def _isatty(stream):
         return False
 
 
-def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False):
+def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False,
+               print_container=False):
     """Take the chisel's arguments from `words` and run it over the capture; `name` is a
-    chisel's name or file, or a Chisel already found (a user's file then runs once)."""
+    chisel's name or file, or a Chisel already found (a user's file then runs once).
+    print_container: sysdig's -pc, which makes some chisels show each event's container."""
     from query.events import EventData
 
     from . import Chisel, find
@@ -152,6 +155,7 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
         data = EventData(capture, bytebuf_limit=None)
     run = ChiselRun(capture, data, user_filter, args, out,
                     color=False if disable_color else None)
+    run.print_container = print_container
     chisel.run(run)
     if run.color:
         run.write(COLORS["reset"])

@@ -173,18 +173,38 @@ def table_generator(run, keys, key_descs, value, value_desc, chisel_filter, top,
     print_table(run, table, key_descs, value_desc, units)
 
 
+# With -pc, sysdig's table chisels add the container to their keys: processes by (name, pid
+# on the host, thread id in the container, container), the others by their key and the
+# container name, before or after it as each chisel has it.
+_PROCESS_KEYS = (["proc.name", "proc.pid", "thread.vtid", "container.name"],
+                 ["Process", "Host_pid", "Container_pid", "container.name"])
+_CONTAINER_FIRST, _CONTAINER_LAST = "first", "last"
+
+
+def container_keys(keys, key_descs, where):
+    """The keys (and their column titles) of a table chisel run with -pc."""
+    if where == "process":
+        return _PROCESS_KEYS
+    if where == _CONTAINER_FIRST:
+        return ["container.name", *keys], ["container.name", *key_descs]
+    return [*keys, "container.name"], [*key_descs, "container.name"]
+
+
 def _simple(name, category, description, keys, key_descs, value, value_desc, chisel_filter,
-            top, units, details=""):
+            top, units, details="", container=_CONTAINER_LAST):
     """Register a chisel that is one table_generator call."""
     @chisel(name, category, description, details=details)
     def run_table(run):
-        table_generator(run, keys, key_descs, value, value_desc, chisel_filter, top, units)
+        shown, descs = container_keys(keys, key_descs, container) if run.print_container \
+            else (keys, key_descs)
+        table_generator(run, shown, descs, value, value_desc, chisel_filter, top, units)
     return run_table
 
 
 _simple("topfiles_bytes", "I/O", "Top files by R+W bytes",
         ["fd.name"], ["Filename"], "evt.rawarg.res", "Bytes", FILE_IO, 10, "bytes",
-        "The 10 files that the most bytes were read from or written to.")
+        "The 10 files that the most bytes were read from or written to.",
+        container=_CONTAINER_FIRST)
 _simple("topfiles_time", "I/O", "Top files by time",
         ["fd.name"], ["Filename"], "evt.latency", "Time", FILE_IO, 10, "time",
         "The 10 files on which processes spent the most time reading or writing.")
@@ -194,18 +214,20 @@ _simple("topfiles_errors", "Errors", "Top files by number of errors",
         "The files with the most failed system calls (up to 100).")
 _simple("topprocs_file", "I/O", "Top processes by R+W disk bytes",
         ["proc.name", "proc.pid"], ["Process", "PID"], "evt.rawarg.res", "Bytes", FILE_IO, 10,
-        "bytes", "The 10 processes that read or wrote the most bytes to files.")
+        "bytes", "The 10 processes that read or wrote the most bytes to files.",
+        container="process")
 _simple("topprocs_net", "Net", "Top processes by network I/O",
         ["proc.name", "proc.pid"], ["Process", "PID"], "evt.rawarg.res", "Bytes", NET_IO, 100,
         "bytes", "The processes that sent or received the most bytes on IPv4/IPv6 sockets "
-        "(up to 100).")
+        "(up to 100).", container="process")
 _simple("topprocs_errors", "Errors", "top processes by number of errors",
         ["proc.name", "proc.pid"], ["Process", "PID"], "evt.count", "#Errors",
         "evt.failed=true", 100, "none",
-        "The processes with the most failed system calls (up to 100).")
+        "The processes with the most failed system calls (up to 100).", container="process")
 _simple("topconns", "Net", "Top network connections by total bytes",
         ["fd.l4proto", "fd.name"], ["Proto", "Conn"], "evt.rawarg.res", "Bytes", NET_IO, 30,
-        "bytes", "The 30 network connections that carried the most bytes, both ways.")
+        "bytes", "The 30 network connections that carried the most bytes, both ways.",
+        container=_CONTAINER_FIRST)
 _simple("topports_server", "Net", "Top TCP/UDP server ports by R+W bytes",
         ["fd.sport"], ["Srv Port"], "evt.rawarg.res", "Bytes", NET_IO, 100, "bytes",
         "The server ports of the connections that carried the most bytes (up to 100).")
@@ -297,13 +319,17 @@ def chisel_rows_all(run):
                 "duration, from the CPU counters of the procinfo events.")
 def topprocs_cpu(run):
     rows = chisel_rows(run, "evt.type=procinfo")
-    keys = ["proc.name", "proc.pid"]
+    # (its container pid is the process's, where the other tables show the thread's)
+    keys, descs = (["proc.name", "proc.pid", "proc.vpid", "container.name"],
+                   _PROCESS_KEYS[1]) if run.print_container else (["proc.name", "proc.pid"],
+                                                                  ["Process", "PID"])
     texts = key_frame(run, rows, keys)
     cpu = thread_cpu(run, rows) if len(rows) else pl.Series([], dtype=pl.Float64)
     texts = texts.with_columns((cpu * 10_000_000).alias("v"))
     # unlike the generic table, groups that used no CPU are kept (at 0.00%)
-    table = group_sum(texts, ["key_0", "key_1"], "v", positive_only=False).head(10)
-    print_table(run, table, ["Process", "PID"], "CPU%", "timepct", capture_span(run))
+    table = group_sum(texts, [f"key_{i}" for i in range(len(keys))], "v",
+                      positive_only=False).head(10)
+    print_table(run, table, descs, "CPU%", "timepct", capture_span(run))
 
 
 # -- fdcount_by --------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def _write_lines(lines):
 @click.option("-q", "--quiet", is_flag=True, help="Do not print events (with -S: the table only).")
 @click.option("-p", "--print", "fmt", metavar="FORMAT",
               help="Print events with this format (%field, %Nfield; a leading * prints <NA> "
-                   "for missing fields instead of skipping the line).")
+                   "for missing fields instead of skipping the line). -pc (-pcontainer): the "
+                   "default line with the container's name and id.")
 @click.option("-j", "--json", "as_json", is_flag=True, help="Print events as JSON, one per line.")
 @click.option("-A", "--print-ascii", "buffers", flag_value="ascii",
               help="Print only the printable characters of data buffers.")
@@ -96,7 +97,8 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         _imports_done()
         data = EventData(capture, bytebuf_limit=None, buffer_format=buffers or "normal")
         data.timetype = timetype
-        run_chisel(capture, chisel, filter_words, data=data)
+        run_chisel(capture, chisel, filter_words, data=data,
+                   print_container=fmt in ("c", "container"))
         return
     data = None
     rows = None
@@ -145,7 +147,7 @@ def field_listing():
         out.append(f"----------------------\nField Class: {cls}\n\n")
         for d in definitions:
             shown = d.name + ("[NAME]" if d.arg == "required" else "")
-            out.append(f"{shown:<24}({d.type}) {d.description}\n")
+            out.append(f"{shown:<23} ({d.type}) {d.description}\n")
         out.append("\n")
     return "".join(out)
 
@@ -165,11 +167,11 @@ def _select(data, filter_text, numevents):
 def _print_events(data, rows, fmt, as_json):
     import numpy as np
 
-    from query.format import DEFAULT_FORMAT, format_lines, json_lines
+    from query.format import CONTAINER_FORMAT, DEFAULT_FORMAT, format_lines, json_lines
     limit = data.bytebuf_limit
     selected = np.flatnonzero(data.visible) if rows is None else \
         data.visible_at(np.flatnonzero(rows))
-    fmt = fmt or DEFAULT_FORMAT
+    fmt = CONTAINER_FORMAT if fmt in ("c", "container") else fmt or DEFAULT_FORMAT
     make = json_lines if as_json else format_lines
     for lo in range(0, len(selected), 65536):
         previous = int(selected[lo - 1]) if lo else None

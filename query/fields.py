@@ -1041,4 +1041,4 @@ def _container_ips(data):
 
 
 # More of the catalog, by theme (each module registers its fields with @field).
-from . import fields_net, fields_proc, fields_syslog  # noqa: E402,F401
+from . import fields_container, fields_net, fields_proc, fields_syslog  # noqa: E402,F401

@@ -359,30 +359,13 @@ _dev_field("fd.dev.minor", "minor device number of the file", _dev_minor)
 
 # -- container prefix --------------------------------------------------------------------------
 
-# a container id in a cgroup path, as sysdig's runtimes find it: the last path element, with
-# the systemd prefixes and .scope suffix of docker/CRI-O/containerd/podman, is 64 hex digits
-# (the id is its first 12)
-_CGROUP_ID = r"(?:^| )[^ =]+=[^ ]*/(?:docker-|crio-|cri-containerd-|libpod-)?([0-9a-f]{12})" \
-    r"[0-9a-f]{52}(?:\.scope)?(?: |$)"
-
-
 def _container_ids(data):
-    """Per event, the container id of the thread ('' on the host): the catalog's container.id
-    when one is registered, else found in the thread's cgroups (thread.cgroups)."""
+    """Per event, the container id of the thread ('' on the host or without a thread)."""
     cached = data.__dict__.get("_net_container_ids")
-    if cached is not None:
-        return cached
-    definition = FIELDS.get("container.id")
-    groups = FIELDS.get("thread.cgroups")
-    if definition is not None:
-        ids = definition.series(data, None).cast(pl.String).replace("host", "")
-    elif groups is not None:
-        ids = groups.series(data, None).cast(pl.String).str.extract(_CGROUP_ID, 1) \
-            .fill_null("")
-    else:
-        ids = pl.Series([""] * len(data), dtype=pl.String)
-    data.__dict__["_net_container_ids"] = ids.alias("container.id")
-    return data.__dict__["_net_container_ids"]
+    if cached is None:
+        ids = FIELDS["container.id"].series(data, None).replace("host", "").fill_null("")
+        cached = data.__dict__["_net_container_ids"] = ids.alias("container.id")
+    return cached
 
 
 def _with_container(data, name, base):

@@ -142,6 +142,9 @@ def _first_timestamp(data):
 
 
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
+# sysdig -pc (or -pcontainer): the default line with the container and the thread's own tid
+CONTAINER_FORMAT = ("*%evt.num %evt.outputtime %evt.cpu %container.name (%container.id) "
+                    "%proc.name (%thread.tid:%thread.vtid) %evt.dir %evt.type %evt.info")
 
 
 # sysdig's -j prints a time field's raw value, as a number: the event's timestamp (ns since the

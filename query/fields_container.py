@@ -1,0 +1,136 @@
+"""Container fields of sysdig 0.29.3: container.id, .name, .image, .type, .privileged,
+.image.id, .image.repository, .image.tag, .image.digest and .mounts.
+
+A thread's container id is found in its cgroups, as sysdig's runtime resolvers find it; what
+is known of a container comes from the container events of the capture, as of each event (the
+last event about that container before it). A container no event has described yet is still
+known to sysdig from the cgroup match alone: a docker container, not privileged, without
+mounts, and nothing else. Threads outside containers are in 'host'; events without a thread
+have no value.
+
+Each thread version (query.threads) is matched once, and each event then picks one of a few
+container descriptions by index: no string work per event.
+"""
+import json
+
+import numpy as np
+import polars as pl
+
+from .fields import _fake_container_rows, _sections, field
+from .fields_proc import _lookup
+
+# a container id in a cgroup path, as sysdig's runtimes find it: the last path element, with
+# the systemd prefixes and .scope suffix of docker/CRI-O/containerd/podman, is 64 hex digits
+# (the id is its first 12)
+_CGROUP_ID = r"(?:^| )[^ =]+=[^ ]*/(?:docker-|crio-|cri-containerd-|libpod-)?([0-9a-f]{12})" \
+    r"[0-9a-f]{52}(?:\.scope)?(?: |$)"
+
+# sinsp_container_type, as container.type names it
+_TYPE_NAMES = {0: "docker", 1: "lxc", 2: "libvirt-lxc", 3: "mesos", 4: "rkt", 6: "cri",
+               7: "containerd", 8: "cri-o", 9: "bpm", 10: "static", 11: "podman"}
+
+# what each field shows on the host, and for a container no event has described yet
+_HOST = {"container.id": "host", "container.name": "host", "container.type": "host"}
+_UNDESCRIBED = {"container.type": "docker", "container.privileged": False,
+                "container.mounts": ""}
+
+_NO_THREAD, _ON_HOST = -1, -2
+
+
+def _description(info):
+    """The field values of one container event's JSON description."""
+    def text(key):
+        value = info.get(key)
+        return str(value) if value not in (None, "") else None
+    mounts = ",".join(
+        f"{m.get('Source', '')}:{m.get('Destination', '')}:{m.get('Mode', '')}:"
+        f"{'true' if m.get('RW') else 'false'}:{m.get('Propagation', '')}"
+        for m in info.get("Mounts") or () if isinstance(m, dict))
+    return {"container.id": text("id"), "container.name": text("name"),
+            "container.image": text("image"), "container.type": _TYPE_NAMES.get(info.get("type")),
+            "container.privileged": bool(info.get("privileged", False)),
+            "container.image.id": text("imageid"), "container.image.repository":
+            text("imagerepo"), "container.image.tag": text("imagetag"),
+            "container.image.digest": text("imagedigest"), "container.mounts": mounts}
+
+
+def _container_events(data):
+    """[(row, container id, description)] of the capture's container events, in order."""
+    rows = np.flatnonzero(_fake_container_rows(data))
+    out = []
+    for row, raw in zip(rows.tolist(), data.capture.param("json", rows=rows).to_list()):
+        try:
+            info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
+            described = _description(info)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        out.append((row, str(info.get("id", "")), described))
+    return out
+
+
+def _version_ids(data):
+    """The container id ('' on the host) of every thread version, from its cgroups."""
+    groups = data.thread_versions["cgroups"].list.join(" ")
+    return groups.str.extract(_CGROUP_ID, 1).fill_null("").to_list()
+
+
+def _descriptions(data):
+    """(per event, the index of its container's description; the descriptions). The last two
+    descriptions are those of events without a thread and of threads on the host."""
+    cache = data.__dict__
+    if "_container_descriptions" in cache:
+        return cache["_container_descriptions"]
+    alive, v = _lookup(data, "own")
+    version_ids = _version_ids(data)
+    events = _container_events(data)
+    known = sorted(set(version_ids) - {""} | {cid for _, cid, _ in events})
+    code_of = {cid: k for k, cid in enumerate(known)}
+    version_code = np.array([code_of.get(cid, _ON_HOST) for cid in version_ids] or [0],
+                            dtype=np.int64)
+    code = np.where(alive, version_code[v.fill_null(0).to_numpy()], _NO_THREAD)
+    code[_fake_container_rows(data)] = _NO_THREAD
+    for row, cid, _ in events:
+        code[row] = code_of[cid]  # a container event's made-up thread is in its container
+    # first one undescribed entry per container, then the container events' descriptions
+    descriptions = [dict(_UNDESCRIBED, **{"container.id": cid}) for cid in known]
+    index = code.copy()
+    sections = np.asarray(_sections(data))
+    for k, cid in enumerate(known):
+        told = [(row, d) for row, c, d in events if c == cid]
+        mine = np.flatnonzero(code == k)
+        if not told or not len(mine):
+            continue
+        at = np.array([row for row, _ in told], dtype=np.int64)
+        # the last description up to each event, within its section (each section starts
+        # from an empty container table)
+        pos = np.searchsorted(at, mine, side="right") - 1
+        same = (pos >= 0) & (sections[at[np.maximum(pos, 0)]] == sections[mine])
+        index[mine[same]] = len(descriptions) + pos[same]
+        descriptions.extend(d for _, d in told)
+    index[code == _NO_THREAD] = len(descriptions)
+    index[code == _ON_HOST] = len(descriptions) + 1
+    descriptions += [{}, dict(_HOST)]
+    cache["_container_descriptions"] = (index, descriptions)
+    return index, descriptions
+
+
+def _container_field(name, type_, description, dtype=pl.String, kind="string"):
+    def compute(data, arg):
+        index, descriptions = _descriptions(data)
+        values = pl.Series(name, [d.get(name) for d in descriptions], dtype=dtype)
+        return values.gather(index)
+    field(name, type_, kind, description)(compute)
+
+
+_container_field("container.id", "CHARBUF", "the container id ('host' outside containers)")
+_container_field("container.name", "CHARBUF", "the container name ('host' outside containers)")
+_container_field("container.image", "CHARBUF", "the container image name")
+_container_field("container.type", "CHARBUF", "the container type: docker, cri-o, ... or host")
+_container_field("container.privileged", "BOOL", "true for containers running as privileged",
+                 dtype=pl.Boolean, kind="bool")
+_container_field("container.image.id", "CHARBUF", "the container image id")
+_container_field("container.image.repository", "CHARBUF", "the container image repository")
+_container_field("container.image.tag", "CHARBUF", "the container image tag")
+_container_field("container.image.digest", "CHARBUF", "the container image registry digest")
+_container_field("container.mounts", "CHARBUF",
+                 "the container's mounts, source:dest:mode:rdwr:propagation separated by ','")
