@@ -81,6 +81,7 @@ def transactions(run):
             if request:
                 request["dir"] = {"read": "<", "write": ">"}.get(io_dir, "<NA>")
                 request["ts"] = ts
+                request["request_row"] = int(rows[i])
                 pending[key] = request
         else:
             response = parse_response(text)
@@ -106,10 +107,21 @@ def httplog(run):
     if not found:
         return
     times = run.texts([t["row"] for t in found], ["evt.datetime"])["evt.datetime"]
-    for t, when in zip(found, times):
-        run.line(f"{when} {t['dir']} method={t['method']} url={t['url']} "
+    places = _containers(run, found)
+    for t, when, place in zip(found, times, places):
+        run.line(f"{when} {place}{t['dir']} method={t['method']} url={t['url']} "
                  f"response_code={t['code']} latency={int(_latency(t) / 1000000)}ms "
                  f"size={t['length']}B")
+
+
+def _containers(run, found):
+    """With -pc, the container name of each transaction's request followed by a space ('' for
+    all without -pc). Where the container has no name sysdig's chisel stops with a Lua error
+    (it concatenates nil); it is shown as <NA> here."""
+    if not run.print_container:
+        return [""] * len(found)
+    names = run.texts([t["request_row"] for t in found], ["container.name"])["container.name"]
+    return [f"{name or '<NA>'} " for name in names]
 
 
 _BY = {"ncalls": ("ncalls", "none"), "time": ("time", "time"), "bytes": ("bytes", "bytes")}
@@ -127,8 +139,10 @@ def httptop(run):
         run.line("Invalid argument! Valid options: ncalls, bytes, time")
         raise ChiselError("set_arg() for chisel httptop failed.")
     groups = {}
-    for t in transactions(run):
-        groups.setdefault((t["method"], t["url"]), []).append(t)
+    found = transactions(run)
+    for t, place in zip(found, _containers(run, found)):
+        # with -pc, grouped by container too
+        groups.setdefault((place[:-1], t["method"], t["url"]), []).append(t)
     values = {}
     for key, items in groups.items():
         if by == "ncalls":
@@ -138,14 +152,16 @@ def httptop(run):
         else:
             values[key] = sum(_latency(t) for t in items) / len(items)
     desc, units = _BY[by]
-    run.line(extend(desc) + extend("method") + extend("url"))
+    box = extend("container") if run.print_container else ""
+    run.line(extend(desc) + box + extend("method") + extend("url"))
     run.line(RULE)
     ordered = sorted(values.items(), key=lambda kv: kv[1], reverse=True)[:30]
-    for (method, url), value in ordered:
+    for (place, method, url), value in ordered:
         if units == "none":
             shown = lua_number(value)
         elif units == "bytes":
             shown = format_bytes(value)
         else:
             shown = format_time_interval(value)
-        run.line(extend(shown) + extend(method[:20]) + url)
+        box = extend(place) if run.print_container else ""
+        run.line(extend(shown) + box + extend(method[:20]) + url)

@@ -131,18 +131,24 @@ def echo_fds(run):
     colors = palette(run)
     rows = chisel_rows(run, "evt.is_io=true and evt.dir=< and evt.rawres>0")
     frame = run.fields(rows, ["evt.is_io_read", "evt.rawres"])
-    texts = run.texts(rows, ["fd.name", "proc.name"])
+    texts = run.texts(rows, ["fd.name", "proc.name"] +
+                      (["container.id", "container.name"] if run.print_container else []))
     data = data_texts(run, rows)
     out = []
     for i, (is_read, res) in enumerate(zip(frame["evt.is_io_read"].to_list(),
                                            frame["evt.rawres"].to_list())):
         name = _or_na(texts["fd.name"][i])
         pname = _or_na(texts["proc.name"][i])
+        box = ""
+        if run.print_container:
+            # with -pc: [name] [id] of the container, green on the host, cyan in a container
+            cname, cid = texts["container.name"][i] or "nil", texts["container.id"][i] or "nil"
+            box = f"{colors.green if cname == 'host' else colors.cyan} [{cname}] [{cid}]"
         if is_read:
-            out.append(f"{colors.red}------ Read {format_bytes(res)} from  "
+            out.append(f"{colors.red}------ Read {format_bytes(res)} from {box} "
                        f"{colors.red} {name} ({pname})")
         else:
-            out.append(f"{colors.blue}------ Write {format_bytes(res)} to  "
+            out.append(f"{colors.blue}------ Write {format_bytes(res)} to {box} "
                        f"{colors.blue} {name} ({pname})")
         out.append(data[i] or "")
     out.append(colors.reset)
@@ -207,8 +213,25 @@ def stderr(run):
     if switch is not None and switch != "disable_color":
         # sysdig's stderr refuses any other value of its argument
         raise ChiselError("set_arg() for chisel stderr failed.")
-    run.color = False  # nothing to colour without container data, and no reset at the end
-    _print_fd(run, 2)
+    if not run.print_container:
+        run.color = False  # nothing to colour without container data, and no reset at the end
+        _print_fd(run, 2)
+        return
+    # with -pc, each buffer after the container's id and name, blue in a container, green
+    # on the host (sysdig's chisel colours whatever the output is)
+    colors = palette(run)
+    run.color = False
+    rows = chisel_rows(run, "fd.num=2 and evt.is_io=true")
+    where = run.texts(rows, ["container.id", "container.name"])
+    chunks = []
+    for i, raw in enumerate(_buffers(run, rows)):
+        if raw is None:
+            continue
+        cid, cname = where["container.id"][i] or "nil", where["container.name"][i] or "nil"
+        head = ((colors.green if cid == "host" else colors.blue) +
+                "%-20.20s %-20.20s " % (cid, cname)).encode()
+        chunks.append(head + bytes(raw) + b"\n")
+    write_raw(run, chunks)
 
 
 # -- spy_file ------------------------------------------------------------------------------------

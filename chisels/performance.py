@@ -1,7 +1,5 @@
 """Performance chisels: how long processes lived (proc_exec_time) and which file, network or
 any system calls took longer than a threshold (fileslower, netlower, scallslower)."""
-import re
-
 import numpy as np
 import polars as pl
 
@@ -32,32 +30,16 @@ def thread_state_at(data, rows, columns):
     return joined.select(pl.when(pl.Series(alive)).then(pl.col(c)).alias(c) for c in columns)
 
 
-# A container id in a cgroup path, as sysdig's runtimes find it: the last path element, with
-# docker's/CRI-O's/containerd's systemd prefixes and .scope suffix, is 64 hex digits.
-_CONTAINER_CGROUP = re.compile(
-    r"/(?:docker-|crio-|cri-containerd-|libpod-)?([0-9a-f]{64})(?:\.scope)?$")
+def containers(run, rows):
+    """Per row, (container.id, container.name) as these chisels print them: 'host' on the
+    host, Lua's nil where the value is missing."""
+    texts = run.texts(rows, ["container.id", "container.name"])
+    return [(cid or "nil", name or "nil")
+            for cid, name in zip(texts["container.id"], texts["container.name"])]
 
 
-def container_ids(data, rows):
-    """Per row, the id (12 digits) of the container its thread runs in, '' on the host: the
-    catalog's container.id when there is one, else found in the thread's cgroups."""
-    from query.fields import FIELDS
-    if "container.id" in FIELDS:
-        from query.fields import columns_at
-        ids = columns_at(data, ["container.id"], np.asarray(rows, dtype=np.int64))
-        # sysdig's container.id reads 'host' for a process on the host
-        return ["" if v in (None, "host") else v for v in ids["container.id"].to_list()]
-    cgroups = thread_state_at(data, rows, ["cgroups"])["cgroups"].to_list()
-    out = []
-    for groups in cgroups:
-        found = ""
-        for entry in groups or ():
-            match = _CONTAINER_CGROUP.search(entry.partition("=")[2])
-            if match:
-                found = match.group(1)[:12]
-                break
-        out.append(found)
-    return out
+def in_container(pair):
+    return pair[0] not in ("host", "nil")
 
 
 @chisel("proc_exec_time", "Performance", "Show how long each finished process ran",
@@ -68,13 +50,18 @@ def container_ids(data, rows):
 def proc_exec_time(run):
     # this chisel's switch is spelled disable_colors (the others' disable_color)
     colors = palette(run, "disable_colors")
-    run.line("%-13.13s %-12.12s %s" % ("proc.duration", "proc.name", "proc.args"))
-    run.line("%-13.13s %-12.12s %s" % ("-------------", "------------", "--------------------"))
+    # with -pc, the container's id and name after the duration
+    line = "%-13.13s %-20.20s %-20.20s %-12.12s %s" if run.print_container else \
+        "%-13.13s %-12.12s %s"
+    header = [("proc.duration", "container.id", "container.name", "proc.name", "proc.args"),
+              ("-------------", "-" * 20, "-" * 20, "------------", "-" * 20)]
+    for titles in header:
+        run.line(line % (titles if run.print_container else titles[:1] + titles[3:]))
     rows = chisel_rows(run, "evt.type=procexit")
     state = thread_state_at(run.data, rows, ["clone_ts"])
     texts = run.texts(rows, ["proc.name", "proc.args"])
     ts = np.asarray(run.capture.headers.ts)[rows].astype(np.int64)
-    containers = container_ids(run.data, rows)
+    where = containers(run, rows)
     out = []
     for i, clone_ts in enumerate(state["clone_ts"].to_list()):
         if not clone_ts:
@@ -84,12 +71,13 @@ def proc_exec_time(run):
             color = colors.red
         elif duration > YELLOW_NS:
             color = colors.yellow
-        elif containers[i]:
+        elif in_container(where[i]):
             color = colors.blue
         else:
             color = colors.green
-        out.append(color + "%-13.13s %-12.12s %s" % (
-            format_time_interval(duration), texts["proc.name"][i], texts["proc.args"][i]))
+        values = (format_time_interval(duration), *where[i], texts["proc.name"][i],
+                  texts["proc.args"][i])
+        out.append(color + line % (values if run.print_container else values[:1] + values[3:]))
     out.append(colors.reset)
     run.write("\n".join(out) + "\n")
 
@@ -115,12 +103,16 @@ def _slow_io(run, io_filter, skip_dev):
     min_ms = _min_ms(run)
     if min_ms is None:
         return
-    row_format = "%-23.23s %-12.12s %-8s %12s %s"
-    run.line("%-23.23s %-12.12s %-8s %-12s %s" % (
-        "evt.datetime", "proc.name", "evt.type", "LATENCY(ms)", "fd.name"))
-    run.line("%-23.23s %-12.12s %-8s %-12s %s" % (
-        "-----------------------", "------------", "--------", "------------",
-        "-----------------------------------------"))
+    # with -pc, the container's id and name after the time
+    box = "%-20.20s %-20.20s " if run.print_container else ""
+    row_format = "%-23.23s " + box + "%-12.12s %-8s %12s %s"
+    head = "%-23.23s " + box + "%-12.12s %-8s %-12s %s"
+    boxes = [("container.id", "container.name"), ("-" * 20, "-" * 20)] \
+        if run.print_container else [(), ()]
+    run.line(head % ("evt.datetime", *boxes[0], "proc.name", "evt.type", "LATENCY(ms)",
+                     "fd.name"))
+    run.line(head % ("-----------------------", *boxes[1], "------------", "--------",
+                     "------------", "-----------------------------------------"))
     # only exits can be slow (an enter's latency is 0), so the filter may say so at once
     rows = chisel_rows(run, f"({io_filter}) and evt.dir=<")
     latency = run.fields(rows, ["evt.latency"])["evt.latency"].to_numpy()
@@ -128,15 +120,16 @@ def _slow_io(run, io_filter, skip_dev):
     rows = rows[slow]
     latency = latency[slow]
     texts = run.texts(rows, ["evt.datetime", "proc.name", "evt.type", "fd.name"])
-    containers = container_ids(run.data, rows)
+    where = containers(run, rows)
     out = []
     for i in range(len(rows)):
         name = texts["fd.name"][i]
         if skip_dev and name is not None and name[:5] == "/dev/":
             continue
-        color = colors.blue if containers[i] else colors.green
+        color = colors.blue if in_container(where[i]) else colors.green
+        shown = where[i] if run.print_container else ()
         out.append(color + row_format % (
-            texts["evt.datetime"][i], texts["proc.name"][i], texts["evt.type"][i],
+            texts["evt.datetime"][i], *shown, texts["proc.name"][i], texts["evt.type"][i],
             "%d" % int(latency[i] / 1e6), "<NA>" if name is None else name))
     if out:
         run.write("\n".join(out) + "\n")
@@ -174,11 +167,18 @@ def scallslower(run):
     min_ms = _min_ms(run)
     if min_ms is None:
         return
-    run.line("%-23.23s %-23.23s %-20s %s" % ("evt.datetime", "proc.name", "LATENCY(ms)",
-                                             "evt.type"))
-    run.line("%-23.23s %-23.23s %-20s %s" % ("-----------------------",
-                                             "-----------------------",
-                                             "--------------------", "--------------------"))
+    # with -pc, the container's id and name after the time (its title one column wider)
+    if run.print_container:
+        run.line("%-23.23s %-21.21s %-20.20s %-23.23s %-20s %s" % (
+            "evt.datetime", "container.id", "container.name", "proc.name", "LATENCY(ms)",
+            "evt.type"))
+        run.line("%-23.23s %-20.20s %-20.20s %-23.23s %-20s %s" % (
+            "-" * 23, "-" * 20, "-" * 20, "-" * 23, "-" * 20, "-" * 20))
+    else:
+        run.line("%-23.23s %-23.23s %-20s %s" % ("evt.datetime", "proc.name", "LATENCY(ms)",
+                                                 "evt.type"))
+        run.line("%-23.23s %-23.23s %-20s %s" % ("-" * 23, "-" * 23, "-" * 20, "-" * 20))
+    box = "%-20.20s %-20.20s " if run.print_container else ""
     rows = chisel_rows(run)
     latency = run.fields(rows, ["evt.latency"])["evt.latency"]
     values = latency.fill_null(0).to_numpy()
@@ -186,12 +186,13 @@ def scallslower(run):
     rows = rows[slow]
     values = values[slow]
     texts = run.texts(rows, ["evt.datetime", "proc.name", "evt.type"])
-    containers = container_ids(run.data, rows)
+    where = containers(run, rows)
     out = []
     for i in range(len(rows)):
-        color = colors.blue if containers[i] else colors.green
-        out.append(color + "%-23.23s %-23.23s %-20s %s" % (
-            texts["evt.datetime"][i], _or_na(texts["proc.name"][i]),
+        color = colors.blue if in_container(where[i]) else colors.green
+        shown = where[i] if run.print_container else ()
+        out.append(color + ("%-23.23s " + box + "%-23.23s %-20s %s") % (
+            texts["evt.datetime"][i], *shown, _or_na(texts["proc.name"][i]),
             _lua_number(values[i] / 1e6), texts["evt.type"][i]))
     if out:
         run.write("\n".join(out) + "\n")

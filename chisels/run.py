@@ -7,7 +7,7 @@ import numpy as np
 from . import ChiselError
 
 COLORS = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "blue": "\x1b[34m",
-          "reset": "\x1b[0m"}
+          "cyan": "\x1b[36m", "reset": "\x1b[0m"}
 
 
 def split_words(text):

@@ -48,7 +48,7 @@ def spy_users(run):
     rows = chisel_rows(run, _SPY_USERS_FILTER)
     names = ["evt.type", "user.name", "evt.time.s", "proc.pid", "proc.ppid", "proc.exe",
              "proc.args", "evt.arg.path"]
-    texts = run.texts(rows, names)
+    texts = run.texts(rows, names + (["container.name"] if run.print_container else []))
     pids = run.fields(rows, ["proc.pid", "proc.ppid"])
     pid_values, ppid_values = pids["proc.pid"].to_list(), pids["proc.ppid"].to_list()
     ancestors = _Ancestors(run, rows)
@@ -86,11 +86,19 @@ def spy_users(run):
         depth, shell = tree[pid]
         if max_depth != -1 and depth - correction > max_depth:
             continue
+        color = ""
+        if run.print_container:
+            # with -pc: the user's container after its name, blue unless on the host
+            container = texts["container.name"][i] or "nil"
+            user = f"{user}@{container}"
+            color = colors.green if container == "host" else colors.blue
         if is_chdir:
-            out.append(f"{extend('', 4 * depth)}{_lua_number(shell)} "
+            out.append(f"{color}{extend('', 4 * depth)}{_lua_number(shell)} "
                        f"{texts['evt.time.s'][i]} {user}) cd {texts['evt.arg.path'][i]}")
         else:
-            out.append(f"{extend('', 3 * (depth - 1))}{_lua_number(shell)} "
+            # (sysdig's chisel indents these lines by 4 per level with -pc, by 3 without)
+            indent = (4 if run.print_container else 3) * (depth - 1)
+            out.append(f"{color}{extend('', indent)}{_lua_number(shell)} "
                        f"{texts['evt.time.s'][i]} {user}) {texts['proc.exe'][i]} "
                        f"{texts['proc.args'][i]}")
     out.append(colors.reset)
@@ -192,7 +200,7 @@ def list_login_shells(run):
     texts = run.texts(rows, ["evt.arg.exe", "evt.arg.args"])
     command_re = lua_pattern(command) if command else None
     arguments_re = lua_pattern(arguments) if arguments else None
-    last = None
+    last = last_row = None
     for i, sid in enumerate(frame["proc.loginshellid"].to_list()):
         exe, args = texts["evt.arg.exe"][i], texts["evt.arg.args"][i]
         if sid is None or exe is None:
@@ -201,10 +209,15 @@ def list_login_shells(run):
             continue
         if arguments_re is not None and args is not None and not arguments_re.search(args):
             continue
-        last = sid
+        last, last_row = sid, rows[i]
     run.line(f"Shells containing {command}:" if command else "All shells:")
     if last is not None:
         # sysdig keeps the id, the container name and the container id, and prints the id
-        # once for each of them (all three are set: 'host' outside containers)
+        # once for each of them (all three are set: 'host' outside containers); with -pc,
+        # followed by the container's name and id
+        line = _lua_number(last)
+        if run.print_container:
+            where = run.texts([last_row], ["container.name", "container.id"])
+            line += f" {where['container.name'][0] or 'nil'} {where['container.id'][0] or 'nil'}"
         for _ in range(3):
-            run.line(_lua_number(last))
+            run.line(line)

@@ -39,7 +39,8 @@ def _write_lines(lines):
 @click.option("-p", "--print", "fmt", metavar="FORMAT",
               help="Print events with this format (%field, %Nfield; a leading * prints <NA> "
                    "for missing fields instead of skipping the line). -pc (-pcontainer): the "
-                   "default line with the container's name and id.")
+                   "default line with the container's name and id; chisels then show "
+                   "containers too.")
 @click.option("-j", "--json", "as_json", is_flag=True, help="Print events as JSON, one per line.")
 @click.option("-A", "--print-ascii", "buffers", flag_value="ascii",
               help="Print only the printable characters of data buffers.")

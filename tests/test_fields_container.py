@@ -167,3 +167,29 @@ def test_pc_tables_as_sysdig(utc, name, chisel):
     ours = _scaptool("-r", path, "-pc", "-c", chisel)
     assert "container.name" in ours.splitlines()[0]
     assert _same_table(ours, _sysdig("-r", path, "-pc", "-c", chisel))
+
+
+# the chisels that print events, with -pc: identical to sysdig's output
+PER_EVENT = [["proc_exec_time"], ["fileslower", "0"], ["netlower", "0"], ["scallslower", "0"],
+             ["spy_users"], ["echo_fds"], ["stderr"], ["httplog"], ["list_login_shells"]]
+
+
+@pytest.mark.parametrize("name", ["sysdig-examples-example4-1", "sysflow-alpine",
+                                  "instruqt-ticket-generator-b841f454",
+                                  "falco-run-as-user-0-container"])
+@pytest.mark.parametrize("words", PER_EVENT, ids=[w[0] for w in PER_EVENT])
+def test_pc_chisels_that_print_events_as_sysdig(utc, name, words):
+    path = corpus_capture(name)
+    with_pc = _scaptool("-r", path, "-pc", "-c", *words)
+    assert with_pc == _sysdig("-r", path, "-pc", "-c", *words)
+    # (without -pc, as before)
+    assert _scaptool("-r", path, "-c", *words) == _sysdig("-r", path, "-c", *words)
+
+
+@pytest.mark.parametrize("name", ["sysdig-examples-example4-1",
+                                  "instruqt-ticket-generator-b841f454"])
+def test_pc_httptop_groups_by_container(utc, name):
+    path = corpus_capture(name)
+    ours = _scaptool("-r", path, "-pc", "-c", "httptop")
+    assert ours.splitlines()[0].split() == ["ncalls", "container", "method", "url"]
+    assert _same_table(ours, _sysdig("-r", path, "-pc", "-c", "httptop"))
