@@ -159,14 +159,28 @@ def _read_by_0293(name, old_name=None):
     """Per event id: does 0.29.3 read the parameter called `name` (that libs' table places at
     the same position, within 0.29.3's own parameter count)? `old_name`: what 0.29.3 calls
     it, when libs renamed it (execve's pgid became vpgid)."""
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    old_name = old_name or name
     out = np.zeros(65536, dtype=bool)
+    for event_id, name_0293 in _names_0293_at_libs_positions().get(name, ()):
+        out[event_id] = name_0293 == (old_name or name)
+    return out
+
+
+@functools.cache
+def _names_0293_at_libs_positions():
+    """{parameter name in libs' table: [(event id, the name 0.29.3 gives the parameter at
+    that position, or None past its parameter count)]}, from one pass over the tables."""
+    old, new = eventtable.sysdig_0293(), eventtable.libs()
+    out = {}
     for info in old:
-        names_new = [p.name for p in new[info.id].params] if info.id < len(new) else []
-        if name in names_new:
-            k = names_new.index(name)
-            out[info.id] = k < len(info.params) and info.params[k].name == old_name
+        if info.id >= len(new):
+            continue
+        seen = set()
+        for k, param in enumerate(new[info.id].params):
+            if param.name in seen:
+                continue  # the first parameter of that name is the one read
+            seen.add(param.name)
+            there = info.params[k].name if k < len(info.params) else None
+            out.setdefault(param.name, []).append((info.id, there))
     return out
 
 
