@@ -11,6 +11,7 @@ have no value.
 Each thread version (query.threads) is matched once, and each event then picks one of a few
 container descriptions by index: no string work per event.
 """
+import fnmatch
 import json
 
 import numpy as np
@@ -31,8 +32,12 @@ _TYPE_NAMES = {0: "docker", 1: "lxc", 2: "libvirt-lxc", 3: "mesos", 4: "rkt", 6:
 
 # what each field shows on the host, and for a container no event has described yet
 _HOST = {"container.id": "host", "container.name": "host", "container.type": "host"}
+# sysdig 0.29.3 reads no health check or probe from the container events of a capture (it
+# expects another layout than the one they are written in): every container shows NONE
+_PROBES = {"container.healthcheck": "NONE", "container.liveness_probe": "NONE",
+           "container.readiness_probe": "NONE"}
 _UNDESCRIBED = {"container.type": "docker", "container.privileged": False,
-                "container.mounts": ""}
+                "container.mounts": "", "mounts": [], **_PROBES}
 
 _NO_THREAD, _ON_HOST = -1, -2
 
@@ -42,16 +47,17 @@ def _description(info):
     def text(key):
         value = info.get(key)
         return str(value) if value not in (None, "") else None
-    mounts = ",".join(
-        f"{m.get('Source', '')}:{m.get('Destination', '')}:{m.get('Mode', '')}:"
-        f"{'true' if m.get('RW') else 'false'}:{m.get('Propagation', '')}"
-        for m in info.get("Mounts") or () if isinstance(m, dict))
+    mounts = [(str(m.get("Source", "")), str(m.get("Destination", "")), str(m.get("Mode", "")),
+               "true" if m.get("RW") else "false", str(m.get("Propagation", "")))
+              for m in info.get("Mounts") or () if isinstance(m, dict)]
     return {"container.id": text("id"), "container.name": text("name"),
             "container.image": text("image"), "container.type": _TYPE_NAMES.get(info.get("type")),
             "container.privileged": bool(info.get("privileged", False)),
             "container.image.id": text("imageid"), "container.image.repository":
             text("imagerepo"), "container.image.tag": text("imagetag"),
-            "container.image.digest": text("imagedigest"), "container.mounts": mounts}
+            "container.image.digest": text("imagedigest"),
+            "container.mounts": ",".join(":".join(m) for m in mounts), "mounts": mounts,
+            **_PROBES}
 
 
 def _container_events(data):
@@ -109,7 +115,9 @@ def _descriptions(data):
         descriptions.extend(d for _, d in told)
     index[code == _NO_THREAD] = len(descriptions)
     index[code == _ON_HOST] = len(descriptions) + 1
-    descriptions += [{}, dict(_HOST)]
+    descriptions += [{}, dict(_HOST, threaded=True)]
+    for d in descriptions[:-2]:
+        d["threaded"] = True
     cache["_container_descriptions"] = (index, descriptions)
     return index, descriptions
 
@@ -134,3 +142,72 @@ _container_field("container.image.tag", "CHARBUF", "the container image tag")
 _container_field("container.image.digest", "CHARBUF", "the container image registry digest")
 _container_field("container.mounts", "CHARBUF",
                  "the container's mounts, source:dest:mode:rdwr:propagation separated by ','")
+_container_field("container.healthcheck", "CHARBUF",
+                 "the container's health check (NONE: sysdig reads none from a capture)")
+_container_field("container.liveness_probe", "CHARBUF",
+                 "the container's liveness probe (NONE: sysdig reads none from a capture)")
+_container_field("container.readiness_probe", "CHARBUF",
+                 "the container's readiness probe (NONE: sysdig reads none from a capture)")
+
+
+# -- one mount, by number or by a glob on its source (or, for .source, on its destination)
+
+_SOURCE, _DEST = 0, 1
+
+
+def _mount_field(name, part, description, matched_on=_SOURCE):
+    def compute(data, arg):
+        index, descriptions = _descriptions(data)
+        values = [_pick_mount(d.get("mounts"), arg, matched_on, part) for d in descriptions]
+        return pl.Series(name, values, dtype=pl.String).gather(index)
+    field(name, "CHARBUF", "string", description, arg="required")(compute)
+
+
+def _pick_mount(mounts, arg, matched_on, part):
+    """The part (None: the whole mount as source:dest:mode:rdwr:propagation) of the mount
+    numbered `arg`, or of the first whose source (or destination) matches the glob `arg`."""
+    if not mounts or arg is None:
+        return None
+    if arg.isdigit():
+        found = mounts[int(arg)] if int(arg) < len(mounts) else None
+    else:
+        found = next((m for m in mounts if fnmatch.fnmatchcase(m[matched_on], arg)), None)
+    if found is None:
+        return None
+    return ":".join(found) if part is None else found[part]
+
+
+_mount_field("container.mount", None,
+             "one mount as source:dest:mode:rdwr:propagation: container.mount[0], or the first "
+             "whose source matches a glob (container.mount[/usr/local/*])")
+_mount_field("container.mount.source", 0,
+             "the source of a mount, by number or by a glob on its destination", _DEST)
+_mount_field("container.mount.dest", 1,
+             "the destination of a mount, by number or by a glob on its source")
+_mount_field("container.mount.mode", 2,
+             "the mode of a mount, by number or by a glob on its source")
+_mount_field("container.mount.rdwr", 3,
+             "whether a mount is read-write, by number or by a glob on its source")
+_mount_field("container.mount.propagation", 4,
+             "the propagation of a mount, by number or by a glob on its source")
+
+
+# -- processes run by the container runtime's health checks and probes: none, as above
+
+def _is_probe_field(name, description):
+    def compute(data, arg):
+        index, descriptions = _descriptions(data)
+        values = [False if d.get("threaded") else None for d in descriptions]
+        return pl.Series(name, values, dtype=pl.Boolean).gather(index)
+    field(name, "BOOL", "bool", description)(compute)
+
+
+_is_probe_field("proc.is_container_healthcheck",
+                "true if the process is part of the container's health check (never: sysdig "
+                "reads no health check from a capture)")
+_is_probe_field("proc.is_container_liveness_probe",
+                "true if the process is part of the container's liveness probe (never, as "
+                "above)")
+_is_probe_field("proc.is_container_readiness_probe",
+                "true if the process is part of the container's readiness probe (never, as "
+                "above)")

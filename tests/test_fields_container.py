@@ -80,6 +80,36 @@ def test_container_fields_as_sysdig(utc, path):
     assert _scaptool("-r", path, "-p", fmt) == _sysdig("-r", path, "-p", fmt)
 
 
+# mounts by number and by globs on their source or destination, health checks and probes
+MOUNTS = ["container.mount[0]", "container.mount[1]", "container.mount[7]",
+          "container.mount.source[0]", "container.mount.dest[0]", "container.mount.mode[0]",
+          "container.mount.rdwr[0]", "container.mount.propagation[0]", "container.mount[/var/*]",
+          "container.mount.dest[/var/lib/docker/*]", "container.mount.source[/etc/*]",
+          "container.mount.mode[/var/lib/kubelet/*]", "container.healthcheck",
+          "container.liveness_probe", "container.readiness_probe",
+          "proc.is_container_healthcheck", "proc.is_container_liveness_probe",
+          "proc.is_container_readiness_probe"]
+
+
+@pytest.mark.parametrize("path", corpus_captures())
+def test_mount_and_probe_fields_as_sysdig(utc, path):
+    path = need_capture(path)
+    fmt = "*%evt.num|" + "|".join("%" + f for f in MOUNTS)
+    assert _scaptool("-r", path, "-p", fmt) == _sysdig("-r", path, "-p", fmt)
+
+
+def test_mount_fields_by_number_and_glob(tmp_path):
+    rows = frame(scap.open(_small(tmp_path)), ["container.mount[1]", "container.mount.dest[/s*]",
+                                               "container.mount.source[/x]",
+                                               "container.mount.rdwr[/tmp/*]",
+                                               "container.mount[2]", "container.healthcheck",
+                                               "proc.is_container_healthcheck"],
+                 all_events=True).to_dicts()
+    assert list(rows[3].values()) == ["/tmp/x:/x::true:", "/usr/share/nginx", "/tmp/x", "true",
+                                      None, "NONE", False]
+    assert list(rows[0].values()) == [None] * 6 + [False]   # the host
+
+
 @pytest.mark.parametrize("name", ["sysdig-examples-example4-1", "sysflow-nginx"])
 def test_pc_line_as_sysdig(utc, name):
     path = corpus_capture(name)
