@@ -1,5 +1,6 @@
 """`scaptool [read] -r FILE [options] [filter]`: sysdig's reading options."""
 import gc
+import os
 import sys
 import time
 
@@ -114,12 +115,17 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     _imports_done()
     if filter_words or numevents is not None:
         rows = _select(data, " ".join(filter_words), numevents)
+    terminal = _colour_terminal()
     if out:
         scap.write_capture(out, capture, rows=rows, compress=compress)
     elif not quiet:
-        _print_events(data, rows, fmt, as_json)
+        _print_events(data, rows, fmt, as_json, terminal)
+    if terminal and not out and (fmt in (None, "c", "container") or as_json):
+        # sysdig resets the terminal's colours once the events are printed (not after a
+        # format of the user's own)
+        click.echo("\x1b[00m", nl=False)
     if summary:
-        click.echo(capture_summary(capture), nl=False)
+        click.echo(capture_summary(capture, rows), nl=False)
     if verbose:
         # sysdig -v ends with its capture statistics on stderr; a file has no driver counters
         elapsed = time.perf_counter() - started
@@ -157,22 +163,48 @@ def _select(data, filter_text, numevents):
     import numpy as np
     keep = np.ones(len(data), dtype=bool)
     if numevents is not None:
-        numbers = data.capture.event_numbers
-        keep &= (numbers > 0) & (numbers <= numevents)
+        keep &= _first_events(data.capture, numevents)
     if filter_text.strip():
         from query.select import filter_mask
         keep &= filter_mask(data.capture, filter_text, data)
     return keep
 
 
-def _print_events(data, rows, fmt, as_json):
+def _first_events(capture, count):
+    """-n: the first `count` events sysdig reads. The container events that lead a section
+    are consumed while the file is opened: they are numbered, but not counted."""
     import numpy as np
 
-    from query.format import CONTAINER_FORMAT, DEFAULT_FORMAT, format_lines, json_lines
+    from query.summary import leading_state_runs
+    counted = np.asarray(capture.event_numbers) > 0
+    for first, end in leading_state_runs(capture.headers.type,
+                                         [s.first_event for s in capture.sections]):
+        counted[first:end] = False
+    return counted & (np.cumsum(counted) <= count)
+
+
+def _colour_terminal():
+    """Does the output go to a terminal that may have colours (NO_COLOR unset)? sysdig's
+    default line is then coloured."""
+    try:
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    except (AttributeError, ValueError):
+        return False
+
+
+def _print_events(data, rows, fmt, as_json, terminal=False):
+    import numpy as np
+
+    from query.format import (CONTAINER_FORMAT, DEFAULT_FORMAT, TERMINAL_FORMAT, format_lines,
+                              json_lines)
     limit = data.bytebuf_limit
     selected = np.flatnonzero(data.visible) if rows is None else \
         data.visible_at(np.flatnonzero(rows))
-    fmt = CONTAINER_FORMAT if fmt in ("c", "container") else fmt or DEFAULT_FORMAT
+    if fmt in ("c", "container"):
+        fmt = CONTAINER_FORMAT
+    elif fmt is None:
+        # (-j then has the fields of the terminal's line: proc.pid too)
+        fmt = TERMINAL_FORMAT if terminal else DEFAULT_FORMAT
     make = json_lines if as_json else format_lines
     for lo in range(0, len(selected), 65536):
         previous = int(selected[lo - 1]) if lo else None

@@ -142,6 +142,11 @@ def _first_timestamp(data):
 
 
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
+# the default line on a terminal: the process name, pid and event type in colour, and the
+# thread id after the pid
+TERMINAL_FORMAT = ("*%evt.num %evt.outputtime %evt.cpu \x1b[01;32m%proc.name\x1b[00m "
+                   "(\x1b[01;36m%proc.pid\x1b[00m.%thread.tid) %evt.dir "
+                   "\x1b[01;34m%evt.type\x1b[00m %evt.info")
 # sysdig -pc (or -pcontainer): the default line with the container and the thread's own tid
 CONTAINER_FORMAT = ("*%evt.num %evt.outputtime %evt.cpu %container.name (%container.id) "
                     "%proc.name (%thread.tid:%thread.vtid) %evt.dir %evt.type %evt.info")

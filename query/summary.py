@@ -402,14 +402,17 @@ def summary_text(
     return format_summary(summary_counts(types, generic_sc_ids), **name_funcs)
 
 
-def capture_summary(capture):
-    """The text of `sysdig -r CAPTURE -S -q` for an opened scap.Capture."""
+def capture_summary(capture, selected=None):
+    """The text of `sysdig -r CAPTURE -S -q` for an opened scap.Capture; `selected` (a bool
+    per event): only those events count, as a filter or -n leaves them to sysdig's counters."""
     types = capture.event_types
     # summary_counts ignores ids >= PPM_EVENT_MAX itself; what else the mask drops (the
     # leading container events of each section) is usually nothing, so copy only if needed
     leading = initial_state_mask(types, starts=[s.first_event for s in capture.sections])
     leading &= types < PPM_EVENT_MAX_0293
     counted = ~leading if leading.any() else None
+    if selected is not None:
+        counted = np.asarray(selected, dtype=bool) & (True if counted is None else counted)
     generic = types <= 1
     if counted is not None:
         generic &= counted
