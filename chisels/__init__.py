@@ -43,12 +43,17 @@ class Chisel:
     run: Callable
     args: tuple = field(default_factory=tuple)
     details: str = ""   # a longer explanation for -i
+    # sysdig prints all this chisel's output once the events are read (a table)
+    at_end: bool = False
+    # on a terminal, the chisel ends with a line that resets the colours
+    resets: bool = False
 
 
-def chisel(name, category, description, args=(), details=""):
+def chisel(name, category, description, args=(), details="", at_end=False, resets=False):
     """Register the decorated function as a chisel."""
     def register(function):
-        REGISTRY[name] = Chisel(name, category, description, function, tuple(args), details)
+        REGISTRY[name] = Chisel(name, category, description, function, tuple(args), details,
+                                at_end, resets)
         return function
     return register
 

@@ -132,7 +132,7 @@ _BY = {"ncalls": ("ncalls", "none"), "time": ("time", "time"), "bytes": ("bytes"
                   "default is ncalls", True),),
         details="HTTP transactions grouped by method and url (see httplog), the 30 biggest "
                 "groups first: by number of calls (default), average latency or total bytes "
-                "of the responses' Content-Length.")
+                "of the responses' Content-Length.", at_end=True)
 def httptop(run):
     by = run.arg("by") or "ncalls"
     if by not in _BY:

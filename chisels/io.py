@@ -78,6 +78,15 @@ class Palette:
         return COLORS[name] if self.on else ""
 
 
+def end_with_reset(run, lines, colors):
+    """Print the lines, then the colour reset that sysdig's Lua chisel prints at the end of the
+    capture (after sysdig's own reset on a terminal)."""
+    if lines:
+        run.write("\n".join(lines) + "\n")
+    run.events_over()
+    run.line(colors.reset)
+
+
 def palette(run, word="disable_color"):
     """The chisel's colours: on unless its disable_color argument is exactly `word` (each of
     sysdig's chisels checks its own spelling).
@@ -151,8 +160,7 @@ def echo_fds(run):
             out.append(f"{colors.blue}------ Write {format_bytes(res)} to {box} "
                        f"{colors.blue} {name} ({pname})")
         out.append(data[i] or "")
-    out.append(colors.reset)
-    run.write("\n".join(out) + "\n")
+    end_with_reset(run, out, colors)
 
 
 # -- raw output ----------------------------------------------------------------------------------
@@ -330,8 +338,7 @@ def _spy_network(run, condition, write_word):
             direction = "write"
         out.append(header)
         out.append(data[i])
-    out.append(colors.reset)
-    run.write("\n".join(out) + "\n")
+    end_with_reset(run, out, colors)
 
 
 @chisel("spy_ip", "Net", "Show the payloads exchanged with one IP address",

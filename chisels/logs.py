@@ -55,7 +55,7 @@ def _log_color(line):
                 ".tgz archives). Each line written is printed as `process file line`, coloured "
                 "on a terminal (yellow: warn, red: err, green: other). With dump_file_name, "
                 "the events of each writing thread within dump_range_ms of its write go to "
-                "that capture, with the state needed to read them.")
+                "that capture, with the state needed to read them.", resets=True)
 def spy_logs(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"({LOG_FILES}) and {SUCCESSFUL_WRITE}")
@@ -99,7 +99,7 @@ def _syslog_color(severity):
         details="Writes to /dev/log are decoded as syslog messages and printed as "
                 "`facility.severity process[tid] message` (red for errors and worse, yellow "
                 "for warnings on a terminal). dump_file_name and dump_range_ms export the "
-                "events around each message, as spy_logs does.")
+                "events around each message, as spy_logs does.", resets=True)
 def spy_syslog(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"fd.name contains /dev/log and {SUCCESSFUL_WRITE}")

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 
 from . import Arg, chisel
-from .io import chisel_rows, format_time_interval, lua_tonumber, palette
+from .io import chisel_rows, end_with_reset, format_time_interval, lua_tonumber, palette
 
 # proc_exec_time's colour thresholds
 YELLOW_NS = 3_000_000_000
@@ -78,8 +78,7 @@ def proc_exec_time(run):
         values = (format_time_interval(duration), *where[i], texts["proc.name"][i],
                   texts["proc.args"][i])
         out.append(color + line % (values if run.print_container else values[:1] + values[3:]))
-    out.append(colors.reset)
-    run.write("\n".join(out) + "\n")
+    end_with_reset(run, out, colors)
 
 
 # -- fileslower / netlower / scallslower -------------------------------------------------------

@@ -83,7 +83,9 @@ class ChiselRun:
         if color is None:
             color = _isatty(self.out) and not os.environ.get("NO_COLOR")
         self.color = color
+        self.terminal = color
         self.print_container = False  # sysdig -pc: show each event's container
+        self._events_over = False
 
     def arg(self, name, default=None, kind=str):
         value = self.args.get(name)
@@ -126,6 +128,13 @@ class ChiselRun:
     def line(self, text=""):
         self.out.write(text + "\n")
 
+    def events_over(self):
+        """Mark the end of what the chisel prints while the events are read: on a terminal,
+        sysdig resets the colours there (once)."""
+        if self.terminal and not self._events_over:
+            self.write("\x1b[00m")
+        self._events_over = True
+
     def paint(self, color):
         """The escape sequence for a colour, or '' when not colouring."""
         return COLORS[color] if self.color else ""
@@ -156,7 +165,12 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
     run = ChiselRun(capture, data, user_filter, args, out,
                     color=False if disable_color else None)
     run.print_container = print_container
+    # on a terminal sysdig resets the colours once it has read the events: before a table's
+    # output, after an event-by-event chisel's (which then may reset them its own way)
+    if chisel.at_end:
+        run.events_over()
     chisel.run(run)
-    if run.color:
-        run.write(COLORS["reset"])
+    run.events_over()
+    if chisel.resets and run.color:
+        run.line(COLORS["reset"])
     return run

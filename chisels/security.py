@@ -1,7 +1,7 @@
 """Security chisels: what users do interactively (spy_users) and which login shells ran
 what (list_login_shells)."""
 from . import Arg, chisel
-from .io import chisel_rows, extend, lua_tonumber, palette
+from .io import chisel_rows, end_with_reset, extend, lua_tonumber, palette
 
 # How far up the ancestors spy_users looks for a shell (sysdig's limit).
 MAX_ANCESTORS = 16
@@ -101,8 +101,7 @@ def spy_users(run):
             out.append(f"{color}{extend('', indent)}{_lua_number(shell)} "
                        f"{texts['evt.time.s'][i]} {user}) {texts['proc.exe'][i]} "
                        f"{texts['proc.args'][i]}")
-    out.append(colors.reset)
-    run.write("\n".join(out) + "\n")
+    end_with_reset(run, out, colors)
 
 
 def _lua_number(value):
@@ -189,7 +188,8 @@ def lua_pattern(pattern):
                 "the login sessions that ran commands, optionally only those that ran a given "
                 "command; spy_users can then be filtered on one of them. As in sysdig, only "
                 "the last matching session is kept, and it is printed once per piece of "
-                "information remembered about it (id, container name and container id).")
+                "information remembered about it (id, container name and container id).",
+        at_end=True)
 def list_login_shells(run):
     command = run.arg("command")
     if command == "*":

@@ -293,7 +293,7 @@ _FILTER_ARG = (Arg("filter", "filter", "only list the threads with an fd this fi
         args=_FILTER_ARG,
         details="The fds of every thread, like lsof, as they are when the first event passing "
                 "the filter has been read (the start of the capture without a filter). A "
-                "thread sharing its process's fd table lists that table too.")
+                "thread sharing its process's fd table lists that table too.", at_end=True)
 def lsof(run):
     snap = Snapshot(run, run.arg("filter"))
     if snap.row is None:
@@ -319,7 +319,7 @@ def lsof(run):
                   "e.g. 'fd.name contains /etc'", True),),
         details="Every thread of sysdig's table, like ps, as it is when the first event "
                 "passing the filter has been read (the start of the capture without a "
-                "filter): virtual and resident memory, fd limit and name.")
+                "filter): virtual and resident memory, fd limit and name.", at_end=True)
 def ps(run):
     snap = Snapshot(run, run.arg("filter"))
     if snap.row is None:
@@ -347,7 +347,7 @@ def ps(run):
                   "'proc.name=nginx and fd.port=80'", True),),
         details="The IPv4 and IPv6 sockets of every thread, like netstat, as they are when "
                 "the first event passing the filter has been read (the start of the capture "
-                "without a filter).")
+                "without a filter).", at_end=True)
 def netstat(run):
     from query.fds import CLIENT_SOCKETS
     extra = _unquoted((run.arg("filter") or "").strip())

@@ -193,7 +193,7 @@ def container_keys(keys, key_descs, where):
 def _simple(name, category, description, keys, key_descs, value, value_desc, chisel_filter,
             top, units, details="", container=_CONTAINER_LAST):
     """Register a chisel that is one table_generator call."""
-    @chisel(name, category, description, details=details)
+    @chisel(name, category, description, details=details, at_end=True)
     def run_table(run):
         shown, descs = container_keys(keys, key_descs, container) if run.print_container \
             else (keys, key_descs)
@@ -256,7 +256,7 @@ def key_argument(run):
 
 
 def _keyed(name, description, value, value_desc, chisel_filter, top, units, details):
-    @chisel(name, "I/O", description, args=_KEY_ARG, details=details)
+    @chisel(name, "I/O", description, args=_KEY_ARG, details=details, at_end=True)
     def run_table(run):
         key = key_argument(run)
         table_generator(run, [key], [key], value, value_desc, chisel_filter, top, units)
@@ -316,7 +316,7 @@ def chisel_rows_all(run):
 
 @chisel("topprocs_cpu", "CPU Usage", "Top processes by CPU usage",
         details="The 10 processes that used the most CPU, as a share of the capture's "
-                "duration, from the CPU counters of the procinfo events.")
+                "duration, from the CPU counters of the procinfo events.", at_end=True)
 def topprocs_cpu(run):
     rows = chisel_rows(run, "evt.type=procinfo")
     # (its container pid is the process's, where the other tables show the thread's)
@@ -337,7 +337,7 @@ def topprocs_cpu(run):
 @chisel("fdcount_by", "I/O", "FD count, aggregated by an arbitrary filter field", args=_KEY_ARG,
         details="Counts the distinct file descriptors (number and name) that the events of "
                 "each value of the key field used, e.g. the connections per process or per "
-                "IP endpoint. Prints every key, most FDs first, as `key<TAB>count`.")
+                "IP endpoint. Prints every key, most FDs first, as `key<TAB>count`.", at_end=True)
 def fdcount_by(run):
     key = key_argument(run)
     rows = chisel_rows(run)
@@ -423,7 +423,7 @@ SLOWEST = 10
 
 @chisel("bottlenecks", "Performance", "Slowest system calls",
         details=f"The {SLOWEST} system calls that took longest to return, each printed after "
-                "the last call start (latency 0) its thread made before it returned.")
+                "the last call start (latency 0) its thread made before it returned.", at_end=True)
 def bottlenecks(run):
     rows = chisel_rows(run)
     if len(rows) == 0:
