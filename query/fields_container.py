@@ -1,5 +1,6 @@
 """Container fields of sysdig 0.29.3: container.id, .name, .image, .type, .privileged,
-.image.id, .image.repository, .image.tag, .image.digest and .mounts.
+.image.id, .image.repository, .image.tag, .image.digest, .mounts, .mount[...] and its parts,
+.healthcheck and the probes, and proc.is_container_healthcheck and the probes'.
 
 A thread's container id is found in its cgroups, as sysdig's runtime resolvers find it; what
 is known of a container comes from the container events of the capture, as of each event (the
@@ -30,12 +31,12 @@ _CGROUP_ID = r"(?:^| )[^ =]+=[^ ]*/(?:docker-|crio-|cri-containerd-|libpod-)?([0
 _TYPE_NAMES = {0: "docker", 1: "lxc", 2: "libvirt-lxc", 3: "mesos", 4: "rkt", 6: "cri",
                7: "containerd", 8: "cri-o", 9: "bpm", 10: "static", 11: "podman"}
 
-# what each field shows on the host, and for a container no event has described yet
-_HOST = {"container.id": "host", "container.name": "host", "container.type": "host"}
 # sysdig 0.29.3 reads no health check or probe from the container events of a capture (it
 # expects another layout than the one they are written in): every container shows NONE
 _PROBES = {"container.healthcheck": "NONE", "container.liveness_probe": "NONE",
            "container.readiness_probe": "NONE"}
+# what each field shows on the host, and for a container no event has described yet
+_HOST = {"container.id": "host", "container.name": "host", "container.type": "host"}
 _UNDESCRIBED = {"container.type": "docker", "container.privileged": False,
                 "container.mounts": "", "mounts": [], **_PROBES}
 
@@ -115,9 +116,7 @@ def _descriptions(data):
         descriptions.extend(d for _, d in told)
     index[code == _NO_THREAD] = len(descriptions)
     index[code == _ON_HOST] = len(descriptions) + 1
-    descriptions += [{}, dict(_HOST, threaded=True)]
-    for d in descriptions[:-2]:
-        d["threaded"] = True
+    descriptions += [{}, dict(_HOST)]
     cache["_container_descriptions"] = (index, descriptions)
     return index, descriptions
 
@@ -197,7 +196,7 @@ _mount_field("container.mount.propagation", 4,
 def _is_probe_field(name, description):
     def compute(data, arg):
         index, descriptions = _descriptions(data)
-        values = [False if d.get("threaded") else None for d in descriptions]
+        values = [False if d else None for d in descriptions]  # {}: no thread
         return pl.Series(name, values, dtype=pl.Boolean).gather(index)
     field(name, "BOOL", "bool", description)(compute)
 
