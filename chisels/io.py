@@ -140,8 +140,8 @@ def echo_fds(run):
     colors = palette(run)
     rows = chisel_rows(run, "evt.is_io=true and evt.dir=< and evt.rawres>0")
     frame = run.fields(rows, ["evt.is_io_read", "evt.rawres"])
-    texts = run.texts(rows, ["fd.name", "proc.name"] +
-                      (["container.id", "container.name"] if run.print_container else []))
+    texts = run.texts(rows, ["fd.name", "proc.name"])
+    where = run.containers(rows) if run.print_container else None
     data = data_texts(run, rows)
     out = []
     for i, (is_read, res) in enumerate(zip(frame["evt.is_io_read"].to_list(),
@@ -149,9 +149,9 @@ def echo_fds(run):
         name = _or_na(texts["fd.name"][i])
         pname = _or_na(texts["proc.name"][i])
         box = ""
-        if run.print_container:
+        if where is not None:
             # with -pc: [name] [id] of the container, green on the host, cyan in a container
-            cname, cid = texts["container.name"][i] or "nil", texts["container.id"][i] or "nil"
+            cid, cname = where[i]
             box = f"{colors.green if cname == 'host' else colors.cyan} [{cname}] [{cid}]"
         if is_read:
             out.append(f"{colors.red}------ Read {format_bytes(res)} from {box} "
@@ -230,12 +230,10 @@ def stderr(run):
     colors = palette(run)
     run.color = False
     rows = chisel_rows(run, "fd.num=2 and evt.is_io=true")
-    where = run.texts(rows, ["container.id", "container.name"])
     chunks = []
-    for i, raw in enumerate(_buffers(run, rows)):
+    for (cid, cname), raw in zip(run.containers(rows), _buffers(run, rows)):
         if raw is None:
             continue
-        cid, cname = where["container.id"][i] or "nil", where["container.name"][i] or "nil"
         head = ((colors.green if cid == "host" else colors.blue) +
                 "%-20.20s %-20.20s " % (cid, cname)).encode()
         chunks.append(head + bytes(raw) + b"\n")

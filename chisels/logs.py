@@ -59,7 +59,8 @@ def _log_color(line):
 def spy_logs(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"({LOG_FILES}) and {SUCCESSFUL_WRITE}")
-    values = run.texts(rows, ["proc.name", "fd.name", "container.name"])
+    values = run.texts(rows, ["proc.name", "fd.name"])
+    where = run.containers(rows) if run.print_container else None
     buffers = run.fields(rows, ["evt.buffer"])["evt.buffer"].to_list()
     shown = []
     for i, row in enumerate(rows):
@@ -68,18 +69,19 @@ def spy_logs(run):
             continue
         name = values["proc.name"][i] or "<NA>"
         fd_name = values["fd.name"][i] or "<NA>"
-        # with -pc the container's name comes first (Lua's nil where it has none)
-        container = values["container.name"][i] or "nil"
         for line in ascii_text(raw).split("\n"):
             if not line:
                 continue
+            color = run.paint(_log_color(line))
             text = f"{name} {fd_name} {line}"
-            if run.print_container:
-                # on a terminal the container is blue, unless it is the host
-                box = run.paint("blue" if container != "host" else _log_color(line))
-                text = f"{box} {container} {run.paint(_log_color(line))} {text}" \
-                    if run.color else f"{container} {text}"
-            run.line(f"{run.paint(_log_color(line))} {text}" if run.color else text)
+            if where is not None:
+                # with -pc the container's name comes first: on a terminal in blue, unless
+                # it is the host
+                container = where[i][1]
+                box = run.paint("blue") if container != "host" else color
+                text = f"{box} {container} {color} {text}" if run.color else \
+                    f"{container} {text}"
+            run.line(f"{color} {text}" if run.color else text)
         shown.append(row)
     if path:
         run.line(f"Writing events for {len(shown)} log entries")
@@ -104,7 +106,8 @@ def spy_syslog(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"fd.name contains /dev/log and {SUCCESSFUL_WRITE}")
     values = run.texts(rows, ["syslog.facility.str", "syslog.severity.str", "proc.name",
-                              "thread.tid", "container.id", "container.name"])
+                              "thread.tid"])
+    where = run.containers(rows) if run.print_container else None
     severities = run.fields(rows, ["syslog.severity"])["syslog.severity"].to_list()
     # the chisel sees the message with every byte after the PRI, NULs included
     from query.syslog import decoded
@@ -118,8 +121,8 @@ def spy_syslog(run):
         severity = values["syslog.severity.str"][i] or "nil"
         who = f"{values['proc.name'][i] or '<NA>'}[{values['thread.tid'][i]}] {message}"
         text = f"{facility}.{severity} {who}"
-        if run.print_container:
-            cid, cname = values["container.id"][i] or "nil", values["container.name"][i] or "nil"
+        if where is not None:
+            cid, cname = where[i]
             # off a terminal sysdig's chisel passes its values in another order than on one:
             # the facility, the container's id and name, then the severity
             text = f"{cid:<20} {cname:<20} {text}" if run.color else \

@@ -30,15 +30,8 @@ def thread_state_at(data, rows, columns):
     return joined.select(pl.when(pl.Series(alive)).then(pl.col(c)).alias(c) for c in columns)
 
 
-def containers(run, rows):
-    """Per row, (container.id, container.name) as these chisels print them: 'host' on the
-    host, Lua's nil where the value is missing."""
-    texts = run.texts(rows, ["container.id", "container.name"])
-    return [(cid or "nil", name or "nil")
-            for cid, name in zip(texts["container.id"], texts["container.name"])]
-
-
 def in_container(pair):
+    """Is a (container.id, container.name) of run.containers() a container's (blue lines)?"""
     return pair[0] not in ("host", "nil")
 
 
@@ -61,7 +54,7 @@ def proc_exec_time(run):
     state = thread_state_at(run.data, rows, ["clone_ts"])
     texts = run.texts(rows, ["proc.name", "proc.args"])
     ts = np.asarray(run.capture.headers.ts)[rows].astype(np.int64)
-    where = containers(run, rows)
+    where = run.containers(rows)
     out = []
     for i, clone_ts in enumerate(state["clone_ts"].to_list()):
         if not clone_ts:
@@ -119,7 +112,7 @@ def _slow_io(run, io_filter, skip_dev):
     rows = rows[slow]
     latency = latency[slow]
     texts = run.texts(rows, ["evt.datetime", "proc.name", "evt.type", "fd.name"])
-    where = containers(run, rows)
+    where = run.containers(rows)
     out = []
     for i in range(len(rows)):
         name = texts["fd.name"][i]
@@ -185,7 +178,7 @@ def scallslower(run):
     rows = rows[slow]
     values = values[slow]
     texts = run.texts(rows, ["evt.datetime", "proc.name", "evt.type"])
-    where = containers(run, rows)
+    where = run.containers(rows)
     out = []
     for i in range(len(rows)):
         color = colors.blue if in_container(where[i]) else colors.green

@@ -122,6 +122,13 @@ class ChiselRun:
         frame = self.fields(rows, names)
         return {n: _texts(frame[n], lookup(n)[0].kind, None) for n in names}
 
+    def containers(self, rows):
+        """Per row, (container.id, container.name) as sysdig's chisels print them with -pc:
+        'host' on the host, Lua's nil where the value is missing."""
+        texts = self.texts(rows, ["container.id", "container.name"])
+        return [(cid or "nil", name or "nil")
+                for cid, name in zip(texts["container.id"], texts["container.name"])]
+
     def write(self, text):
         self.out.write(text)
 

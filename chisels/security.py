@@ -48,7 +48,8 @@ def spy_users(run):
     rows = chisel_rows(run, _SPY_USERS_FILTER)
     names = ["evt.type", "user.name", "evt.time.s", "proc.pid", "proc.ppid", "proc.exe",
              "proc.args", "evt.arg.path"]
-    texts = run.texts(rows, names + (["container.name"] if run.print_container else []))
+    texts = run.texts(rows, names)
+    where = run.containers(rows) if run.print_container else None
     pids = run.fields(rows, ["proc.pid", "proc.ppid"])
     pid_values, ppid_values = pids["proc.pid"].to_list(), pids["proc.ppid"].to_list()
     ancestors = _Ancestors(run, rows)
@@ -87,9 +88,9 @@ def spy_users(run):
         if max_depth != -1 and depth - correction > max_depth:
             continue
         color = ""
-        if run.print_container:
+        if where is not None:
             # with -pc: the user's container after its name, blue unless on the host
-            container = texts["container.name"][i] or "nil"
+            container = where[i][1]
             user = f"{user}@{container}"
             color = colors.green if container == "host" else colors.blue
         if is_chdir:
@@ -217,7 +218,7 @@ def list_login_shells(run):
         # followed by the container's name and id
         line = _lua_number(last)
         if run.print_container:
-            where = run.texts([last_row], ["container.name", "container.id"])
-            line += f" {where['container.name'][0] or 'nil'} {where['container.id'][0] or 'nil'}"
+            cid, cname = run.containers([last_row])[0]
+            line += f" {cname} {cid}"
         for _ in range(3):
             run.line(line)

@@ -175,11 +175,10 @@ def _first_events(capture, count):
     are consumed while the file is opened: they are numbered, but not counted."""
     import numpy as np
 
-    from query.summary import leading_state_runs
+    from query.summary import initial_state_mask
     counted = np.asarray(capture.event_numbers) > 0
-    for first, end in leading_state_runs(capture.headers.type,
-                                         [s.first_event for s in capture.sections]):
-        counted[first:end] = False
+    counted &= ~initial_state_mask(capture.event_types,
+                                   starts=[s.first_event for s in capture.sections])
     return counted & (np.cumsum(counted) <= count)
 
 

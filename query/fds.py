@@ -149,7 +149,11 @@ _KINDS = {
 }
 # the exits whose parsers read their enter event's parameters (sysdig's retrieve_enter_event)
 _READS_ENTER = (K_OPEN_X, K_SOCKET_X, K_FCNTL_X, K_SENDTO_X)
-_FCNTL_ENTERS = (150,)   # PPME_SYSCALL_FCNTL_E
+@functools.cache
+def _fcntl_enter():
+    return next(i for i in eventtable.libs().ids_named("fcntl") if i % 2 == 0)
+
+
 _SINGLE_TYPE = {"eventfd": EVENT, "eventfd2": EVENT, "signalfd": SIGNALFD, "signalfd4": SIGNALFD,
                 "timerfd_create": TIMERFD, "inotify_init": INOTIFY, "inotify_init1": INOTIFY,
                 "epoll_create": EVENTPOLL, "epoll_create1": EVENTPOLL,
@@ -456,7 +460,7 @@ class FdState:
     def _copied(self, rows):
         """Which of these enter rows sysdig copies: fcntl's only for F_DUPFD commands."""
         rows = np.asarray(rows, dtype=np.int64)
-        fcntl = np.isin(self.types[rows], _FCNTL_ENTERS)
+        fcntl = self.types[rows] == _fcntl_enter()
         copied = ~fcntl
         if fcntl.any():
             cmds = self.capture.param_lists(["cmd"], rows[fcntl].tolist())["cmd"]

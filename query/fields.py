@@ -1016,16 +1016,15 @@ def _container_ips(data):
     event up to that row gave it (0.0.0.0 when the event has none), or None: no event about it
     yet; row -> the addresses of every container known then."""
     import ipaddress
-    import json
-    rows = np.flatnonzero(_fake_container_rows(data))
+
+    from .fields_container import container_events
     seen = {}
-    for row, raw in zip(rows.tolist(), data.capture.param("json", rows=rows).to_list()):
+    for row, cid, described in container_events(data):
         try:
-            info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
-            address = ipaddress.IPv4Address(info.get("ip") or "0.0.0.0")
-        except (ValueError, TypeError, KeyError, AttributeError):
+            address = ipaddress.IPv4Address(described["ip"] or "0.0.0.0")
+        except (ValueError, TypeError):
             continue
-        seen.setdefault(str(info.get("id", "")), []).append((row, address))
+        seen.setdefault(cid, []).append((row, address))
 
     def lookup(cid, row):
         known = None

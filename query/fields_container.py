@@ -48,9 +48,10 @@ def _description(info):
     def text(key):
         value = info.get(key)
         return str(value) if value not in (None, "") else None
+    listed = info.get("Mounts")
     mounts = [(str(m.get("Source", "")), str(m.get("Destination", "")), str(m.get("Mode", "")),
                "true" if m.get("RW") else "false", str(m.get("Propagation", "")))
-              for m in info.get("Mounts") or () if isinstance(m, dict)]
+              for m in (listed if isinstance(listed, list) else ()) if isinstance(m, dict)]
     return {"container.id": text("id"), "container.name": text("name"),
             "container.image": text("image"), "container.type": _TYPE_NAMES.get(info.get("type")),
             "container.privileged": bool(info.get("privileged", False)),
@@ -58,11 +59,15 @@ def _description(info):
             text("imagerepo"), "container.image.tag": text("imagetag"),
             "container.image.digest": text("imagedigest"),
             "container.mounts": ",".join(":".join(m) for m in mounts), "mounts": mounts,
-            **_PROBES}
+            "ip": info.get("ip"), **_PROBES}
 
 
-def _container_events(data):
-    """[(row, container id, description)] of the capture's container events, in order."""
+def container_events(data):
+    """[(row, container id, description)] of the capture's container events, in order
+    (decoded once per EventData; fd.is_server reads the addresses from them too)."""
+    cached = data.__dict__.get("_container_events")
+    if cached is not None:
+        return cached
     rows = np.flatnonzero(_fake_container_rows(data))
     out = []
     for row, raw in zip(rows.tolist(), data.capture.param("json", rows=rows).to_list()):
@@ -72,6 +77,7 @@ def _container_events(data):
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
         out.append((row, str(info.get("id", "")), described))
+    data.__dict__["_container_events"] = out
     return out
 
 
@@ -89,7 +95,7 @@ def _descriptions(data):
         return cache["_container_descriptions"]
     alive, v = _lookup(data, "own")
     version_ids = _version_ids(data)
-    events = _container_events(data)
+    events = container_events(data)
     known = sorted(set(version_ids) - {""} | {cid for _, cid, _ in events})
     code_of = {cid: k for k, cid in enumerate(known)}
     version_code = np.array([code_of.get(cid, _ON_HOST) for cid in version_ids] or [0],

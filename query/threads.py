@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from scap import eventtable
-from scap.capture import SYSDIG_0293_EVENT_MAX
+from scap.capture import SYSDIG_0293_EVENT_MAX, _params_by_name
 from scap.eventtable import EF
 
 from .pairing import member, stored_enter_rows_at
@@ -159,28 +159,12 @@ def _read_by_0293(name, old_name=None):
     """Per event id: does 0.29.3 read the parameter called `name` (that libs' table places at
     the same position, within 0.29.3's own parameter count)? `old_name`: what 0.29.3 calls
     it, when libs renamed it (execve's pgid became vpgid)."""
+    old = eventtable.sysdig_0293()
     out = np.zeros(65536, dtype=bool)
-    for event_id, name_0293 in _names_0293_at_libs_positions().get(name, ()):
-        out[event_id] = name_0293 == (old_name or name)
-    return out
-
-
-@functools.cache
-def _names_0293_at_libs_positions():
-    """{parameter name in libs' table: [(event id, the name 0.29.3 gives the parameter at
-    that position, or None past its parameter count)]}, from one pass over the tables."""
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    out = {}
-    for info in old:
-        if info.id >= len(new):
-            continue
-        seen = set()
-        for k, param in enumerate(new[info.id].params):
-            if param.name in seen:
-                continue  # the first parameter of that name is the one read
-            seen.add(param.name)
-            there = info.params[k].name if k < len(info.params) else None
-            out.setdefault(param.name, []).append((info.id, there))
+    for event_id, k, _ in _params_by_name().get(name, ()):
+        if event_id < len(old):
+            params = old[event_id].params
+            out[event_id] = k < len(params) and params[k].name == (old_name or name)
     return out
 
 
@@ -730,7 +714,7 @@ def replay(capture):
     rlimits = _rlimit_enters(capture, types, rlimit_rows, enter)
     # fchdir names its new cwd by an fd: the fd state knows its name (built only if needed)
     fchdir_names = {}
-    if any(kinds[r] == "fchdir" for r in state_rows.tolist()):
+    if "fchdir" in kinds.values():
         from .fds import fd_state
         fchdir_names = fd_state(capture).fchdir_names
 

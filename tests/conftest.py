@@ -83,3 +83,37 @@ def require_live_capture():
     problems = live.run_problems() + live.build_problems()
     if problems:
         _missing("live capture (needs " + ", ".join(problems) + ")", "SCAPTOOL_REQUIRE_TOOLS")
+
+
+# comparisons with sysdig run both tools in UTC and the C locale
+COMPARE_ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
+
+
+def sysdig_output(*args):
+    """What `sysdig ARGS` prints (it must succeed), as text."""
+    import subprocess
+    r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True,
+                       env=COMPARE_ENV, check=False)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode("utf-8", "replace")
+
+
+def scaptool_output(*args):
+    """What `scaptool ARGS` prints (it must succeed), run in-process by click's test runner so
+    that many runs stay fast."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def on_a_terminal(command):
+    """What a command prints on a pseudo-terminal (util-linux script), NO_COLOR unset."""
+    import subprocess
+    env = {k: v for k, v in COMPARE_ENV.items() if k != "NO_COLOR"}
+    r = subprocess.run(["script", "-qec", " ".join(command), "/dev/null"], capture_output=True,
+                       env=env, check=False)
+    assert r.returncode == 0, r.stderr
+    return r.stdout

@@ -125,37 +125,37 @@ def test_summary_path_stays_light():
     """-S -q must not load polars, pyarrow, construct or the filter grammar: on big captures
     their import alone would make it slower than sysdig (a regression test on what is loaded,
     not on time)."""
-    code = ("import sys, io, contextlib\n"
-            "from cli.main import cli\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    cli.main(args=['-r', sys.argv[1], '-S', '-q'], standalone_mode=False)\n"
-            "heavy = [m for m in ('polars', 'pyarrow', 'construct', 'pyparsing') "
-            "if m in sys.modules]\n"
-            "print(' '.join(heavy))\n")
-    fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
-        "php-database-error.scap"
-    r = subprocess.run([sys.executable, "-c", code, str(fixture)], capture_output=True,
-                       env=ENV)
+    r = _command_then(["-S", "-q"],
+                      "heavy = [m for m in ('polars', 'pyarrow', 'construct', 'pyparsing') "
+                      "if m in sys.modules]\n"
+                      "print(' '.join(heavy))\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == b""
+
+
+def _command_then(args, code):
+    """Run scaptool ARGS on the fixture in a fresh interpreter (output discarded), then `code`
+    in the same one (to look at what the command loaded)."""
+    command = ("import sys, io, contextlib\n"
+               "from cli.main import cli\n"
+               "with contextlib.redirect_stdout(io.StringIO()):\n"
+               f"    cli.main(args=['-r', sys.argv[1], *{args!r}], standalone_mode=False)\n")
+    fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
+        "php-database-error.scap"
+    return subprocess.run([sys.executable, "-c", command + code, str(fixture)],
+                          capture_output=True, env=ENV)
 
 
 def test_commands_load_polars_without_asyncio():
     """A filter run loads Polars but not asyncio (cli.polars_import); an `import asyncio`
     afterwards gets the real package, which works."""
-    code = ("import sys, io, contextlib\n"
-            "from cli.main import cli\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    cli.main(args=['-r', sys.argv[1], 'evt.type=write'], standalone_mode=False)\n"
-            "assert 'polars' in sys.modules and 'asyncio' not in sys.modules, 'loaded'\n"
-            "import asyncio\n"
-            "async def two():\n"
-            "    return 2\n"
-            "print(asyncio.run(two()))\n")
-    fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
-        "php-database-error.scap"
-    r = subprocess.run([sys.executable, "-c", code, str(fixture)], capture_output=True,
-                       env=ENV)
+    r = _command_then(["evt.type=write"],
+                      "assert 'polars' in sys.modules and 'asyncio' not in sys.modules, "
+                      "'loaded'\n"
+                      "import asyncio\n"
+                      "async def two():\n"
+                      "    return 2\n"
+                      "print(asyncio.run(two()))\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"2\n"
 

@@ -1,13 +1,11 @@
 """container.* fields and -pc: a small capture written here, and every corpus capture
 against sysdig 0.29.3 (all the container fields of every event, in one format)."""
 import json
-import os
-import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-from conftest import corpus_capture, corpus_captures, need_capture, require_tool
+from conftest import (corpus_capture, corpus_captures, need_capture, on_a_terminal,
+                      require_tool, scaptool_output, sysdig_output)
 from test_fds import ev, ms, thread, write_capture
 
 import scap
@@ -15,7 +13,6 @@ from query import frame
 from scap.codecs import codec_for
 from scap.eventtable import sysdig_0293
 
-ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 FIELDS = ["container.id", "container.name", "container.image", "container.type",
           "container.privileged", "container.image.id", "container.image.repository",
           "container.image.tag", "container.image.digest", "container.mounts"]
@@ -70,14 +67,14 @@ def test_small_capture_and_pc_as_sysdig(tmp_path):
     for args in (["-p", fmt], ["-pc"], ["-pcontainer"], ["-pc", "-j"],
                  ["-p", "%evt.num", "container.name = web"],
                  ["-p", "%evt.num", "container.id != host and container.privileged = true"]):
-        assert _scaptool("-r", path, *args) == _sysdig("-r", path, *args), args
+        assert scaptool_output("-r", path, *args) == sysdig_output("-r", path, *args), args
 
 
 @pytest.mark.parametrize("path", corpus_captures())
 def test_container_fields_as_sysdig(utc, path):
     path = need_capture(path)
     fmt = "*%evt.num|" + "|".join("%" + f for f in FIELDS)
-    assert _scaptool("-r", path, "-p", fmt) == _sysdig("-r", path, "-p", fmt)
+    assert scaptool_output("-r", path, "-p", fmt) == sysdig_output("-r", path, "-p", fmt)
 
 
 # mounts by number and by globs on their source or destination, health checks and probes
@@ -95,7 +92,7 @@ MOUNTS = ["container.mount[0]", "container.mount[1]", "container.mount[7]",
 def test_mount_and_probe_fields_as_sysdig(utc, path):
     path = need_capture(path)
     fmt = "*%evt.num|" + "|".join("%" + f for f in MOUNTS)
-    assert _scaptool("-r", path, "-p", fmt) == _sysdig("-r", path, "-p", fmt)
+    assert scaptool_output("-r", path, "-p", fmt) == sysdig_output("-r", path, "-p", fmt)
 
 
 def test_mount_fields_by_number_and_glob(tmp_path):
@@ -113,20 +110,7 @@ def test_mount_fields_by_number_and_glob(tmp_path):
 @pytest.mark.parametrize("name", ["sysdig-examples-example4-1", "sysflow-nginx"])
 def test_pc_line_as_sysdig(utc, name):
     path = corpus_capture(name)
-    assert _scaptool("-r", path, "-pc") == _sysdig("-r", path, "-pc")
-
-
-def _sysdig(*args):
-    r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.decode("utf-8", "replace")
-
-
-def _scaptool(*args):
-    from cli.main import cli
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r.output
+    assert scaptool_output("-r", path, "-pc") == sysdig_output("-r", path, "-pc")
 
 
 def _syslog_capture(tmp_path):
@@ -146,29 +130,20 @@ def _syslog_capture(tmp_path):
     return path
 
 
-def _on_a_terminal(command):
-    """The output of a command run on a pseudo-terminal (util-linux script), without its last
-    line (the colour resets at the end)."""
-    env = {k: v for k, v in ENV.items() if k != "NO_COLOR"}  # colours are the point here
-    r = subprocess.run(["script", "-qec", " ".join(command), "/dev/null"], capture_output=True,
-                       env=env)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.splitlines()[:-1]
-
-
 @pytest.mark.parametrize("chisel", ["spy_syslog", "spy_logs"])
 def test_pc_chisels_as_sysdig(utc, tmp_path, chisel):
     """-pc shows the container in spy_logs (its name first; Lua's nil where it has none) and
     spy_syslog (id and name; off a terminal, in sysdig's mixed-up order)."""
     path = _syslog_capture(tmp_path) if chisel == "spy_syslog" else \
         corpus_capture("sysflow-nginx")
-    ours = _scaptool("-r", path, "-pc", "-c", chisel)
-    assert ours == _sysdig("-r", path, "-pc", "-c", chisel)
+    ours = scaptool_output("-r", path, "-pc", "-c", chisel)
+    assert ours == sysdig_output("-r", path, "-pc", "-c", chisel)
     assert ("nil nginx " if chisel == "spy_logs" else "user                 3f2a9c41b7d0 ") \
         in ours
     scaptool = [sys.executable, "-m", "cli.main", "-r", str(path), "-pc", "-c", chisel]
-    assert _on_a_terminal(scaptool) == \
-        _on_a_terminal([require_tool("sysdig"), "-r", str(path), "-pc", "-c", chisel])
+    sysdig = [require_tool("sysdig"), "-r", str(path), "-pc", "-c", chisel]
+    # (without the last line: the colour resets at the end)
+    assert on_a_terminal(scaptool).splitlines()[:-1] == on_a_terminal(sysdig).splitlines()[:-1]
 
 
 TABLES = ["topfiles_bytes", "topfiles_time", "topfiles_errors", "topprocs_file", "topprocs_net",
@@ -194,9 +169,9 @@ def test_pc_tables_as_sysdig(utc, name, chisel):
     """With -pc the tables add the container: processes by name, host pid, container thread
     id (process id for topprocs_cpu) and container; the rest by their key and container."""
     path = corpus_capture(name)
-    ours = _scaptool("-r", path, "-pc", "-c", chisel)
+    ours = scaptool_output("-r", path, "-pc", "-c", chisel)
     assert "container.name" in ours.splitlines()[0]
-    assert _same_table(ours, _sysdig("-r", path, "-pc", "-c", chisel))
+    assert _same_table(ours, sysdig_output("-r", path, "-pc", "-c", chisel))
 
 
 # the chisels that print events, with -pc: identical to sysdig's output
@@ -210,16 +185,16 @@ PER_EVENT = [["proc_exec_time"], ["fileslower", "0"], ["netlower", "0"], ["scall
 @pytest.mark.parametrize("words", PER_EVENT, ids=[w[0] for w in PER_EVENT])
 def test_pc_chisels_that_print_events_as_sysdig(utc, name, words):
     path = corpus_capture(name)
-    with_pc = _scaptool("-r", path, "-pc", "-c", *words)
-    assert with_pc == _sysdig("-r", path, "-pc", "-c", *words)
+    with_pc = scaptool_output("-r", path, "-pc", "-c", *words)
+    assert with_pc == sysdig_output("-r", path, "-pc", "-c", *words)
     # (without -pc, as before)
-    assert _scaptool("-r", path, "-c", *words) == _sysdig("-r", path, "-c", *words)
+    assert scaptool_output("-r", path, "-c", *words) == sysdig_output("-r", path, "-c", *words)
 
 
 @pytest.mark.parametrize("name", ["sysdig-examples-example4-1",
                                   "instruqt-ticket-generator-b841f454"])
 def test_pc_httptop_groups_by_container(utc, name):
     path = corpus_capture(name)
-    ours = _scaptool("-r", path, "-pc", "-c", "httptop")
+    ours = scaptool_output("-r", path, "-pc", "-c", "httptop")
     assert ours.splitlines()[0].split() == ["ncalls", "container", "method", "url"]
-    assert _same_table(ours, _sysdig("-r", path, "-pc", "-c", "httptop"))
+    assert _same_table(ours, sysdig_output("-r", path, "-pc", "-c", "httptop"))

@@ -5,14 +5,10 @@ the same way (the events sysdig selects with the filter).
 scaptool runs in-process (click's test runner) so that the ~100 runs stay fast; the time zone
 is UTC on both sides.
 """
-import os
-import subprocess
 
 import pytest
-from click.testing import CliRunner
-from conftest import corpus_capture, require_tool
+from conftest import corpus_capture, scaptool_output, sysdig_output
 
-ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 
 SMALL = ["falco-cat-write", "libs-sample", "instruqt-ticket-generator-b841f454"]
 NET = ["sysflow-tcp-client-server", "libs-curl-google", "libs-single-ipv6-conn"]
@@ -95,34 +91,21 @@ FILTERS = [
 ]
 
 
-def _sysdig(*args):
-    r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.decode("utf-8", "replace")
-
-
-def _scaptool(*args):
-    from cli.main import cli
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
 @pytest.mark.parametrize("field, name", [pytest.param(f, c, id=f"{f}-{c}")
                                          for f, caps in FIELDS.items() for c in caps])
 def test_field_printed_as_sysdig(utc, field, name):
     path = corpus_capture(name)
     fmt = f"*%evt.num %{field}"
-    expected = _sysdig("-r", path, "-p", fmt)
+    expected = sysdig_output("-r", path, "-p", fmt)
     assert expected.strip()
-    assert _scaptool("-r", path, "-p", fmt) == expected
+    assert scaptool_output("-r", path, "-p", fmt) == expected
 
 
 @pytest.mark.parametrize("name, text", FILTERS, ids=[t for _, t in FILTERS])
 def test_field_filters_as_sysdig(utc, name, text):
     path = corpus_capture(name)
-    expected = _sysdig("-r", path, "-p", "%evt.num", text)
-    assert _scaptool("-r", path, "-p", "%evt.num", text) == expected
+    expected = sysdig_output("-r", path, "-p", "%evt.num", text)
+    assert scaptool_output("-r", path, "-p", "%evt.num", text) == expected
 
 
 def test_deltatime_is_since_the_previous_printed_event(utc):
@@ -130,7 +113,7 @@ def test_deltatime_is_since_the_previous_printed_event(utc):
     field instance remembers the last event it was evaluated on)."""
     path = corpus_capture("libs-sample")
     args = ["-r", path, "-p", "*%evt.num %evt.deltatime %evt.deltatime.ns", "evt.type=read"]
-    assert _scaptool(*args) == _sysdig(*args)
+    assert scaptool_output(*args) == sysdig_output(*args)
 
 
 def test_deltatime_carries_across_output_batches():

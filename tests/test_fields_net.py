@@ -10,16 +10,13 @@ kind, whose element kind the catalog entry gives (NetFieldDef.item). Their filte
 here through a resolver that passes that element kind on.
 """
 import ipaddress
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
-from conftest import corpus_capture, require_tool
+from conftest import corpus_capture, scaptool_output, sysdig_output
 
 import scap
 from query.events import EventData
@@ -34,7 +31,6 @@ from scap.writer import Event, Writer
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "fixtures"))
 import make_scenario as ms
 
-ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 TABLE = sysdig_0293()
 T0 = 1_700_000_000 * 10**9
 
@@ -275,23 +271,10 @@ def test_filter_only_fields_are_marked():
 # --------------------------------------------------------------------------------------------
 # Against sysdig
 
-def _sysdig(*args):
-    r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV,
-                       check=False)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.decode("utf-8", "replace")
-
-
-def _scaptool(*args):
-    from cli.main import cli
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r.output
-
 
 def _same_lines(path, fmt, *filter_):
-    expected = _sysdig("-r", path, "-p", fmt, *filter_)
-    got = _scaptool("-r", path, "-p", fmt, *filter_)
+    expected = sysdig_output("-r", path, "-p", fmt, *filter_)
+    got = scaptool_output("-r", path, "-p", fmt, *filter_)
     if got != expected:
         pairs = [(a, b) for a, b in zip(expected.splitlines(), got.splitlines()) if a != b]
         pytest.fail(f"{len(pairs)} lines differ (sysdig {len(expected.splitlines())}, "
@@ -368,7 +351,7 @@ EITHER_END = [
 
 
 def _sysdig_rows(data, path, text):
-    nums = [int(n) for n in _sysdig("-r", path, "-p", "%evt.num", text).split()]
+    nums = [int(n) for n in sysdig_output("-r", path, "-p", "%evt.num", text).split()]
     row_of = {int(n): r for r, n in enumerate(data.capture.event_numbers) if n > 0}
     return [row_of[n] for n in nums]
 
@@ -403,5 +386,5 @@ def test_either_end_not_equal(name, text):
                    "ran: in filters it is never true; scaptool has one value for both")
 def test_name_changed_in_filters(utc):
     path = corpus_capture("sysflow-tcp-client-server")
-    assert _scaptool("-r", path, "-p", "%evt.num", "fd.name_changed=true") == \
-        _sysdig("-r", path, "-p", "%evt.num", "fd.name_changed=true")
+    assert scaptool_output("-r", path, "-p", "%evt.num", "fd.name_changed=true") == \
+        sysdig_output("-r", path, "-p", "%evt.num", "fd.name_changed=true")

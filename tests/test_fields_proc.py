@@ -15,13 +15,10 @@ Known differences kept out of the corpus tables (each is a sysdig defect, not a 
 - filters on the memory counters: sysdig does not parse the events its filter rejects (unless
   they modify state), so which brk/mmap/switch updates it kept depends on the filter itself.
 """
-import os
-import subprocess
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import corpus_capture, require_tool
+from conftest import corpus_capture, scaptool_output, sysdig_output
 
 import scap
 from query import threads
@@ -347,7 +344,6 @@ def test_exectime_per_cpu_and_total_per_thread(tmp_path):
 
 # -- the corpus, against sysdig 0.29.3 -------------------------------------------------------------
 
-ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 
 # every field of the module in one -p format (evt.type.is last: see the notes above)
 PRINTED = ["proc.env", "proc.nthreads", "proc.nchilds", "user.loginname",
@@ -406,20 +402,6 @@ MEMORY_FORMAT = "*%evt.num %proc.vmsize %proc.vmrss %proc.vmswap %thread.pfmajor
     "%thread.pfminor %thread.vmsize %thread.vmrss"
 
 
-def _sysdig(*args):
-    r = subprocess.run([require_tool("sysdig"), *map(str, args)], capture_output=True, env=ENV,
-                       check=False)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.decode("utf-8", "replace")
-
-
-def _scaptool(*args):
-    from cli.main import cli
-    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
 def _differing_fields(expected, got):
     """The names of the fields whose printed values differ (for the failure message)."""
     names = ["evt.num"] + PRINTED
@@ -434,26 +416,26 @@ def _differing_fields(expected, got):
 @pytest.mark.parametrize("name", CAPTURES)
 def test_fields_printed_as_sysdig(utc, name):
     path = corpus_capture(name)
-    expected = _sysdig("-r", path, "-p", FORMAT)
+    expected = sysdig_output("-r", path, "-p", FORMAT)
     assert expected.count("\n") > 50
-    got = _scaptool("-r", path, "-p", FORMAT)
+    got = scaptool_output("-r", path, "-p", FORMAT)
     assert got == expected, f"differ: {_differing_fields(expected, got)}"
 
 
 @pytest.mark.parametrize("name, text", FILTERS, ids=[t for _, t in FILTERS])
 def test_fields_filter_as_sysdig(utc, name, text):
     path = corpus_capture(name)
-    expected = _sysdig("-r", path, "-p", "%evt.num", text)
+    expected = sysdig_output("-r", path, "-p", "%evt.num", text)
     assert expected.strip(), "the filter should select something"
-    assert _scaptool("-r", path, "-p", "%evt.num", text) == expected
+    assert scaptool_output("-r", path, "-p", "%evt.num", text) == expected
 
 
 @pytest.mark.parametrize("name, text", FILTERED_MEMORY, ids=[t for _, t in FILTERED_MEMORY])
 def test_memory_counters_printed_under_a_filter_as_sysdig(utc, name, text):
     path = corpus_capture(name)
-    expected = _sysdig("-r", path, "-p", MEMORY_FORMAT, text)
+    expected = sysdig_output("-r", path, "-p", MEMORY_FORMAT, text)
     assert expected.strip()
-    assert _scaptool("-r", path, "-p", MEMORY_FORMAT, text) == expected
+    assert scaptool_output("-r", path, "-p", MEMORY_FORMAT, text) == expected
 
 
 @pytest.mark.parametrize("field, name", [
@@ -465,5 +447,5 @@ def test_memory_counters_printed_under_a_filter_as_sysdig(utc, name, text):
 def test_field_alone_printed_as_sysdig(utc, field, name):
     path = corpus_capture(name)
     fmt = f"*%evt.num %{field}"
-    expected = _sysdig("-r", path, "-p", fmt)
-    assert _scaptool("-r", path, "-p", fmt) == expected
+    expected = sysdig_output("-r", path, "-p", fmt)
+    assert scaptool_output("-r", path, "-p", fmt) == expected

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import corpus_captures, corpus_path, need_capture
+from conftest import corpus_captures, corpus_path, need_capture, on_a_terminal
 from query.format import FormatError, parse_format
 from query.render import ascii_text, hex_rows
 
@@ -143,15 +143,6 @@ def test_n_counts_the_events_sysdig_reads(name, count):
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
 
 
-def _on_a_terminal(command):
-    """What a command prints on a pseudo-terminal (util-linux script), NO_COLOR unset."""
-    env = {k: v for k, v in ENV.items() if k != "NO_COLOR"}
-    r = subprocess.run(["script", "-qec", " ".join(command), "/dev/null"], capture_output=True,
-                       env=env)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
-
 @pytest.mark.parametrize("options", [[], ["-pc"], ["-j"], ["-S", "-n", "140"], ["-q"],
                                      ["-p", "%evt.num"], ["evt.type=write"]],
                          ids=["default", "pc", "json", "summary", "quiet", "own-format",
@@ -164,8 +155,8 @@ def test_terminal_output_as_sysdig(options):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / "falco-cat-write.scap")
     args = ["-r", str(path), *options]
-    ours = _on_a_terminal([sys.executable, "-m", "cli.main", *args])
-    assert ours == _on_a_terminal([sysdig, *args])
+    ours = on_a_terminal([sys.executable, "-m", "cli.main", *args])
+    assert ours == on_a_terminal([sysdig, *args])
     if not options:
         assert b"\x1b[01;32mcat\x1b[00m (\x1b[01;36m20072\x1b[00m.20072)" in ours
 
@@ -197,8 +188,8 @@ def test_chisels_reset_the_terminal_where_sysdig_does(words):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / "sysdig-examples-example4-1.scap")
     args = ["-r", str(path), "-c", *words]
-    ours = _on_a_terminal([sys.executable, "-m", "cli.main", *args])
-    theirs = _on_a_terminal([sysdig, *args])
+    ours = on_a_terminal([sys.executable, "-m", "cli.main", *args])
+    theirs = on_a_terminal([sysdig, *args])
     ending = re.compile(rb"(?:\x1b\[[0-9;]*m|\r\n)*\Z")
     assert ours[:24] == theirs[:24]
     assert ending.search(ours).group(0) == ending.search(theirs).group(0)
