@@ -21,7 +21,6 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 
 LOAD_C = r"""
 #include <fcntl.h>
@@ -62,7 +61,7 @@ def build_load(workdir):
 
 
 def run(label, load, seconds, out, **options):
-    from scap import live
+    from scaptool.scap import live
     if options.pop("alone", False):
         t0 = time.monotonic()
         writes = int(subprocess.run([str(load), str(seconds)], capture_output=True,
@@ -109,7 +108,7 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--out", default=str(HERE / "out"))
     args = ap.parse_args()
-    from scap import live
+    from scaptool.scap import live
     problems = live.run_problems() + live.build_problems()
     if problems:
         sys.exit("bench_capture: live capture needs " + ", ".join(problems))

@@ -23,9 +23,9 @@ DEFAULT_SOURCE = "sysflow-nginx.scap"
 
 
 def build(source, out, target):
-    import scap
-    from scap import metadata
-    from scap.writer import Writer
+    from scaptool import scap
+    from scaptool.scap import metadata
+    from scaptool.scap.writer import Writer
     cap = scap.open(source)
     h = cap.headers
     stamped = h.ts[h.ts > 0]
@@ -57,7 +57,7 @@ def timed(cmd):
 LIBRARY_PROBE = r"""
 import resource, sys, time
 t0 = time.perf_counter()
-import scap
+from scaptool import scap
 t1 = time.perf_counter()
 cap = scap.open(sys.argv[1])
 cap.headers
@@ -94,7 +94,7 @@ def main():
     # the console script beside this interpreter: a version manager's shim (pyenv's costs
     # ~50 ms a call) is not part of scaptool
     script = pathlib.Path(sysconfig.get_path("scripts")) / "scaptool"
-    scaptool = [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+    scaptool = [str(script)] if script.exists() else [sys.executable, "-m", "scaptool"]
     for name, cmd in (("sysdig -r BIG -S -q", ["sysdig", "-r", str(out), "-S", "-q"]),
                       ("scaptool -r BIG -S -q", scaptool + ["-r", str(out), "-S", "-q"])):
         runs = [timed(cmd) for _ in range(args.repeat)]

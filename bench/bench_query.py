@@ -40,7 +40,7 @@ def main():
     if not pathlib.Path(big).exists():
         sys.exit(f"{big} is missing: run bench/bench_format.py first")
     script = pathlib.Path(sysconfig.get_path("scripts")) / "scaptool"
-    scaptool = [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+    scaptool = [str(script)] if script.exists() else [sys.executable, "-m", "scaptool"]
 
     # An installed package has its bytecode compiled; an editable checkout run with
     # PYTHONDONTWRITEBYTECODE set (as some sandboxes do) would compile every module on every
@@ -61,8 +61,8 @@ def main():
               f"best {min(runs[name]):6.2f} s  ({RUNS} runs, {lines[name]} lines)")
     sysdig_secs = statistics.median(runs["sysdig"])
 
-    import query
-    import scap
+    from scaptool import query
+    from scaptool import scap
     start = time.perf_counter()
     cap = scap.open(big)
     fields = query.filter_fields(args.filter)

@@ -5,7 +5,7 @@ arguments (for -cl, -i and sysdig's rules of argument parsing) and a function th
 ChiselRun (the capture, the user's filter, the arguments, helpers to select events and
 compute fields, the output stream and whether to colour it).
 
-    from chisels import Arg, chisel
+    from scaptool.chisels import Arg, chisel
 
     @chisel("count_opens", "Misc", "Count the files each process opened",
             args=[Arg("min", "int", "only show processes with at least this many", True)])
@@ -65,9 +65,9 @@ class ChiselError(ValueError):
 def load_builtins():
     for module in _BUILTIN_MODULES:
         try:
-            importlib.import_module(f"chisels.{module}")
+            importlib.import_module(f"{__name__}.{module}")
         except ModuleNotFoundError as e:
-            if e.name != f"chisels.{module}":
+            if e.name != f"{__name__}.{module}":
                 raise
 
 

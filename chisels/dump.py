@@ -52,7 +52,7 @@ def _merged(starts, ends):
 def export(capture, path, moments, range_ms, compress=False):
     """Write the events around the moments (and the state they need) to `path`; returns how
     many events were selected."""
-    import scap
+    from scaptool import scap
     rows = window_mask(capture, moments, range_ms)
     scap.write_capture(path, capture, rows=rows, compress=compress)
     return int(np.count_nonzero(rows))

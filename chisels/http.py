@@ -9,7 +9,7 @@ for a response (`HTTP/x code`, with Content-Length or 0). A request is only look
 nothing is pending on the (pid, fd) pair, and a response only while a request is."""
 import re
 
-from scap.codecs import bytebuf_text
+from scaptool.scap.codecs import bytebuf_text
 
 from . import Arg, ChiselError, chisel
 from .io import chisel_rows, format_bytes, format_time_interval

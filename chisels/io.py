@@ -105,7 +105,7 @@ def chisel_rows(run, chisel_filter=None):
     not the events 0.29.3 never reads (unknown types, state blocks leading a section) nor the
     state-only copies of a fatfile capture."""
     import numpy as np
-    from query.summary import initial_state_mask
+    from scaptool.query.summary import initial_state_mask
     capture = run.capture
     h = capture.headers
     seen = np.asarray(capture.counted) & ((h.dump_flags & 1) == 0)
@@ -183,7 +183,7 @@ def _buffers(run, rows):
     """The raw data buffer of each row (None where the event has none; an empty buffer, as
     a failed read has, is b'' as in sysdig)."""
     import numpy as np
-    from query.fields import lookup
+    from scaptool.query.fields import lookup
     values = run.fields(rows, ["evt.buffer"])["evt.buffer"].to_list()
     definition, _ = lookup("evt.buffer")
     if definition.present is None or not len(rows):
@@ -245,7 +245,7 @@ def stderr(run):
 def _ascii(raw):
     """-A's rendering of a buffer: a line break, then the printable bytes (CR as a line
     break, LF kept unless after a CR; sysdig also drops an LF that starts the buffer)."""
-    from query.render import ascii_text
+    from scaptool.query.render import ascii_text
     return "\n" + ascii_text(raw[1:] if raw[:1] == b"\n" else raw)
 
 
@@ -259,7 +259,7 @@ def data_texts(run, rows, default_format="normal"):
     elif fmt == chosen:
         return rendered_data(run, rows)
     else:
-        from query.render import BUFFER_FORMATS
+        from scaptool.query.render import BUFFER_FORMATS
         render = BUFFER_FORMATS[fmt]
     normal = None
     out = []

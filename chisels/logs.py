@@ -1,6 +1,6 @@
 """Log chisels: every write to a log file or to syslog as one stream, and the export of what
 the writing thread did around each message (spy_logs, spy_syslog, around)."""
-from query.render import ascii_text
+from scaptool.query.render import ascii_text
 
 from . import Arg, ChiselError, chisel
 from .dump import export
@@ -110,7 +110,7 @@ def spy_syslog(run):
     where = run.containers(rows) if run.print_container else None
     severities = run.fields(rows, ["syslog.severity"])["syslog.severity"].to_list()
     # the chisel sees the message with every byte after the PRI, NULs included
-    from query.syslog import decoded
+    from scaptool.query.syslog import decoded
     payloads = dict(zip(*decoded(run.capture).select("row", "payload").to_dict().values()))
     shown = []
     for i, row in enumerate(rows):

@@ -62,7 +62,7 @@ def take_arguments(chisel, words):
 
 def _is_filter(text):
     """Does the text compile as a filter (known fields, no bare words)?"""
-    from query.api import filter_expr
+    from scaptool.query.api import filter_expr
     try:
         filter_expr(text)
         return True
@@ -99,7 +99,7 @@ class ChiselRun:
     def mask(self, chisel_filter=None, *, visible=True, user=True):
         """A bool per event: the user's filter and the chisel's own both match (only events
         sysdig shows, unless visible=False)."""
-        from query.select import filter_mask
+        from scaptool.query.select import filter_mask
         keep = self.data.visible.copy() if visible else np.ones(len(self.data), dtype=bool)
         texts = [t for t in (self.user_filter if user else "", chisel_filter) if t]
         if texts:
@@ -112,13 +112,13 @@ class ChiselRun:
 
     def fields(self, rows, names):
         """A DataFrame of the named fields at the given rows (one column per name)."""
-        from query.fields import columns_at
+        from scaptool.query.fields import columns_at
         return columns_at(self.data, names, np.asarray(rows, dtype=np.int64), printed=True)
 
     def texts(self, rows, names):
         """The fields as sysdig prints them (text, None where <NA>), one list per name."""
-        from query.fields import lookup
-        from query.format import _texts
+        from scaptool.query.fields import lookup
+        from scaptool.query.format import _texts
         frame = self.fields(rows, names)
         return {n: _texts(frame[n], lookup(n)[0].kind, None) for n in names}
 
@@ -159,13 +159,13 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
     """Take the chisel's arguments from `words` and run it over the capture; `name` is a
     chisel's name or file, or a Chisel already found (a user's file then runs once).
     print_container: sysdig's -pc, which makes some chisels show each event's container."""
-    from query.events import EventData
+    from scaptool.query.events import EventData
 
     from . import Chisel, find
     chisel = name if isinstance(name, Chisel) else find(name)
     args, user_filter = take_arguments(chisel, words)
     if user_filter.strip():
-        from query.api import filter_expr
+        from scaptool.query.api import filter_expr
         filter_expr(user_filter)  # a bad filter fails before any work
     if data is None:
         data = EventData(capture, bytebuf_limit=None)

@@ -81,7 +81,7 @@ def user_names(capture, section):
 def fd_table(data, row, threads):
     """One row per (thread, fd) of the fd tables at `row`: a thread shares the table of its
     process when it was cloned with CLONE_FILES, so its fds are listed under each thread."""
-    from query.fds import fd_state
+    from scaptool.query.fds import fd_state
     state = fd_state(data.capture)
     versions = state.versions
     live = versions.filter((pl.col("start") <= row) & (pl.col("end") > row))
@@ -128,7 +128,7 @@ def _mapped_sockets_as_ipv4(capture, section, live):
     loads them as IPv4 sockets (and, like the IPv4 ones, as the server end when their local
     port is a listening port of the list). query.fds keeps them as IPv6 for now; sockets made
     by events are converted there already."""
-    from query.fds import (IPV4_SOCK, IPV6_SERVSOCK, IPV6_SOCK, ROLE_CLIENT, ROLE_SERVER,
+    from scaptool.query.fds import (IPV4_SOCK, IPV6_SERVSOCK, IPV6_SOCK, ROLE_CLIENT, ROLE_SERVER,
                            SERVER_SOCKETS)
     if not live.height or not live["type"].is_in([IPV6_SOCK, IPV6_SERVSOCK]).any():
         return live
@@ -170,7 +170,7 @@ def _mapped_sockets_as_ipv4(capture, section, live):
 def _fd_frame(data, row, threads, users):
     """The (thread, fd) pairs with their values under catalog field names, for the chisel's
     filter argument and for printing."""
-    from query.fds import (CLIENT_SOCKETS, L4NAME, ROLE_NONE, SERVER_SOCKETS, TYPECHAR,
+    from scaptool.query.fds import (CLIENT_SOCKETS, L4NAME, ROLE_NONE, SERVER_SOCKETS, TYPECHAR,
                            _effective_l4, _sanitize)
     fds = fd_table(data, row, threads)
     t = threads.select(
@@ -222,7 +222,7 @@ def _fd_frame(data, row, threads, users):
 
 def fd_type_name(kind):
     """The fd type as sysdig's thread table names it (its types without a name: <NA>)."""
-    from query.fds import TYPENAME, UNKNOWN, UNSUPPORTED
+    from scaptool.query.fds import TYPENAME, UNKNOWN, UNSUPPORTED
     if kind in (UNSUPPORTED, UNKNOWN):
         return "<NA>"
     return TYPENAME.get(kind, "<NA>")
@@ -238,7 +238,7 @@ def _matching(frame, text):
     """The rows of `frame` the chisel's filter argument selects."""
     if not text:
         return frame
-    from query.api import filter_expr, filter_fields
+    from scaptool.query.api import filter_expr, filter_fields
     missing = [f for f in filter_fields(text) if f not in frame.columns]
     if missing:
         raise ChiselError(f"the filter argument can only use the fields of a thread and an "
@@ -349,7 +349,7 @@ def ps(run):
                 "the first event passing the filter has been read (the start of the capture "
                 "without a filter).", at_end=True)
 def netstat(run):
-    from query.fds import CLIENT_SOCKETS
+    from scaptool.query.fds import CLIENT_SOCKETS
     extra = _unquoted((run.arg("filter") or "").strip())
     # sysdig glues the argument to its own filter without a space: "(...)and (ARG)"
     text = "(fd.type=ipv4 or fd.type=ipv6)" + (f" and ({extra})" if extra else "")

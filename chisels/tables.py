@@ -70,7 +70,7 @@ def format_percent(value, timedelta):
 def _key_text(series, kind):
     """The keys as sysdig's Lua chisels hold them: numbers as tostring() prints them,
     everything else (booleans included: true/false) as sysdig renders the field."""
-    from query.format import _texts
+    from scaptool.query.format import _texts
     if series.dtype.is_numeric() and kind not in ("bool", "ip"):
         values = [None if v is None else lua_number(v) for v in series.to_list()]
     else:
@@ -86,7 +86,7 @@ def key_frame(run, rows, keys, value=None):
     so two values that print alike (1.6905572628927e+18) are still two rows; several keys
     are joined into one string, i.e. grouped by their texts. evt.latency has no value on
     procinfo events in sysdig (so they never add time)."""
-    from query.fields import lookup
+    from scaptool.query.fields import lookup
     frame = run.fields(rows, list(keys) + ([value] if value else []))
     kinds = [lookup(k)[0].kind for k in keys]
     columns = [_key_text(frame[k], kind).alias(f"key_{i}")
@@ -112,13 +112,13 @@ def _boolean_key(keys):
     """Is one of the keys a boolean field? sysdig's table printing cannot handle one: its
     walk over the sorted keys stops at a false key, and a true one fails to be split into
     columns, ending the output (silently). So such a table has no rows."""
-    from query.fields import lookup
+    from scaptool.query.fields import lookup
     return any(lookup(k)[0].kind == "bool" for k in keys)
 
 
 def _is_procinfo(run, rows):
     """Per row: is it a procinfo event?"""
-    from scap import eventtable
+    from scaptool.scap import eventtable
     table = eventtable.sysdig_0293()
     procinfo = next(i for i in range(len(table)) if table[i].name == "procinfo")
     return np.asarray(run.capture.headers.type)[rows] == procinfo
@@ -246,7 +246,7 @@ _KEY_ARG = (Arg("key", "string", "the field whose values make the rows of the ta
 
 def key_argument(run):
     """The key field named by the chisel's argument (an error if no such field)."""
-    from query.fields import UnknownFieldError, lookup
+    from scaptool.query.fields import UnknownFieldError, lookup
     key = run.arg("key")
     try:
         lookup(key)

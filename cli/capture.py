@@ -46,7 +46,7 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
             ring_kib, command):
     """Capture system calls live (root, kernel BTF). With `-- COMMAND ARGS...`, run COMMAND and
     capture it and its children until it exits."""
-    from scap import live
+    from scaptool.scap import live
     if command and pid:
         raise click.UsageError("give either -p PID or a command, not both")
     options = dict(snaplen=snaplen, duration=parse_duration(duration) if duration else None,
@@ -72,7 +72,7 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
 def _print_live(options):
     """Capture into a temporary file and print each new event as it lands there, rendered with
     the whole capture so far as state (thread names, fd names)."""
-    from scap import live
+    from scaptool.scap import live
     tmp = tempfile.NamedTemporaryFile(prefix="scaptool-live-", suffix=".scap", delete=False)
     tmp.close()
     try:
@@ -102,12 +102,12 @@ def _print_since(path, printed):
     """Print the events numbered above `printed`; returns the last number printed."""
     import numpy as np
 
-    import scap
+    from scaptool import scap
 
     from . import polars_import
     polars_import.load()
-    from query.events import EventData
-    from query.format import DEFAULT_FORMAT, format_lines
+    from scaptool.query.events import EventData
+    from scaptool.query.format import DEFAULT_FORMAT, format_lines
     with warnings.catch_warnings():
         # the helper may be writing the last block right now: it is read on the next turn
         warnings.simplefilter("ignore")

@@ -4,7 +4,7 @@ import json
 
 import click
 
-import scap
+from scaptool import scap
 
 
 def describe(capture):

@@ -36,7 +36,7 @@ _single_threaded_blas()
 
 import click  # noqa: E402
 
-from scap.errors import ScapError, ScapWarning  # noqa: E402
+from scaptool.scap.errors import ScapError, ScapWarning  # noqa: E402
 
 from . import capture as capture_command  # noqa: E402
 from . import info as info_command  # noqa: E402

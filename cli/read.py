@@ -6,8 +6,8 @@ import time
 
 import click
 
-import scap
-from query.summary import capture_summary
+from scaptool import scap
+from scaptool.query.summary import capture_summary
 
 from . import polars_import
 
@@ -71,18 +71,18 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
          numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
     """Read a capture the way `sysdig -r` does."""
     if chisel_name == "l":  # sysdig's -cl is -c with the name "l"
-        import chisels
+        from scaptool import chisels
         click.echo(chisels.listing(), nl=False)
         return
     if chisel_info:
-        import chisels
+        from scaptool import chisels
         click.echo(chisels.describe(chisels.find(chisel_info)), nl=False)
         return
     if list_fields:
         click.echo(field_listing(), nl=False)
         return
     if list_events:
-        from scap.eventtable import format_event_list, sysdig_0293
+        from scaptool.scap.eventtable import format_event_list, sysdig_0293
         click.echo(format_event_list(sysdig_0293()), nl=False)
         return
     if path is None:
@@ -90,12 +90,12 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     started = time.perf_counter()
     if chisel_name:
         polars_import.load()
-        import chisels  # an unknown chisel fails before the capture is read
+        from scaptool import chisels  # an unknown chisel fails before the capture is read
         chisel = chisels.find(chisel_name)
     capture = scap.open(path)
     if chisel_name:
-        from chisels.run import run_chisel
-        from query.events import EventData
+        from scaptool.chisels.run import run_chisel
+        from scaptool.query.events import EventData
         _imports_done()
         data = EventData(capture, bytebuf_limit=None, buffer_format=buffers or "normal")
         data.timetype = timetype
@@ -106,12 +106,12 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
     rows = None
     if filter_words or numevents is not None or not (quiet or out):
         polars_import.load()
-        from query.events import EventData
+        from scaptool.query.events import EventData
         limit = None if (verbose or as_json) else 80
         data = EventData(capture, bytebuf_limit=limit, buffer_format=buffers or "normal")
         data.timetype = timetype
     if filter_words:
-        import query.select  # noqa: F401 - pyparsing and the grammar, before _imports_done
+        import scaptool.query.select  # noqa: F401 - pyparsing and the grammar, before _imports_done
     _imports_done()
     if filter_words or numevents is not None:
         rows = _select(data, " ".join(filter_words), numevents)
@@ -145,7 +145,7 @@ def _imports_done():
 
 def field_listing():
     """-l: the field catalog by class, as sysdig lays it out."""
-    from query.fields import FIELDS
+    from scaptool.query.fields import FIELDS
     by_class = {}
     for name, definition in sorted(FIELDS.items()):
         by_class.setdefault(name.split(".")[0], []).append(definition)
@@ -165,7 +165,7 @@ def _select(data, filter_text, numevents):
     if numevents is not None:
         keep &= _first_events(data.capture, numevents)
     if filter_text.strip():
-        from query.select import filter_mask
+        from scaptool.query.select import filter_mask
         keep &= filter_mask(data.capture, filter_text, data)
     return keep
 
@@ -175,7 +175,7 @@ def _first_events(capture, count):
     are consumed while the file is opened: they are numbered, but not counted."""
     import numpy as np
 
-    from query.summary import initial_state_mask
+    from scaptool.query.summary import initial_state_mask
     counted = np.asarray(capture.event_numbers) > 0
     counted &= ~initial_state_mask(capture.event_types,
                                    starts=[s.first_event for s in capture.sections])
@@ -194,7 +194,7 @@ def _colour_terminal():
 def _print_events(data, rows, fmt, as_json, terminal=False):
     import numpy as np
 
-    from query.format import (CONTAINER_FORMAT, DEFAULT_FORMAT, TERMINAL_FORMAT, format_lines,
+    from scaptool.query.format import (CONTAINER_FORMAT, DEFAULT_FORMAT, TERMINAL_FORMAT, format_lines,
                               json_lines)
     limit = data.bytebuf_limit
     selected = np.flatnonzero(data.visible) if rows is None else \

@@ -12,7 +12,7 @@ import re
 import click
 import numpy as np
 
-import scap
+from scaptool import scap
 
 from . import polars_import
 
@@ -50,8 +50,8 @@ def parse_time(text, first_ts):
 def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, filter_text=None,
                around=None, window_ms=1000):
     """A bool per event: is it in the slice? (Times in ns since the epoch, bounds included.)"""
-    from query.api import _data
-    from query.select import filter_mask
+    from scaptool.query.api import _data
+    from scaptool.query.select import filter_mask
     data = _data(capture)
     keep = np.ones(len(capture), dtype=bool)
     who = [f"thread.tid in ({', '.join(map(str, tids))})" if tids else "",
@@ -68,7 +68,7 @@ def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, fil
     if filter_text:
         keep &= filter_mask(capture, filter_text, data)
     if around:
-        from chisels.dump import window_mask
+        from scaptool.chisels.dump import window_mask
         hits = np.flatnonzero(filter_mask(capture, around, data) & data.visible)
         tid = np.asarray(capture.headers.tid)
         moments = [(int(ts[r]), int(tid[r])) for r in hits]

@@ -9,7 +9,7 @@ import functools
 import numpy as np
 import polars as pl
 
-from scap import eventtable
+from scaptool.scap import eventtable
 
 from . import pairing
 from .render import Renderer, visible_rows
@@ -160,7 +160,7 @@ class EventData:
             .gather(self.headers.type[rows])
         generic = np.flatnonzero(self.headers.type[rows] <= 1)
         if len(generic):
-            from scap import names as name_tables
+            from scaptool.scap import names as name_tables
             at = np.arange(len(self))[rows][generic]
             ids = self.capture.param("ID", rows=at).to_list()
             text = [(name_tables.syscall_name(i, "0293") if i is not None else None)

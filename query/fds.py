@@ -44,11 +44,11 @@ import weakref
 import numpy as np
 import polars as pl
 
-from query import paths
-from query.pairing import _skips_reset, enter_rows, last_row_where, stored_enter_rows_at
-from scap import eventtable
-from scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
-from scap.eventtable import EF, PT
+from scaptool.query import paths
+from scaptool.query.pairing import _skips_reset, enter_rows, last_row_where, stored_enter_rows_at
+from scaptool.scap import eventtable
+from scaptool.scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
+from scaptool.scap.eventtable import EF, PT
 
 __all__ = [
     "TYPECHAR",

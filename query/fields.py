@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from scap import eventtable, names
-from scap.eventtable import EC, EF
+from scaptool.scap import eventtable, names
+from scaptool.scap.eventtable import EC, EF
 
 FIELDS = {}
 
@@ -96,7 +96,7 @@ def columns_at(data, names, rows, printed=False):
 def _has_param(name):
     """present= for a field that is one parameter: the event types that have it."""
     def present(data, arg):
-        from scap.capture import _param_layout
+        from scaptool.scap.capture import _param_layout
         has = _param_layout(name if name is not None else arg)[0] >= 0
         return has[data.capture.event_types]
     return present

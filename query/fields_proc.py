@@ -10,7 +10,7 @@ over those events (see _memory_updates), not replayed.
 import numpy as np
 import polars as pl
 
-from scap import eventtable
+from scaptool.scap import eventtable
 
 from .fields import _fake_container_rows, _sections, field
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from scap.codecs import bytebuf_text
+from scaptool.scap.codecs import bytebuf_text
 
 from .fields import lookup
 

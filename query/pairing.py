@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from scap import eventtable
-from scap.eventtable import EF
+from scaptool.scap import eventtable
+from scaptool.scap.eventtable import EF
 
 
 @functools.cache

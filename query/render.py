@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from scap import eventtable, names
-from scap.codecs import codec_for
-from scap.eventtable import DYN_TABLES, EC, PT
+from scaptool.scap import eventtable, names
+from scaptool.scap.codecs import codec_for
+from scaptool.scap.eventtable import DYN_TABLES, EC, PT
 
 SYSDIG_EVENT_MAX = 336
 AT_FDCWD = -100
@@ -157,7 +157,7 @@ class Renderer:
     def raw_params_at(self, rows):
         """raw_params of each of some rows, their lengths read together (a few thousand rows
         at a time: the offsets are rows x parameters matrices)."""
-        from scap.row_params import RowParams
+        from scaptool.scap.row_params import RowParams
         where = RowParams(self.capture.buffer, self.h.take(np.asarray(rows, dtype=np.int64)))
         buf = self.buf
         return [[bytes(buf[o:o + n]) for o, n in zip(offsets[:count], lengths[:count])]

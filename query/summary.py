@@ -350,13 +350,13 @@ def summary_order(counts: Sequence[int] | np.ndarray) -> list[int]:
 
 
 def _default_event_name(event_id: int) -> str:
-    from scap.eventtable import sysdig_0293  # written alongside; imported lazily
+    from scaptool.scap.eventtable import sysdig_0293  # written alongside; imported lazily
 
     return sysdig_0293()[event_id].name
 
 
 def _default_syscall_name(sc_id: int) -> str:
-    from scap.names import syscall_name  # written alongside; imported lazily
+    from scaptool.scap.names import syscall_name  # written alongside; imported lazily
 
     return syscall_name(sc_id, "0293")
 
@@ -421,8 +421,8 @@ def capture_summary(capture, selected=None):
     sc_ids = None
     if len(rows):
         # the PPM_SC id is parameter 0 of the generic events: decode only those events
-        from scap.events import decode_headers, param_slices
-        from scap.scan import Layout
+        from scaptool.scap.events import decode_headers, param_slices
+        from scaptool.scap.scan import Layout
         layout = capture.layout
         subset = Layout(layout.sections, layout.event_offsets4[rows], layout.event_kinds[rows],
                         layout.end)

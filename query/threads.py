@@ -39,12 +39,12 @@ import weakref
 import numpy as np
 import polars as pl
 
-from scap import eventtable
-from scap.capture import SYSDIG_0293_EVENT_MAX, _params_by_name
-from scap.eventtable import EF
+from scaptool.scap import eventtable
+from scaptool.scap.capture import SYSDIG_0293_EVENT_MAX, _params_by_name
+from scaptool.scap.eventtable import EF
 
 from .pairing import member, stored_enter_rows_at
-from query import paths
+from scaptool.query import paths
 
 NO_ID = 0xFFFFFFFF          # uid/gid/loginuid of a thread sysdig knows nothing about
 # PPM_CL_* thread flags

@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scap import names
-from scap.columns import binary_view, gather_le
-from scap.eventtable import DYN_TABLES, PF, PT
+from scaptool.scap import names
+from scaptool.scap.columns import binary_view, gather_le
+from scaptool.scap.eventtable import DYN_TABLES, PF, PT
 
 AT_FDCWD = -100
 PPM_AF_UNIX = 1

@@ -4,7 +4,7 @@ Facts from data/flags_{0293,libs}.txt and data/names_0293.txt (tools/make_tables
 """
 import functools
 
-from scap.eventtable import DATA_DIR
+from scaptool.scap.eventtable import DATA_DIR
 
 _VERSIONS = ("0293", "libs")
 

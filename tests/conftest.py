@@ -79,7 +79,7 @@ def need_capture(capture):
 def require_live_capture():
     """Skip (fail when SCAPTOOL_REQUIRE_TOOLS=1) unless a live capture can run here: root, a
     kernel with BTF, and the tools that build the libbpf helper (clang, bpftool, libbpf-dev)."""
-    from scap import live
+    from scaptool.scap import live
     problems = live.run_problems() + live.build_problems()
     if problems:
         _missing("live capture (needs " + ", ".join(problems) + ")", "SCAPTOOL_REQUIRE_TOOLS")
@@ -103,7 +103,7 @@ def scaptool_output(*args):
     that many runs stay fast."""
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from scaptool.cli.main import cli
     r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return r.output

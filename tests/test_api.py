@@ -4,11 +4,11 @@ import pathlib
 import polars as pl
 import pytest
 
-import query
-import scap
+from scaptool import query
+from scaptool import scap
 from conftest import corpus_path
-from query.filter import FilterError
-from query.select import filter_mask
+from scaptool.query.filter import FilterError
+from scaptool.query.select import filter_mask
 
 FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "php-database-error.scap"
 

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-import scap
-from chisels.http import parse_request, parse_response, render_buffer
-from chisels.run import run_chisel
+from scaptool import scap
+from scaptool.chisels.http import parse_request, parse_response, render_buffer
+from scaptool.chisels.run import run_chisel
 from tests.conftest import corpus_path, require_tool
 
 # client and server sides (instruqt), served only (nginx-e3a0456: many urls, no Host),

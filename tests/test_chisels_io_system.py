@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-import scap
-from chisels.io import extend, format_bytes, format_time_interval
-from chisels.run import run_chisel
-from chisels.security import lua_pattern
-from chisels.system import _ntop, _v4_of_mapped
+from scaptool import scap
+from scaptool.chisels.io import extend, format_bytes, format_time_interval
+from scaptool.chisels.run import run_chisel
+from scaptool.chisels.security import lua_pattern
+from scaptool.chisels.system import _ntop, _v4_of_mapped
 from tests.conftest import corpus_path, require_tool
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_echo_fds_colours_off_a_terminal_unless_disabled():
 
 def _both(path, args):
     sysdig = require_tool("sysdig")
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), *args],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), *args],
                           capture_output=True, env=ENV, cwd=ROOT)
     theirs = subprocess.run([sysdig, "-r", str(path), *args], capture_output=True, env=ENV)
     assert ours.returncode == 0, ours.stderr.decode(errors="replace")
@@ -191,9 +191,9 @@ def test_corpus_like_sysdig(name, args):
 def test_colours_are_sysdigs_and_disable_color_turns_them_off():
     """sysdig's I/O chisels colour off a terminal and under NO_COLOR alike, and so do ours
     (the output is sysdig's, codes included); their disable_color argument gives plain text."""
-    coloured = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(FIXTURE), "-c",
+    coloured = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(FIXTURE), "-c",
                                "echo_fds"], capture_output=True, text=True, cwd=ROOT, env=ENV)
-    plain = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(FIXTURE), "-c",
+    plain = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(FIXTURE), "-c",
                             "echo_fds", "disable_color"], capture_output=True, text=True,
                            cwd=ROOT, env=ENV)
     assert RED in coloured.stdout and "------ Read 78B from" in coloured.stdout

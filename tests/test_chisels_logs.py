@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-import scap
-from chisels import Arg, ChiselError, REGISTRY, chisel
-from chisels.run import split_words, take_arguments
+from scaptool import scap
+from scaptool.chisels import Arg, ChiselError, REGISTRY, chisel
+from scaptool.chisels.run import split_words, take_arguments
 from tests.conftest import require_tool
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def capture_path(tmp_path_factory):
 
 
 def scaptool(*args):
-    out = subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "scaptool", *map(str, args)], cwd=ROOT,
                          capture_output=True, text=True)
     return out
 
@@ -88,7 +88,7 @@ def scaptool(*args):
 def _shown(path):
     """(ts, tid) of every event a reader shows in the capture."""
     cap = scap.open(path)
-    from query.api import _data
+    from scaptool.query.api import _data
     rows = np.flatnonzero(_data(cap).visible)
     return sorted((int(cap.headers.ts[r]), int(cap.headers.tid[r])) for r in rows)
 
@@ -166,7 +166,7 @@ def test_slice_around_a_filter_matches_the_export(capture_path, tmp_path):
 
 
 def test_slice_relative_times_and_bad_time(capture_path, tmp_path):
-    from cli.slice import parse_time
+    from scaptool.cli.slice import parse_time
     assert parse_time("1.5s", 100) == 100 + 1_500_000_000
     assert parse_time("+250ms", 0) == 250 * MS
     assert parse_time("2026-11-24T10:15:02", 0) == S.T0
@@ -210,12 +210,12 @@ def test_explain_needs_a_filter(capture_path):
     ([], ({}, "")),
 ])
 def test_spy_logs_argument_rules(words, expected):
-    from chisels import find
+    from scaptool.chisels import find
     assert take_arguments(find("spy_logs"), words) == expected
 
 
 def test_argument_errors_and_quotes():
-    from chisels import find
+    from scaptool.chisels import find
     with pytest.raises(ChiselError, match="too many"):
         take_arguments(find("spy_logs"), ["a 1 disable_color extra"])
     with pytest.raises(ChiselError, match="wrong number"):
@@ -228,7 +228,7 @@ def test_argument_errors_and_quotes():
 def test_user_chisel_from_a_file(capture_path, tmp_path):
     mine = tmp_path / "count_writes.py"
     mine.write_text(
-        "from chisels import Arg, chisel\n"
+        "from scaptool import Arg, chisel\n"
         "@chisel('count_writes', 'Misc', 'count write exits', "
         "args=[Arg('label', 'string', 'a word to print', True)])\n"
         "def count_writes(run):\n"
@@ -251,7 +251,7 @@ def test_unknown_chisel_and_listing():
 
 
 def test_colours_only_when_asked(capture_path):
-    from chisels.run import run_chisel
+    from scaptool.chisels.run import run_chisel
     import io
     cap = scap.open(capture_path)
     plain, coloured = io.StringIO(), io.StringIO()
@@ -259,7 +259,7 @@ def test_colours_only_when_asked(capture_path):
     assert "\x1b[" not in plain.getvalue()  # not a terminal
     run = run_chisel(cap, "spy_logs", [], out=coloured, disable_color=False)
     assert run.color is False
-    from chisels.run import ChiselRun
+    from scaptool.chisels.run import ChiselRun
     assert ChiselRun(cap, None, "", {}, coloured, color=True).paint("red") == "\x1b[31m"
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-import scap
-from chisels.io import format_bytes, format_time_interval
-from chisels.run import run_chisel
-from chisels.tables import (
+from scaptool import scap
+from scaptool.chisels.io import format_bytes, format_time_interval
+from scaptool.chisels.run import run_chisel
+from scaptool.chisels.tables import (
     extend,
     format_percent,
     group_sum,
@@ -171,7 +171,7 @@ SPECS = {
 
 @functools.cache
 def _opened(name):
-    from query.events import EventData
+    from scaptool.query.events import EventData
     capture = scap.open(str(corpus_path() / "captures" / f"{name}.scap"))
     return capture, EventData(capture, bytebuf_limit=None)
 

@@ -14,7 +14,7 @@ ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 
 
 def scaptool(*args):
-    return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "scaptool", *map(str, args)],
                           capture_output=True, env=ENV)
 
 
@@ -137,7 +137,7 @@ def _command_then(args, code):
     """Run scaptool ARGS on the fixture in a fresh interpreter (output discarded), then `code`
     in the same one (to look at what the command loaded)."""
     command = ("import sys, io, contextlib\n"
-               "from cli.main import cli\n"
+               "from scaptool.cli.main import cli\n"
                "with contextlib.redirect_stdout(io.StringIO()):\n"
                f"    cli.main(args=['-r', sys.argv[1], *{args!r}], standalone_mode=False)\n")
     fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
@@ -161,20 +161,23 @@ def test_commands_load_polars_without_asyncio():
 
 
 def test_asyncio_stand_ins_give_way_to_the_real_package():
-    """Asked for anything beyond iscoroutinefunction while in place (a deprecated coroutine
-    function marks itself with asyncio's own marker), the stand-ins load the real asyncio
-    and leave sys.modules to it."""
+    """Asked for anything beyond iscoroutinefunction while in place, the stand-ins load the
+    real asyncio and leave sys.modules to it. (typing_extensions.deprecated, which Polars
+    uses when it is installed, asks for asyncio.coroutines._is_coroutine to mark a
+    deprecated coroutine function: done here by hand, since typing_extensions is not one of
+    our dependencies.)"""
     code = ("import sys, inspect\n"
-            "from cli import polars_import as p\n"
+            "from scaptool.cli import polars_import as p\n"
             "co = p._AsyncioStandIn('asyncio.coroutines')\n"
             "co.iscoroutinefunction = inspect.iscoroutinefunction\n"
             "pkg = p._AsyncioStandIn('asyncio')\n"
             "pkg.coroutines = co\n"
             "sys.modules.update({'asyncio': pkg, 'asyncio.coroutines': co})\n"
-            "from typing_extensions import deprecated\n"
-            "@deprecated('old')\n"
             "async def f():\n"
             "    pass\n"
+            "import asyncio.coroutines\n"
+            "assert asyncio.coroutines.iscoroutinefunction(f)\n"
+            "f._is_coroutine = asyncio.coroutines._is_coroutine\n"
             "import asyncio\n"
             "assert not isinstance(asyncio, p._AsyncioStandIn)\n"
             "assert not isinstance(sys.modules['asyncio.coroutines'], p._AsyncioStandIn)\n"

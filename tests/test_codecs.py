@@ -7,11 +7,11 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scap import eventtable as et
-from scap.codecs import (DynValue, FdEntry, SockAddr, SockTuple, bytebuf_text, c_lg, codec_for,
+from scaptool.scap import eventtable as et
+from scaptool.scap.codecs import (DynValue, FdEntry, SockAddr, SockTuple, bytebuf_text, c_lg, codec_for,
                          flags_resolve, render_param)
-from scap.eventtable import PF, PT, ParamInfo
-from scap.names import flag_table
+from scaptool.scap.eventtable import PF, PT, ParamInfo
+from scaptool.scap.names import flag_table
 
 ALL_TYPES = [pt for pt in PT]
 INT_SIZES = {PT.INT8: 1, PT.INT16: 2, PT.INT32: 4, PT.INT64: 8, PT.UINT8: 1, PT.UINT16: 2,

@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-import scap
-from scap.writer import SECTION_HEADER, frame_block
+from scaptool import scap
+from scaptool.scap.writer import SECTION_HEADER, frame_block
 
 
 def _event_block(ts, tid, etype, params):

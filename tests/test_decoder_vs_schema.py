@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import scap
+from scaptool import scap
 from conftest import corpus_captures, need_capture
-from scap import blocktypes as bt
-from scap import eventtable
-from scap.errors import NotAScapError
-from scap.schema import build_block, iter_blocks, parse_block
-from scap.schema.events import HEADER_SIZE
-from scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS
+from scaptool.scap import blocktypes as bt
+from scaptool.scap import eventtable
+from scaptool.scap.errors import NotAScapError
+from scaptool.scap.schema import build_block, iter_blocks, parse_block
+from scaptool.scap.schema.events import HEADER_SIZE
+from scaptool.scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS
 
 U64 = (1 << 64) - 1
 GZIP_MAGIC = b"\x1f\x8b"

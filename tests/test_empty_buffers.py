@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-import query
-import scap
+from scaptool import query
+from scaptool import scap
 from conftest import require_tool
-from scap import blocktypes as bt
-from scap.schema import body_schema
-from scap.writer import Event, Writer
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.schema import body_schema
+from scaptool.scap.writer import Event, Writer
 from test_paths_too_long import _process
 
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
@@ -65,7 +65,7 @@ def test_sysdig_agrees(capture_path, filter_text):
     sysdig = require_tool("sysdig")
     args = ["-r", str(capture_path), "-p", FORMAT] + ([filter_text] if filter_text else [])
     theirs = subprocess.run([sysdig, *args], capture_output=True, env=ENV)
-    ours = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+    ours = subprocess.run([sys.executable, "-m", "scaptool", *args], capture_output=True,
                           env=ENV, cwd=ROOT)
     assert theirs.returncode == 0 and ours.returncode == 0, ours.stderr.decode()
     assert ours.stdout == theirs.stdout

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import require_tool
-from scap import eventtable as et
-from scap import names
+from scaptool.scap import eventtable as et
+from scaptool.scap import names
 
 
 def test_sizes():

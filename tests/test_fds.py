@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from conftest import corpus_captures, need_capture, require_tool
 
-import scap
-from query.fds import fd_columns, fd_name_at, fd_param_texts, fd_state
-from scap import blocktypes as bt
-from scap.codecs import AT_FDCWD, PPM_AF_INET, SockAddr, SockTuple, codec_for
-from scap.eventtable import PT, sysdig_0293
-from scap.schema import FdType
-from scap.writer import Event, Writer
+from scaptool import scap
+from scaptool.query.fds import fd_columns, fd_name_at, fd_param_texts, fd_state
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.codecs import AT_FDCWD, PPM_AF_INET, SockAddr, SockTuple, codec_for
+from scaptool.scap.eventtable import PT, sysdig_0293
+from scaptool.scap.schema import FdType
+from scaptool.scap.writer import Event, Writer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "fixtures"))
 import make_scenario as ms
@@ -414,7 +414,7 @@ def test_fchdir_makes_its_fds_name_the_cwd(tmp_path):
     ], threads=[thread(100, 100)], fds={100: [ms.file_fd(3, 7, b"/var/log/app.log", 2)]})
     fmt = "%evt.num %proc.cwd %fd.name %evt.info"
     env = dict(os.environ, TZ="UTC", NO_COLOR="1")
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-p", fmt],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), "-p", fmt],
                           capture_output=True, text=True, env=env, check=True).stdout
     # (without '*', -p skips the events missing a field: the enter events without an fd)
     cwd = {int(line.split()[0]): line.split()[1] for line in ours.splitlines()}

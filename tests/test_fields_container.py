@@ -8,10 +8,10 @@ from conftest import (corpus_capture, corpus_captures, need_capture, on_a_termin
                       require_tool, scaptool_output, sysdig_output)
 from test_fds import ev, ms, thread, write_capture
 
-import scap
-from query import frame
-from scap.codecs import codec_for
-from scap.eventtable import sysdig_0293
+from scaptool import scap
+from scaptool.query import frame
+from scaptool.scap.codecs import codec_for
+from scaptool.scap.eventtable import sysdig_0293
 
 FIELDS = ["container.id", "container.name", "container.image", "container.type",
           "container.privileged", "container.image.id", "container.image.repository",
@@ -140,7 +140,7 @@ def test_pc_chisels_as_sysdig(utc, tmp_path, chisel):
     assert ours == sysdig_output("-r", path, "-pc", "-c", chisel)
     assert ("nil nginx " if chisel == "spy_logs" else "user                 3f2a9c41b7d0 ") \
         in ours
-    scaptool = [sys.executable, "-m", "cli.main", "-r", str(path), "-pc", "-c", chisel]
+    scaptool = [sys.executable, "-m", "scaptool", "-r", str(path), "-pc", "-c", chisel]
     sysdig = [require_tool("sysdig"), "-r", str(path), "-pc", "-c", chisel]
     # (without the last line: the colour resets at the end)
     assert on_a_terminal(scaptool).splitlines()[:-1] == on_a_terminal(sysdig).splitlines()[:-1]

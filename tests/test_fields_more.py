@@ -121,9 +121,9 @@ def test_deltatime_carries_across_output_batches():
     from the line before it."""
     import numpy as np
 
-    import scap
-    from query.events import EventData
-    from query.format import format_lines
+    from scaptool import scap
+    from scaptool.query.events import EventData
+    from scaptool.query.format import format_lines
     data = EventData(scap.open(str(corpus_capture("libs-sample"))))
     rows = np.flatnonzero(data.visible)
     whole = format_lines(data, "*%evt.deltatime", rows)
@@ -134,16 +134,16 @@ def test_deltatime_carries_across_output_batches():
 
 
 def test_latency_human_text():
-    from query.fields import human_time
+    from scaptool.query.fields import human_time
     assert [human_time(v) for v in (0, 653, 1000, 9579, 12214, 1003899, 10497422,
                                     1136391733)] == \
         ["0ns", "653ns", "1.00us", "9.57us", "12us", "1.00ms", "10ms", "1.13s"]
 
 
 def test_aname_index_must_be_a_number():
-    import scap
-    from query.events import EventData
-    from query.fields import lookup
+    from scaptool import scap
+    from scaptool.query.events import EventData
+    from scaptool.query.fields import lookup
     data = EventData(scap.open(str(corpus_capture("falco-cat-write"))))
     definition, arg = lookup("proc.aname[x]")
     with pytest.raises(ValueError, match="must be a number"):

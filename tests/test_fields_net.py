@@ -18,15 +18,15 @@ import polars as pl
 import pytest
 from conftest import corpus_capture, scaptool_output, sysdig_output
 
-import scap
-from query.events import EventData
-from query.fields import FIELDS, columns, lookup
-from query.filter import Field, compile_filter
-from scap import blocktypes as bt
-from scap.codecs import PPM_AF_INET, SockAddr, SockTuple, codec_for
-from scap.eventtable import sysdig_0293
-from scap.schema import FdType, IfType
-from scap.writer import Event, Writer
+from scaptool import scap
+from scaptool.query.events import EventData
+from scaptool.query.fields import FIELDS, columns, lookup
+from scaptool.query.filter import Field, compile_filter
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.codecs import PPM_AF_INET, SockAddr, SockTuple, codec_for
+from scaptool.scap.eventtable import sysdig_0293
+from scaptool.scap.schema import FdType, IfType
+from scaptool.scap.writer import Event, Writer
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "fixtures"))
 import make_scenario as ms
@@ -225,7 +225,7 @@ def _matches(data, text):
     def resolve(name, arg):
         definition, _ = lookup(name if arg is None else f"{name}[{arg}]")
         return Field(pl.col(name), definition.kind, getattr(definition, "item", "string"))
-    from query.api import filter_fields
+    from scaptool.query.api import filter_fields
     frame = columns(data, filter_fields(text))
     return np.flatnonzero(frame.select(compile_filter(text, resolve)).to_series().to_numpy()) \
         .tolist()

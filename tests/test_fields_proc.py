@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 from conftest import corpus_capture, scaptool_output, sysdig_output
 
-import scap
-from query import threads
-from query.events import EventData
-from query.fields import lookup
-from scap import blocktypes as bt
-from scap.codecs import codec_for
-from scap.eventtable import PT, sysdig_0293
-from scap.schema import body_schema
-from scap.writer import Event, Writer
+from scaptool import scap
+from scaptool.query import threads
+from scaptool.query.events import EventData
+from scaptool.query.fields import lookup
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.codecs import codec_for
+from scaptool.scap.eventtable import PT, sysdig_0293
+from scaptool.scap.schema import body_schema
+from scaptool.scap.writer import Event, Writer
 
 TABLE = sysdig_0293()
 T0 = 1_700_000_000 * 10**9

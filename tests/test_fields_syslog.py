@@ -15,15 +15,15 @@ import sys
 
 import pytest
 
-import query
-import scap
+from scaptool import query
+from scaptool import scap
 from conftest import corpus_captures, need_capture, require_tool
-from query import syslog
-from scap import blocktypes as bt
-from scap.codecs import AT_FDCWD, PPM_AF_UNIX, SockAddr, SockTuple, codec_for
-from scap.eventtable import sysdig_0293
-from scap.schema import FdType, body_schema
-from scap.writer import Event, Writer
+from scaptool.query import syslog
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.codecs import AT_FDCWD, PPM_AF_UNIX, SockAddr, SockTuple, codec_for
+from scaptool.scap.eventtable import sysdig_0293
+from scaptool.scap.schema import FdType, body_schema
+from scaptool.scap.writer import Event, Writer
 
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 
@@ -288,7 +288,7 @@ def _both(path, *args, sysdig_only=()):
     theirs = subprocess.run([sysdig, "-r", str(path), *sysdig_only, *args], capture_output=True,
                             env=ENV)
     assert theirs.returncode == 0, theirs.stderr
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), *args],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), *args],
                           capture_output=True, env=ENV)
     assert ours.returncode == 0, ours.stderr
     return theirs.stdout.split(b"\n"), ours.stdout.split(b"\n")

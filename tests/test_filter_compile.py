@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from conftest import corpus_path
-from query.filter import Field, FilterError, UnknownField, compile_filter, parse
-from query.filter.compile import glob_to_regex
+from scaptool.query.filter import Field, FilterError, UnknownField, compile_filter, parse
+from scaptool.query.filter.compile import glob_to_regex
 
 FRAME = pl.DataFrame({
     "name": ["cat", "bash", None, "Nginx", "sh", "CAT"],

@@ -9,8 +9,8 @@ import pathlib
 import pytest
 
 from conftest import corpus_path
-from query.filter import FilterError, parse
-from query.filter.ast import (And, Compare, Exists, FieldRef, Identifier, ListValue, Not, Or,
+from scaptool.query.filter import FilterError, parse
+from scaptool.query.filter.ast import (And, Compare, Exists, FieldRef, Identifier, ListValue, Not, Or,
                               Transform, Val, Value)
 
 
@@ -309,7 +309,7 @@ def test_nodes_are_immutable():
 
 
 def test_child_nodes_in_field_order():
-    from query.filter.ast import child_nodes
+    from scaptool.query.filter.ast import child_nodes
     tree = parse("not (a.a = 1 or b.b in (x, y)) and c.c exists")
     assert [type(n).__name__ for n in child_nodes(tree)] == ["Not", "Exists"]
     inner = next(child_nodes(next(child_nodes(tree))))

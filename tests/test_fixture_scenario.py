@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import scap
+from scaptool import scap
 from conftest import require_tool
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"

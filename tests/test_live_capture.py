@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-import scap
+from scaptool import scap
 from conftest import require_live_capture, require_tool
-from scap import live
-from scap.codecs import codec_for
-from scap.eventtable import sysdig_0293
-from scap.schema import iter_blocks
+from scaptool.scap import live
+from scaptool.scap.codecs import codec_for
+from scaptool.scap.eventtable import sysdig_0293
+from scaptool.scap.schema import iter_blocks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
@@ -82,7 +82,7 @@ def both_readers(path):
     """(sysdig's default output, scaptool's) for a capture."""
     sysdig = require_tool("sysdig")
     theirs = subprocess.run([sysdig, "-r", str(path)], capture_output=True, env=ENV)
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path)],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path)],
                           capture_output=True, env=ENV, cwd=ROOT)
     assert theirs.returncode == 0, theirs.stderr.decode()
     assert ours.returncode == 0, ours.stderr.decode()
@@ -527,7 +527,7 @@ def test_interrupted_capture_is_a_valid_file(helper, tmp_path):
 def test_cli_capture(helper, tmp_path):
     out = tmp_path / "cli.scap"
     log = tmp_path / "cli.log"
-    result = subprocess.run([sys.executable, "-m", "cli.main", "capture", "-w", str(out),
+    result = subprocess.run([sys.executable, "-m", "scaptool", "capture", "-w", str(out),
                              "--", "sh", "-c", f"echo hello >> {log}"],
                             capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -537,7 +537,7 @@ def test_cli_capture(helper, tmp_path):
 
 
 def test_cli_capture_prints_live(helper, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cli.main", "capture", "--",
+    result = subprocess.run([sys.executable, "-m", "scaptool", "capture", "--",
                              "sh", "-c", "echo live-hello > /dev/null"],
                             capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -548,7 +548,7 @@ def test_cli_capture_prints_live(helper, tmp_path):
 def test_cli_explains_what_is_missing(tmp_path):
     """Not root: a clear message instead of a libbpf error (run as nobody when we are root)."""
     if os.geteuid() != 0:
-        result = subprocess.run([sys.executable, "-m", "cli.main", "capture", "-w",
+        result = subprocess.run([sys.executable, "-m", "scaptool", "capture", "-w",
                                  str(tmp_path / "x.scap"), "--", "true"],
                                 capture_output=True, text=True, env=ENV, cwd=ROOT)
         assert result.returncode != 0 and "root" in result.stderr
@@ -607,8 +607,8 @@ def test_live_fixture_sysdig_prints_what_scaptool_prints():
 
 def test_host_metadata_blocks_read_back(tmp_path):
     """The metadata blocks a live capture starts with, from this machine's /proc."""
-    from scap.live import host
-    from scap.writer import Writer
+    from scaptool.scap.live import host
+    from scaptool.scap.writer import Writer
     out = tmp_path / "meta.scap"
     me = os.getpid()
     with Writer(out) as w:
@@ -644,7 +644,7 @@ def oversize_process(tmp_path):
 
 
 def test_host_entries_stay_within_the_readers_limits(oversize_process):
-    from scap.live import host
+    from scaptool.scap.live import host
     entry = host.thread_entry(oversize_process.pid, oversize_process.pid)
     assert len(entry["exe"]) + 1 + len(entry["args"]) <= 4096   # the first 4096 bytes, cut
     assert entry["args"].startswith(b"-c\0import time")
@@ -654,8 +654,8 @@ def test_host_entries_stay_within_the_readers_limits(oversize_process):
 
 
 def test_host_header_with_an_oversize_process_is_read_by_sysdig(oversize_process, tmp_path):
-    from scap.live import host
-    from scap.writer import Event, Writer
+    from scaptool.scap.live import host
+    from scaptool.scap.writer import Event, Writer
     out = tmp_path / "meta.scap"
     pid = oversize_process.pid
     with Writer(out) as w:
@@ -671,20 +671,20 @@ def test_host_header_with_an_oversize_process_is_read_by_sysdig(oversize_process
     assert theirs.returncode == 0, theirs.stderr.decode()
     assert theirs.stdout.decode().startswith("python")
     assert "y" * 3000 in theirs.stdout.decode()   # the args, cut at 4096 bytes
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(out), *fmt],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(out), *fmt],
                           capture_output=True, env=ENV, cwd=ROOT)
     assert ours.stdout == theirs.stdout
 
 
 def test_open_flags_in_ppm_encoding():
-    from scap.live.host import open_flags_to_ppm
+    from scaptool.scap.live.host import open_flags_to_ppm
     assert open_flags_to_ppm(os.O_RDONLY) == 1
     assert open_flags_to_ppm(os.O_WRONLY | os.O_CREAT | os.O_APPEND) == 14
     assert open_flags_to_ppm(os.O_RDWR | os.O_CLOEXEC) == 3 | 4096
 
 
 def test_durations():
-    from cli.capture import parse_duration
+    from scaptool.cli.capture import parse_duration
     assert parse_duration("5s") == 5 and parse_duration("500ms") == 0.5
     assert parse_duration("2m") == 120 and parse_duration("1.5") == 1.5
     with pytest.raises(Exception):

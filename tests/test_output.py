@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from conftest import corpus_captures, corpus_path, need_capture, on_a_terminal
-from query.format import FormatError, parse_format
-from query.render import ascii_text, hex_rows
+from scaptool.query.format import FormatError, parse_format
+from scaptool.query.render import ascii_text, hex_rows
 
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 
@@ -59,7 +59,7 @@ def test_stateless_fields_match_sysdig(path):
     evt.latency, against the same columns of sysdig's -p output."""
     path = need_capture(path)
     fmt = "*%evt.num %evt.rawtime %evt.cpu %thread.tid %evt.dir %evt.type %evt.failed %evt.res"
-    r = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-p", fmt],
+    r = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), "-p", fmt],
                        capture_output=True, env=ENV)
     assert r.returncode == 0, r.stderr
     expected = []
@@ -85,7 +85,7 @@ def test_time_modes_match_sysdig(mode, name):
     from conftest import require_tool
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / f"{name}.scap")
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-t", mode],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), "-t", mode],
                           capture_output=True, env=ENV)
     theirs = subprocess.run([sysdig, "-r", str(path), "-t", mode], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
@@ -100,7 +100,7 @@ def test_p_formats_match_sysdig(fmt):
     from conftest import require_tool
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / "libs-curl-google.scap")
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-p", fmt],
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), "-p", fmt],
                           capture_output=True, env=ENV)
     theirs = subprocess.run([sysdig, "-r", str(path), "-p", fmt], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
@@ -121,7 +121,7 @@ def test_json_time_fields_and_loginuid_match_sysdig(name):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / f"{name}.scap")
     args = ["-r", str(path), "-j", "-p", JSON_TIMES]
-    ours = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+    ours = subprocess.run([sys.executable, "-m", "scaptool", *args], capture_output=True,
                           env=ENV)
     theirs = subprocess.run([sysdig, *args], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
@@ -137,7 +137,7 @@ def test_n_counts_the_events_sysdig_reads(name, count):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / f"{name}.scap")
     args = ["-r", str(path), "-n", str(count), "-p", "*%evt.num"]
-    ours = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+    ours = subprocess.run([sys.executable, "-m", "scaptool", *args], capture_output=True,
                           env=ENV)
     theirs = subprocess.run([sysdig, *args], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
@@ -155,7 +155,7 @@ def test_terminal_output_as_sysdig(options):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / "falco-cat-write.scap")
     args = ["-r", str(path), *options]
-    ours = on_a_terminal([sys.executable, "-m", "cli.main", *args])
+    ours = on_a_terminal([sys.executable, "-m", "scaptool", *args])
     assert ours == on_a_terminal([sysdig, *args])
     if not options:
         assert b"\x1b[01;32mcat\x1b[00m (\x1b[01;36m20072\x1b[00m.20072)" in ours
@@ -169,7 +169,7 @@ def test_summary_counts_what_n_and_the_filter_leave(options):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / "falco-cat-write.scap")
     args = ["-r", str(path), "-S", "-q", *options]
-    ours = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+    ours = subprocess.run([sys.executable, "-m", "scaptool", *args], capture_output=True,
                           env=ENV)
     theirs = subprocess.run([sysdig, *args], capture_output=True, env=ENV)
     assert ours.returncode == 0 and ours.stdout == theirs.stdout
@@ -188,7 +188,7 @@ def test_chisels_reset_the_terminal_where_sysdig_does(words):
     sysdig = require_tool("sysdig")
     path = need_capture(corpus_path() / "captures" / "sysdig-examples-example4-1.scap")
     args = ["-r", str(path), "-c", *words]
-    ours = on_a_terminal([sys.executable, "-m", "cli.main", *args])
+    ours = on_a_terminal([sys.executable, "-m", "scaptool", *args])
     theirs = on_a_terminal([sysdig, *args])
     ending = re.compile(rb"(?:\x1b\[[0-9;]*m|\r\n)*\Z")
     assert ours[:24] == theirs[:24]

@@ -4,10 +4,10 @@ import re
 import numpy as np
 import pytest
 
-import scap
+from scaptool import scap
 from conftest import corpus_captures, corpus_path, need_capture
-from query import pairing
-from query.pairing import enter_rows, latency, previous_event_rows, stored_enter_rows_at
+from scaptool.query import pairing
+from scaptool.query.pairing import enter_rows, latency, previous_event_rows, stored_enter_rows_at
 
 
 def test_pairs_within_a_thread_only():

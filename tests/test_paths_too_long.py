@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-import scap
+from scaptool import scap
 from conftest import require_tool
-from scap import blocktypes as bt
-from scap.schema import FdType, body_schema
-from scap.writer import Event, Writer
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.schema import FdType, body_schema
+from scaptool.scap.writer import Event, Writer
 
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 T0 = 1_700_000_000 * 10**9
@@ -125,7 +125,7 @@ def written(tmp_path_factory):
 
 
 def test_names_and_cwds(written):
-    import query
+    from scaptool import query
     path, expected = written
     frame = query.frame(scap.open(path), ["evt.dir", "thread.tid", "fd.name", "proc.cwd"])
     exits = frame.filter(frame["evt.dir"] == "<")
@@ -140,7 +140,7 @@ def test_sysdig_names_them_the_same(written):
     theirs = subprocess.run([sysdig, "-r", str(path), "-p", FORMAT, "evt.dir=<"],
                             capture_output=True, env=ENV)
     assert theirs.returncode == 0, theirs.stderr.decode()
-    ours = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(path), "-p", FORMAT,
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), "-p", FORMAT,
                            "evt.dir=<"], capture_output=True, env=ENV,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert ours.returncode == 0, ours.stderr.decode()

@@ -4,7 +4,7 @@ import csv
 import numpy as np
 import pytest
 
-import scap
+from scaptool import scap
 from conftest import corpus_captures, corpus_path, need_capture
 
 

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-import scap
+from scaptool import scap
 from conftest import corpus_captures, corpus_path, need_capture, require_tool
 
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
@@ -76,7 +76,7 @@ def test_cli_write_with_filter_shows_matching_events_only(tmp_path):
     sysdig = require_tool("sysdig")
     src = need_capture(corpus_path() / "captures" / "sysflow-tcp-client-server.scap")
     out = tmp_path / "matching.scap"
-    r = subprocess.run([sys.executable, "-m", "cli.main", "-r", str(src), "-w", str(out),
+    r = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(src), "-w", str(out),
                         "fd.sport=8080 or evt.type=connect"], capture_output=True, env=ENV)
     assert r.returncode == 0, r.stderr
     ours = subprocess.run([sysdig, "-r", str(out)], capture_output=True, env=ENV)

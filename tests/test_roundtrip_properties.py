@@ -24,14 +24,14 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import scap
-from scap import blocktypes as bt
-from scap import eventtable
-from scap.schema import BLOCK_BODY, build_block, iter_blocks
-from scap.schema.events import HEADER_SIZE, V1_LEN_QUIRK, V1_LEN_QUIRK_TYPES
-from scap.schema.fdlist import FdType
-from scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS
-from scap.writer import Event, Writer
+from scaptool import scap
+from scaptool.scap import blocktypes as bt
+from scaptool.scap import eventtable
+from scaptool.scap.schema import BLOCK_BODY, build_block, iter_blocks
+from scaptool.scap.schema.events import HEADER_SIZE, V1_LEN_QUIRK, V1_LEN_QUIRK_TYPES
+from scaptool.scap.schema.fdlist import FdType
+from scaptool.scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS
+from scaptool.scap.writer import Event, Writer
 
 U64 = (1 << 64) - 1
 NO_LOGINUID = 0xFFFFFFFF

@@ -5,8 +5,8 @@ import pathlib
 import numpy as np
 import pytest
 
-import scap
-from scap.row_params import RowParams
+from scaptool import scap
+from scaptool.scap.row_params import RowParams
 from tests.conftest import corpus_captures, need_capture
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"

@@ -9,9 +9,9 @@ import struct
 import pytest
 from construct import ConstructError, SizeofError
 
-from scap import blocktypes as bt
-from scap.errors import CorruptBlockError, TruncatedError
-from scap.schema import (
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.errors import CorruptBlockError, TruncatedError
+from scaptool.scap.schema import (
     BLOCK_BODY, BLOCK_FRAME, EVENT_BODY, EVENT_HEADER, FD_LIST, INTERFACE_LIST, MACHINE_INFO, PROCESS_LIST,
     SECTION_HEADER, USER_LIST, build_block, iter_blocks, parse_block,
 )

@@ -13,9 +13,9 @@ import gzip
 import pytest
 
 from conftest import corpus_captures, corpus_path, need_capture
-from scap import blocktypes as bt
-from scap.schema import build_block, iter_blocks, parse_block
-from scap.schema.proclist import parse_entries
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.schema import build_block, iter_blocks, parse_block
+from scaptool.scap.schema.proclist import parse_entries
 
 EVENT_SAMPLE = 3000
 GZIP_MAGIC = b"\x1f\x8b"

@@ -3,11 +3,11 @@ the same bytes."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scap import blocktypes as bt
-from scap.schema import (
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.schema import (
     EVENT_BODY, FD_LIST, INTERFACE_LIST, PROCESS_LIST, USER_LIST, build_block, parse_block,
 )
-from scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS, FastPathError, parse_entries
+from scaptool.scap.schema.proclist import ENTRY_FIELDS, TAIL_FIELDS, FastPathError, parse_entries
 
 u8 = st.integers(0, 2**8 - 1)
 u16 = st.integers(0, 2**16 - 1)

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import require_tool
-from query import summary as S
-from query.summary import (
+from scaptool.query import summary as S
+from scaptool.query.summary import (
     HEADER,
     PPM_EVENT_MAX_0293 as EVMAX,
     PPM_SC_MAX_0293 as SCMAX,

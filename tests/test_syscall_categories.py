@@ -6,11 +6,11 @@ PPM_SC id in param 0 in libscap's g_syscall_info_table; its I/O categories take 
 import pytest
 from conftest import corpus_captures, need_capture
 
-import scap
-from query.events import EventData
-from query.select import filter_mask
-from scap import names
-from scap.eventtable import DATA_DIR, EC
+from scaptool import scap
+from scaptool.query.events import EventData
+from scaptool.query.select import filter_mask
+from scaptool.scap import names
+from scaptool.scap.eventtable import DATA_DIR, EC
 
 CATEGORY_FILTERS = ("evt.category=file and evt.dir=>", "evt.category=net")
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from conftest import corpus_captures, need_capture
 
-import scap
-from query.threads import COLUMNS, join_cwd, thread_columns
-from scap import blocktypes as bt
-from scap.codecs import codec_for
-from scap.eventtable import PT, sysdig_0293
-from scap.schema import body_schema
-from scap.writer import Event, Writer
+from scaptool import scap
+from scaptool.query.threads import COLUMNS, join_cwd, thread_columns
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.codecs import codec_for
+from scaptool.scap.eventtable import PT, sysdig_0293
+from scaptool.scap.schema import body_schema
+from scaptool.scap.writer import Event, Writer
 
 TABLE = sysdig_0293()
 T0 = 1_700_000_000 * 10**9

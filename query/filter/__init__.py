@@ -1,6 +1,6 @@
 """The sysdig/Falco filter language: parse (pyparsing → AST) and compile (AST → Polars).
 
-    from query.filter import parse, compile_filter, Field, UnknownField, FilterError
+    from scaptool.query.filter import parse, compile_filter, Field, UnknownField, FilterError
     expr = compile_filter("proc.name = cat and fd.name startswith /etc", resolve)
     frame.filter(expr)
 

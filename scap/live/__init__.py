@@ -1,6 +1,6 @@
 """Live capture: a libbpf helper writes the events of the running system into a .scap file.
 
-    from scap import live
+    from scaptool.scap import live
     stats = live.capture("out.scap", command=["sh", "-c", "echo hello >> x.log"])
 
 Python writes the metadata blocks (machine, interfaces, users, threads, open files: host.py),
@@ -152,7 +152,7 @@ class LiveCapture:
             self.pid = self.child
         try:
             if self.header:
-                from scap.writer import Writer
+                from scaptool.scap.writer import Writer
                 from . import host
                 # the helper is not started yet; our own process is left out of the list
                 only = None

@@ -7,7 +7,6 @@ no Python. Numbers come from the kernel headers, names and codes from scap/data/
 """
 import pathlib
 import re
-import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 UNISTD = pathlib.Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
@@ -16,8 +15,7 @@ ALIASES = {"_sysctl": "sysctl", "umount2": "umount"}
 
 
 def main():
-    sys.path.insert(0, str(HERE.parent.parent))
-    from scap import names
+    from scaptool.scap import names
     by_name = {}
     for code in range(1, 400):
         name = names.syscall_name(code)

@@ -13,8 +13,8 @@ import socket
 import stat
 import time
 
-from scap import blocktypes as bt
-from scap.schema import FdType, IfType, body_schema
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.schema import FdType, IfType, body_schema
 
 CLONE_FILES, CLONE_THREAD = 1, 8192      # PPM_CL_* flags of non-leader threads
 # The longest strings libscap's reader accepts in a process-list entry (it refuses the file

@@ -14,8 +14,8 @@ import struct
 
 from construct import ConstructError, Container
 
-from scap import blocktypes as bt
-from scap.errors import CorruptBlockError, TruncatedError
+from scaptool.scap import blocktypes as bt
+from scaptool.scap.errors import CorruptBlockError, TruncatedError
 
 from .common import BLOCK_FRAME, lstr, round_up_4
 from .events import EVENT_BODY, EVENT_HEADER

@@ -28,7 +28,7 @@ V1_LEN_QUIRK = 3
 def _eventtable():
     # Imported late: the event table is optional for everything but event records, and is
     # written alongside this module.
-    from scap import eventtable
+    from scaptool.scap import eventtable
     return eventtable
 
 

@@ -10,7 +10,7 @@ from construct import (
 
 from .common import EntriesWhileRoom, IfRoom, LengthPrefixedEntry, Raw, lstr, remaining
 
-from scap.process_entries import ENTRY_LAYOUT, OLD_TAIL_MAX, TAIL_LAYOUT, \
+from scaptool.scap.process_entries import ENTRY_LAYOUT, OLD_TAIL_MAX, TAIL_LAYOUT, \
     FastPathError, parse_entries  # noqa: F401 - the fast path, re-exported beside the schema
 
 _CONSTRUCTS = {"u64": Int64ul, "s64": Int64sl, "u32": Int32ul, "u8": Int8ul, "lstr": lstr}

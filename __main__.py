@@ -1,0 +1,4 @@
+"""`python -m scaptool`: the scaptool command."""
+from scaptool.cli.main import run
+
+run()
