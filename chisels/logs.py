@@ -1,6 +1,7 @@
 """Log chisels: every write to a log file or to syslog as one stream, and the export of what
 the writing thread did around each message (spy_logs, spy_syslog, around)."""
 from scaptool.query.render import ascii_text
+from scaptool.scap.writer import check_output
 
 from . import Arg, ChiselError, chisel
 from .dump import export
@@ -30,6 +31,8 @@ def _dump_settings(run):
                           "disable_color")
     if switch:
         run.color = False
+    if path:
+        check_output(path, [run.capture.path])   # before the work, not after it
     return path, range_ms
 
 
@@ -84,6 +87,7 @@ def spy_logs(run):
             run.line(f"{color} {text}" if run.color else text)
         shown.append(row)
     if path:
+        run.reset_line()   # as in sysdig: the line is not in the last message's colour
         run.line(f"Writing events for {len(shown)} log entries")
         export(run.capture, path, _moments(run, shown), range_ms)
 
@@ -130,6 +134,7 @@ def spy_syslog(run):
         run.line(run.paint(_syslog_color(severities[i])) + text)
         shown.append(row)
     if path:
+        run.reset_line()   # as in sysdig: the line is not in the last message's colour
         run.line(f"Writing events for {len(shown)} log entries")
         export(run.capture, path, _moments(run, shown), range_ms)
 
@@ -146,6 +151,7 @@ def around(run):
     range_ms = run.arg("dump_range_ms", 1000, int)
     if not run.user_filter:
         raise ChiselError("around: no filter specified")
+    check_output(path, [run.capture.path])
     rows = run.select()
     values = run.texts(rows, ["evt.time", "proc.name", "thread.tid"])
     for i in range(len(rows)):

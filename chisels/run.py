@@ -74,7 +74,7 @@ class ChiselRun:
     """What a chisel gets: the capture and its event data, the user's filter and arguments,
     and helpers to select events, compute fields and write (coloured) output."""
 
-    def __init__(self, capture, data, user_filter, args, out=None, color=None):
+    def __init__(self, capture, data, user_filter, args, out=None, color=None, carry=None):
         self.capture = capture
         self.data = data
         self.user_filter = user_filter.strip()
@@ -86,6 +86,11 @@ class ChiselRun:
         self.terminal = color
         self.print_container = False  # sysdig -pc: show each event's container
         self._events_over = False
+        self._reset_line = False
+        # What a chisel keeps from one capture to the next when several are read one after
+        # the other (sysdig keeps its chisels' Lua state: the table printed after the second
+        # capture counts the first one's events too). Empty for the first capture.
+        self.carry = {} if carry is None else carry
 
     def arg(self, name, default=None, kind=str):
         value = self.args.get(name)
@@ -129,6 +134,11 @@ class ChiselRun:
         return [(cid or "nil", name or "nil")
                 for cid, name in zip(texts["container.id"], texts["container.name"])]
 
+    def end_capture(self):
+        """Read no further: of several captures read one after the other, the ones after
+        this one are not read (sysdig's end_capture)."""
+        self.carry["capture_ended"] = True
+
     def write(self, text):
         self.out.write(text)
 
@@ -141,6 +151,14 @@ class ChiselRun:
         if self.terminal and not self._events_over:
             self.write("\x1b[00m")
         self._events_over = True
+
+    def reset_line(self):
+        """The line of a chisel that resets the colours itself once the events are read
+        (Chisel.resets), after sysdig's own reset; printed once, on a terminal."""
+        self.events_over()
+        if self.color and not self._reset_line:
+            self.line(COLORS["reset"])
+        self._reset_line = True
 
     def paint(self, color):
         """The escape sequence for a colour, or '' when not colouring."""
@@ -155,10 +173,11 @@ def _isatty(stream):
 
 
 def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False,
-               print_container=False):
+               print_container=False, carry=None):
     """Take the chisel's arguments from `words` and run it over the capture; `name` is a
     chisel's name or file, or a Chisel already found (a user's file then runs once).
-    print_container: sysdig's -pc, which makes some chisels show each event's container."""
+    print_container: sysdig's -pc, which makes some chisels show each event's container.
+    carry: a dict kept across the captures of one command (ChiselRun.carry)."""
     from scaptool.query.events import EventData
 
     from . import Chisel, find
@@ -170,7 +189,7 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
     if data is None:
         data = EventData(capture, bytebuf_limit=None)
     run = ChiselRun(capture, data, user_filter, args, out,
-                    color=False if disable_color else None)
+                    color=False if disable_color else None, carry=carry)
     run.print_container = print_container
     # on a terminal sysdig resets the colours once it has read the events: before a table's
     # output, after an event-by-event chisel's (which then may reset them its own way)
@@ -178,6 +197,6 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
         run.events_over()
     chisel.run(run)
     run.events_over()
-    if chisel.resets and run.color:
-        run.line(COLORS["reset"])
+    if chisel.resets:
+        run.reset_line()
     return run

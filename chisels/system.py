@@ -261,6 +261,7 @@ class Snapshot:
         self.row = first_row(run)
         if self.row is None:
             return
+        run.end_capture()   # the snapshot is taken: sysdig reads no further
         data = run.data
         self.section = _section_of(run.capture, self.row)
         self.threads = thread_table(data, self.row)

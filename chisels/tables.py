@@ -165,6 +165,9 @@ def table_generator(run, keys, key_descs, value, value_desc, chisel_filter, top,
     (all when top is 0)."""
     rows = chisel_rows(run, chisel_filter or None)
     texts = key_frame(run, rows, keys, value)
+    if "table_rows" in run.carry:   # the captures read before this one count too
+        texts = pl.concat([run.carry["table_rows"], texts], how="vertical_relaxed")
+    run.carry["table_rows"] = texts
     table = group_sum(texts, [f"key_{i}" for i in range(len(keys))], "v")
     if top:
         table = table.head(top)
@@ -349,6 +352,9 @@ def fdcount_by(run):
     # name written one after the other (no separator, so "1"+"2x" is "12"+"x")
     frame = frame.filter(pl.col("key_0").is_not_null() & (pl.col("num") > 0)
                          & pl.col("name").is_not_null() & (pl.col("name") != ""))
+    if "fd_rows" in run.carry:   # the captures read before this one count too
+        frame = pl.concat([run.carry["fd_rows"], frame], how="vertical_relaxed")
+    run.carry["fd_rows"] = frame
     counts = (frame.with_columns((pl.col("num").cast(pl.String) + pl.col("name")).alias("fd"))
               .group_by("group", maintain_order=True)
               .agg(pl.col("key_0").first(), pl.col("fd").n_unique().alias("count"))

@@ -1,6 +1,6 @@
 """`scaptool capture`: a live capture of this machine with the libbpf helper (scap.live).
 
-    scaptool capture -w out.scap [-s SNAPLEN] [--duration 5s] [-n N] [-p PID] [-- COMMAND ...]
+    scaptool capture -w out.scap [-s SNAPLEN] [-d 5s] [-n N] [-p PID] [-- COMMAND ...]
 
 Without -w the events are printed as they arrive, in `scaptool -r`'s default format.
 """
@@ -29,7 +29,7 @@ def parse_duration(text):
               help="Write the capture to this file; without it, print events as they come.")
 @click.option("-s", "--snaplen", type=int, default=80, show_default=True, metavar="LEN",
               help="Bytes of each I/O buffer to keep.")
-@click.option("--duration", metavar="TIME", help="Stop after this long (5s, 500ms, 2m).")
+@click.option("-d", "--duration", metavar="TIME", help="Stop after this long (5s, 500ms, 2m).")
 @click.option("-n", "--numevents", type=int, metavar="N", help="Stop after N events.")
 @click.option("-p", "--pid", type=int, metavar="PID",
               help="Only this process and the processes it starts; stop when it exits.")

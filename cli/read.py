@@ -3,11 +3,11 @@ import gc
 import os
 import sys
 import time
+import warnings
 
 import click
 
 from scaptool import scap
-from scaptool.query.summary import capture_summary
 
 from . import polars_import
 
@@ -29,8 +29,10 @@ def _write_lines(lines):
 
 
 @click.command("read")
-@click.option("-r", "--read", "path", metavar="FILE",
-              help="Read events from this capture (plain or gzip-compressed).")
+@click.option("-r", "--read", "paths", metavar="FILE", multiple=True,
+              help="Read events from this capture (plain or gzip-compressed). Several -r "
+                   "read their captures one after the other, as sysdig does: each numbered "
+                   "and with state of its own, -S counting them all; -w writes them all.")
 @click.option("-w", "--write", "out", metavar="OUT",
               help="Write the events to a capture in the current format instead of printing.")
 @click.option("-z", "--compress", is_flag=True, help="With -w: write a gzip-compressed capture.")
@@ -67,7 +69,7 @@ def _write_lines(lines):
                    "arguments, if any, are the next word. -cl lists the chisels.")
 @click.option("-i", "--chisel-info", metavar="NAME", help="Describe a chisel and its arguments.")
 @click.argument("filter_words", nargs=-1)
-def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
+def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
          numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
     """Read a capture the way `sysdig -r` does."""
     if chisel_name == "l":  # sysdig's -cl is -c with the name "l"
@@ -85,54 +87,114 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         from scaptool.scap.eventtable import format_event_list, sysdig_0293
         click.echo(format_event_list(sysdig_0293()), nl=False)
         return
-    if path is None:
+    if not paths:
         raise click.UsageError("no capture to read: give one with -r FILE")
-    started = time.perf_counter()
+    if out:
+        from scaptool.scap.writer import check_output
+        check_output(out, paths)   # before anything is read
+    chisel = None
     if chisel_name:
         polars_import.load()
         from scaptool import chisels  # an unknown chisel fails before the capture is read
         chisel = chisels.find(chisel_name)
-    capture = scap.open(path)
-    if chisel_name:
+    # damage is reported once, in one line after the events before it, not as a warning
+    warnings.simplefilter("ignore", scap.ScapWarning)
+    run = _Run(out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
+               numevents, chisel, filter_words)
+    damage = None
+    for path in paths:
+        damage = run.read(path)
+        if damage is not None:   # sysdig stops there too: the files after it are not read
+            break
+        if run.chisel_carry.get("capture_ended"):   # the chisel has seen what it wanted
+            break
+    if damage is not None:
+        # one line, after every event before the damage and before the -S table, as sysdig
+        # prints it; the command then fails, so that scripts can tell
+        sys.stdout.flush()
+        click.echo(f"scaptool: {damage}", err=True)
+    run.finish()
+    if damage is not None:
+        sys.exit(1)
+
+
+class _Run:
+    """One command over one or more captures, read one after the other as sysdig does: each
+    capture on its own (numbering, state, -n, a chisel's pass), the -S counters and the -w
+    output shared."""
+
+    def __init__(self, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
+                 numevents, chisel, filter_words):
+        self.out, self.compress, self.summary, self.quiet = out, compress, summary, quiet
+        self.fmt, self.as_json, self.buffers, self.verbose = fmt, as_json, buffers, verbose
+        self.timetype, self.numevents = timetype, numevents
+        self.chisel, self.filter_words = chisel, filter_words
+        self.counts = None
+        self.to_write = []
+        self.chisel_carry = {}
+
+    def read(self, path):
+        """Read one capture; returns the error that ended it early, or None."""
+        started = time.perf_counter()
+        capture = scap.open(path)
+        if self.chisel is not None:
+            self._run_chisel(capture)
+            return capture.damage
+        data = None
+        rows = None
+        if self.filter_words or self.numevents is not None or not (self.quiet or self.out):
+            polars_import.load()
+            from scaptool.query.events import EventData
+            limit = None if (self.verbose or self.as_json) else 80
+            data = EventData(capture, bytebuf_limit=limit,
+                             buffer_format=self.buffers or "normal")
+            data.timetype = self.timetype
+        if self.filter_words:
+            import scaptool.query.select  # noqa: F401 - pyparsing and the grammar, first
+        _imports_done()
+        if self.filter_words or self.numevents is not None:
+            rows = _select(data, " ".join(self.filter_words), self.numevents)
+        terminal = _colour_terminal()
+        if self.out:
+            self.to_write.append((capture, rows))
+        elif not self.quiet:
+            _print_events(data, rows, self.fmt, self.as_json, terminal)
+        if terminal and not self.out and (self.fmt in (None, "c", "container") or self.as_json):
+            # sysdig resets the terminal's colours once a capture's events are printed (not
+            # after a format of the user's own)
+            click.echo("\x1b[00m", nl=False)
+        if self.summary:
+            from scaptool.query.summary import capture_summary_counts
+            counts = capture_summary_counts(capture, rows)
+            self.counts = counts if self.counts is None else self.counts + counts
+        if self.verbose:
+            # sysdig -v ends each capture with its statistics on stderr; a file has no
+            # driver counters
+            elapsed = time.perf_counter() - started
+            events = int(capture.event_numbers.max()) if len(capture) else 0
+            click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
+                       f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
+                       f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
+        return capture.damage
+
+    def _run_chisel(self, capture):
         from scaptool.chisels.run import run_chisel
         from scaptool.query.events import EventData
         _imports_done()
-        data = EventData(capture, bytebuf_limit=None, buffer_format=buffers or "normal")
-        data.timetype = timetype
-        run_chisel(capture, chisel, filter_words, data=data,
-                   print_container=fmt in ("c", "container"))
-        return
-    data = None
-    rows = None
-    if filter_words or numevents is not None or not (quiet or out):
-        polars_import.load()
-        from scaptool.query.events import EventData
-        limit = None if (verbose or as_json) else 80
-        data = EventData(capture, bytebuf_limit=limit, buffer_format=buffers or "normal")
-        data.timetype = timetype
-    if filter_words:
-        import scaptool.query.select  # noqa: F401 - pyparsing and the grammar, before _imports_done
-    _imports_done()
-    if filter_words or numevents is not None:
-        rows = _select(data, " ".join(filter_words), numevents)
-    terminal = _colour_terminal()
-    if out:
-        scap.write_capture(out, capture, rows=rows, compress=compress)
-    elif not quiet:
-        _print_events(data, rows, fmt, as_json, terminal)
-    if terminal and not out and (fmt in (None, "c", "container") or as_json):
-        # sysdig resets the terminal's colours once the events are printed (not after a
-        # format of the user's own)
-        click.echo("\x1b[00m", nl=False)
-    if summary:
-        click.echo(capture_summary(capture, rows), nl=False)
-    if verbose:
-        # sysdig -v ends with its capture statistics on stderr; a file has no driver counters
-        elapsed = time.perf_counter() - started
-        events = int(capture.event_numbers.max()) if len(capture) else 0
-        click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
-                   f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
-                   f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
+        data = EventData(capture, bytebuf_limit=None, buffer_format=self.buffers or "normal")
+        data.timetype = self.timetype
+        run_chisel(capture, self.chisel, self.filter_words, data=data,
+                   print_container=self.fmt in ("c", "container"), carry=self.chisel_carry)
+
+    def finish(self):
+        """What comes once every capture is read: the -w output, the -S table."""
+        if self.out:
+            sys.stdout.flush()
+            scap.write_captures(self.out, self.to_write, compress=self.compress)
+        if self.summary:
+            from scaptool.query.summary import format_summary, summary_counts
+            counts = self.counts if self.counts is not None else summary_counts([])
+            click.echo(format_summary(counts), nl=False)
 
 
 def _imports_done():

@@ -405,6 +405,12 @@ def summary_text(
 def capture_summary(capture, selected=None):
     """The text of `sysdig -r CAPTURE -S -q` for an opened scap.Capture; `selected` (a bool
     per event): only those events count, as a filter or -n leaves them to sysdig's counters."""
+    return format_summary(capture_summary_counts(capture, selected))
+
+
+def capture_summary_counts(capture, selected=None):
+    """The counters behind capture_summary (see summary_counts): those of several captures
+    add up to the summary sysdig prints once after reading them one after the other."""
     types = capture.event_types
     # summary_counts ignores ids >= PPM_EVENT_MAX itself; what else the mask drops (the
     # leading container events of each section) is usually nothing, so copy only if needed
@@ -433,4 +439,4 @@ def capture_summary(capture, selected=None):
         sc_ids = np.full(len(rows), -1, dtype=np.int64)
         sc_ids[ok] = buf[offsets[ok]].astype(np.int64) | \
             (buf[offsets[ok] + 1].astype(np.int64) << 8)
-    return format_summary(summary_counts(types, sc_ids))
+    return summary_counts(types, sc_ids)

@@ -6,8 +6,9 @@
 """
 from .capture import Capture, open  # noqa: A004 - scap.open mirrors the builtin on purpose
 from .errors import (CorruptBlockError, NotAScapError, ScapError, ScapWarning, TruncatedError,
-                     UnsupportedVersionError)
-from .rewrite import write_capture
+                     UnsupportedVersionError, WriteError)
+from .rewrite import write_capture, write_captures
 
-__all__ = ["Capture", "open", "write_capture", "ScapError", "NotAScapError",
-           "UnsupportedVersionError", "CorruptBlockError", "TruncatedError", "ScapWarning"]
+__all__ = ["Capture", "open", "write_capture", "write_captures", "ScapError", "NotAScapError",
+           "UnsupportedVersionError", "CorruptBlockError", "TruncatedError", "WriteError",
+           "ScapWarning"]

@@ -32,7 +32,7 @@ class Capture:
 
     def __init__(self, path):
         self.path = str(path)
-        self.buffer, self.compressed = load(path)
+        self.buffer, self.compressed, self._stream_damage = load(path)
         self.layout = scan(self.buffer, self.path)
 
     @functools.cached_property
@@ -53,8 +53,9 @@ class Capture:
 
     @property
     def damage(self):
-        """The ScapError that stopped reading early, or None."""
-        return self._decoded[1]
+        """The ScapError that stopped reading early, or None. (A gzip stream cut short is
+        named first: the block it leaves unfinished is its consequence.)"""
+        return self._stream_damage or self._decoded[1]
 
     @functools.cached_property
     def event_types(self):

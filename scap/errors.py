@@ -42,5 +42,9 @@ class TruncatedError(ScapError):
     """The input ends in the middle of a block."""
 
 
+class WriteError(ScapError):
+    """A capture cannot be written where asked (no such directory, the input itself...)."""
+
+
 class ScapWarning(UserWarning):
     """Reading stopped early; everything before the damage was kept."""

@@ -16,7 +16,22 @@ def write_capture(path, capture, *, rows=None, compress=False, keep_state=True):
     still knows every process and fd name, and shows the selected events only.
     Returns the number of events written.
     """
+    return write_captures(path, [(capture, rows)], compress=compress, keep_state=keep_state)
+
+
+def write_captures(path, parts, *, compress=False, keep_state=True):
+    """Write several captures, one after the other, to one file: `parts` holds (capture, rows)
+    pairs, rows as for write_capture. Each capture's sections keep their own header blocks,
+    so every event keeps the process and fd names of its own capture. Returns the number of
+    events written."""
     from . import metadata  # construct loads only when a capture is written
+    with Writer(path, compress=compress) as out:
+        for capture, rows in parts:
+            _write_sections(out, capture, rows, keep_state, metadata)
+        return out.events_written
+
+
+def _write_sections(out, capture, rows, keep_state, metadata):
     n = len(capture)
     if rows is None:
         keep = np.ones(n, dtype=bool)
@@ -30,16 +45,14 @@ def write_capture(path, capture, *, rows=None, compress=False, keep_state=True):
         state = ~keep & (modifies[types] | internal[types])
         state_only = state & ~internal[types]
     bounds = [s.first_event for s in capture.sections] + [n]
-    with Writer(path, compress=compress) as out:
-        for k, section in enumerate(capture.sections):
-            out.write_section_header()
-            for block in metadata.current_blocks(capture, k):
-                out.write(block)
-            lo, hi = bounds[k], bounds[k + 1]
-            sel = np.flatnonzero((keep | state)[lo:hi]) + lo
-            flags = state_only[sel] if state.any() else None
-            out.write_capture_events(capture, sel, state_only=flags)
-        return out.events_written
+    for k, section in enumerate(capture.sections):
+        out.write_section_header()
+        for block in metadata.current_blocks(capture, k):
+            out.write(block)
+        lo, hi = bounds[k], bounds[k + 1]
+        sel = np.flatnonzero((keep | state)[lo:hi]) + lo
+        flags = state_only[sel] if state.any() else None
+        out.write_capture_events(capture, sel, state_only=flags)
 
 
 def _state_kinds():

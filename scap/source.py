@@ -17,7 +17,9 @@ _CHUNK = 16 << 20
 
 
 def load(path):
-    """Return (buffer, compressed): buffer is a read-only uint8 numpy array of the block stream."""
+    """Return (buffer, compressed, damage): buffer is a read-only uint8 numpy array of the
+    block stream; damage the TruncatedError of a gzip stream that ends early or is damaged
+    (everything inflated before it is kept), else None."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -25,12 +27,13 @@ def load(path):
                 raise NotAScapError("empty file", path=path, offset=0)
             if head == GZIP_MAGIC:
                 f.seek(0)
-                return np.frombuffer(_inflate(f, path), dtype=np.uint8), True
+                data, damage = _inflate(f, path)
+                return np.frombuffer(data, dtype=np.uint8), True, damage
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise NotAScapError("empty file", path=path, offset=0)
             mapped = _map(f.fileno(), size)
-            return np.frombuffer(mapped, dtype=np.uint8), False
+            return np.frombuffer(mapped, dtype=np.uint8), False, None
     except FileNotFoundError:
         raise ScapError("no such file", path=path) from None
     except IsADirectoryError:
@@ -46,7 +49,8 @@ def _map(fd, size):
 
 
 def _inflate(f, path):
-    """Inflate every gzip member; a damaged or cut stream keeps what came before, with a warning."""
+    """Inflate every gzip member: (bytes, None), or for a damaged or cut stream what came
+    before the damage and the TruncatedError saying where (also given as a warning)."""
     parts = []
     decomp = zlib.decompressobj(wbits=47)  # 32+15: gzip header, auto-detected
     produced = 0
@@ -58,10 +62,11 @@ def _inflate(f, path):
             try:
                 out = decomp.decompress(data)
             except zlib.error as e:
-                warnings.warn(ScapWarning(str(TruncatedError(
-                    f"gzip stream is damaged ({e}); keeping the {produced} bytes before it",
-                    path=path, offset=produced))), stacklevel=3)
-                return b"".join(parts)
+                damage = TruncatedError(f"gzip stream is damaged ({e})", path=path,
+                                        offset=produced)
+                warnings.warn(ScapWarning(f"{damage}; keeping the {produced} bytes before it"),
+                              stacklevel=3)
+                return b"".join(parts), damage
             parts.append(out)
             produced += len(out)
             if decomp.eof:
@@ -73,7 +78,8 @@ def _inflate(f, path):
             else:
                 data = b""
     if not decomp.eof and produced:
-        warnings.warn(ScapWarning(str(TruncatedError(
-            f"gzip stream ends early; keeping the {produced} bytes inflated so far",
-            path=path, offset=produced))), stacklevel=3)
-    return b"".join(parts)
+        damage = TruncatedError("gzip stream ends early", path=path, offset=produced)
+        warnings.warn(ScapWarning(f"{damage}; keeping the {produced} bytes inflated so far"),
+                      stacklevel=3)
+        return b"".join(parts), damage
+    return b"".join(parts), None

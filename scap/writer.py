@@ -15,6 +15,7 @@ import numpy as np
 
 from . import blocktypes as bt
 from . import eventtable
+from .errors import WriteError
 from .events import V1_HEADER, V2_HEADER
 
 SECTION_HEADER = (bt.SHB.to_bytes(4, "little") + (28).to_bytes(4, "little")
@@ -40,8 +41,13 @@ class Writer:
 
     def __init__(self, path, compress=False):
         self.path = os.fspath(path)
+        check_output(self.path)
         directory = os.path.dirname(os.path.abspath(self.path))
-        fd, self._tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=directory)
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=directory)
+        except OSError as e:
+            # the temporary name is ours, not the user's: the message names their file
+            raise WriteError(f"cannot write here: {e.strerror}", path=self.path) from None
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
@@ -155,6 +161,32 @@ class Writer:
         finally:
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
+
+
+def check_output(path, inputs=()):
+    """Refuse an output before anything is read or written: one whose directory does not
+    exist or cannot be written, a directory, or one of the captures being read (writing it
+    would replace the input, which the events still come from)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        raise WriteError(f"no such directory: {directory}", path=path)
+    if not os.access(directory or ".", os.W_OK | os.X_OK):
+        raise WriteError(f"permission denied: cannot create files in {directory or '.'}",
+                         path=path)
+    if os.path.isdir(path):
+        raise WriteError("is a directory", path=path)
+    for source in inputs:
+        if _same_file(path, os.fspath(source)):
+            raise WriteError(f"is the capture being read ({source}): write to another file",
+                             path=path)
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:   # one of them does not exist (yet): compare where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def frame_block(block_type, body):

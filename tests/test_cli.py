@@ -74,14 +74,15 @@ def test_bad_input_one_line_no_traceback(args, message):
     assert message in err
 
 
-def test_truncated_capture_warns_and_keeps_events(tmp_path):
+def test_truncated_capture_keeps_events_says_where_and_fails(tmp_path):
     data = (corpus_path() / "captures" / "libs-sample.scap").read_bytes()
     cut_file = tmp_path / "cut.scap"
     cut_file.write_bytes(data[: len(data) - 1000])
     r = scaptool("-r", cut_file, "-S", "-q")
-    assert r.returncode == 0
-    assert "warning" in r.stderr.decode() and "truncated" in r.stderr.decode()
-    assert "Traceback" not in r.stderr.decode()
+    assert r.returncode == 1   # scripts can tell the capture was not read to its end
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and "truncated" in err and str(cut_file) in err
+    assert "Traceback" not in err
     assert r.stdout.startswith(b"----------------------\nEvent")
 
 
