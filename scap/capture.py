@@ -3,14 +3,20 @@
 Opening a capture maps (or inflates) the file, finds every block and gathers the fixed event
 headers into numpy columns. Parameters are decoded only when asked for, by name, for all events
 at once; metadata blocks are few and small, so construct parses them.
+
+A capture is a context manager: `with scap.open(path) as cap:` closes it on the way out, which
+releases its memory map (see Capture.close).
 """
 import functools
+import mmap
+import weakref
 from collections import Counter
 
 import numpy as np
 
 from . import blocktypes as bt
 from . import eventtable
+from .errors import ScapError
 from .eventtable import PT
 from .events import decode_headers, param_slices
 from .scan import scan
@@ -27,13 +33,76 @@ _FEW_EVENTS = 200_000
 _FEW_ROWS = 1 << 15
 
 
+# Dicts keyed by Capture that other modules keep (per_capture_cache): close() empties the
+# capture's entries, whose values often hold the capture itself and would keep it alive.
+_CACHES = []
+
+
+def per_capture_cache():
+    """A dict keyed by Capture (weakly) whose entry for a capture goes when it is closed."""
+    cache = weakref.WeakKeyDictionary()
+    _CACHES.append(cache)
+    return cache
+
+
 class Capture:
-    """A .scap capture. Use scap.open(path)."""
+    """A .scap capture: scap.open(path), or `with scap.open(path) as cap:`."""
 
     def __init__(self, path):
         self.path = str(path)
-        self.buffer, self.compressed = load(path)
-        self.layout = scan(self.buffer, self.path)
+        self._buffer, self.compressed = load(path)
+        self._layout = scan(self._buffer, self.path)
+
+    @property
+    def buffer(self):
+        """The block stream as a read-only uint8 numpy array (over a memory map for a plain
+        file, over the inflated bytes for a gzip one)."""
+        if self._buffer is None:
+            raise ScapError("capture is closed", path=self.path)
+        return self._buffer
+
+    @property
+    def layout(self):
+        """Where the sections, metadata blocks and events lie (scan.Layout)."""
+        if self._layout is None:
+            raise ScapError("capture is closed", path=self.path)
+        return self._layout
+
+    # -- closing -------------------------------------------------------------------------------
+    @property
+    def closed(self):
+        return self._buffer is None
+
+    def close(self):
+        """Drop everything read or computed from the capture and release its memory map.
+        Afterwards any use of the capture raises ScapError("capture is closed").
+
+        Columns handed out before (a byte-buffer column of a frame, say) may still view the
+        mapped bytes: unmapping them would leave those columns pointing at nothing, so then
+        the mapping stays until the last of them is gone, and Python releases it."""
+        if self._buffer is None:
+            return
+        owner = self._buffer.base
+        mapping = getattr(owner, "obj", owner)
+        # our own references first: our numpy array and its memoryview are views that pin it
+        self._buffer = self._layout = None
+        owner = None
+        for name in [name for name in self.__dict__ if name not in _KEPT_ON_CLOSE]:
+            del self.__dict__[name]
+        for cache in _CACHES:
+            cache.pop(self, None)
+        if isinstance(mapping, mmap.mmap):
+            _unmap(mapping)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<scap.Capture {self.path!r}{' (closed)' if self.closed else ''}>"
 
     @functools.cached_property
     def _decoded(self):
@@ -457,5 +526,27 @@ def _common_dtype(dtypes):
     return pl.Binary
 
 
+def _unmap(mapping):
+    """Close a memory map unless views of it remain (then it goes with the last of them)."""
+    try:
+        mapping.close()
+        return
+    except BufferError:
+        pass
+    # what we computed may still be held by reference cycles the collector has not freed yet
+    # (query's EventData and its CaptureState refer to each other): free them and try again
+    import gc
+    gc.collect()
+    try:
+        mapping.close()
+    except BufferError:  # the caller's own frames view it
+        pass
+
+
+# what close() keeps: enough to say which capture it was
+_KEPT_ON_CLOSE = frozenset({"path", "compressed", "_buffer", "_layout"})
+
+
 def open(path):  # noqa: A001 - mirrors the builtin on purpose: scap.open(path)
+    """Open a capture for reading; `with scap.open(path) as cap:` closes it afterwards."""
     return Capture(path)
