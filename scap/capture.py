@@ -1,4 +1,4 @@
-"""A capture opened for reading: metadata tables and a lazy frame of events.
+"""A capture opened for reading: metadata tables and frames of events.
 
 Opening a capture maps (or inflates) the file, finds every block and gathers the fixed event
 headers into numpy columns. Parameters are decoded only when asked for, by name, for all events
@@ -269,30 +269,16 @@ class Capture:
         return self.event_types < SYSDIG_0293_EVENT_MAX
 
     def events(self, params=()):
-        """A LazyFrame of events in file order, with the named parameters as `arg.NAME`."""
-        import polars as pl
-        h = self.headers
-        table = eventtable.libs()
-        frame = pl.DataFrame({
-            "num": pl.Series(self.event_numbers, dtype=pl.Int64),
-            "ts": pl.Series(h.ts, dtype=pl.UInt64),
-            "tid": pl.Series(h.tid, dtype=pl.Int64),
-            "cpu": pl.Series(h.cpu, dtype=pl.UInt16),
-            "type": pl.Series(h.type, dtype=pl.UInt16),
-            "dump_flags": pl.Series(h.dump_flags, dtype=pl.UInt32),
-            "nparams": pl.Series(h.nparams, dtype=pl.UInt32),
-            "offset": pl.Series(h.block_offset, dtype=pl.Int64),
-        })
-        frame = frame.with_columns(pl.when(pl.col("num") > 0).then(pl.col("num")).alias("num"))
-        for name in params:
-            frame = frame.with_columns(self.param(name).alias(f"arg.{name}"))
-        names = [table[i].name for i in range(len(table))]
-        return frame.lazy().with_columns(
-            pl.col("type").replace_strict(list(range(len(names))), names, default=None,
-                                          return_dtype=pl.String).alias("name"),
-            pl.when(pl.col("type") % 2 == 0).then(pl.lit(">")).otherwise(pl.lit("<"))
-            .alias("dir"),
-        )
+        """A DataFrame of the events in file order, the named parameters as `arg.NAME`
+        (event_frames.py lists the columns). lazy_events is its lazy twin."""
+        from .event_frames import events
+        return events(self, params)
+
+    def lazy_events(self, params=()):
+        """events() as a LazyFrame: a column is computed (a parameter decoded) only when a
+        query uses it."""
+        from .event_frames import lazy_events
+        return lazy_events(self, params)
 
     def param(self, name, rows=None):
         """A Series with the parameter called `name` for every event (null where absent), or
