@@ -5,7 +5,9 @@ clock text, a few numbers as text, integers in whatever width was handy. Frames 
 hold values instead: one table from sysdig's type names to Polars dtypes, and two short lists
 of the fields whose printed text stands for a value of another type. Filters keep sysdig's
 meaning: frame(filter=...) evaluates them on the engine's columns, and filter_expr over a frame
-turns these columns back into the text sysdig compares (filter_view).
+turns these columns back into the text sysdig compares (filter_view). One difference remains:
+evt.deltatime of an event older than the one before is the negative difference in a frame, where
+sysdig compares the unsigned value it wrapped to.
 """
 import datetime
 import functools
