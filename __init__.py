@@ -5,6 +5,9 @@
     with scaptool.open("trace.scap") as cap:
         scaptool.frame(cap, ["proc.name", "fd.name"], "evt.type=open")
 
+frame/lazy_frame (and Capture.events/lazy_events) are eager/lazy twins; query/api.py tells
+more. A chisel file of your own starts with `from scaptool import chisel, Arg`.
+
 The names below load on first use, so that `import scaptool` (and every command, which starts
 with it) costs nothing until they are asked for.
 """

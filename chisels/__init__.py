@@ -5,7 +5,7 @@ arguments (for -cl, -i and sysdig's rules of argument parsing) and a function th
 ChiselRun (the capture, the user's filter, the arguments, helpers to select events and
 compute fields, the output stream and whether to colour it).
 
-    from scaptool.chisels import Arg, chisel
+    from scaptool import chisel, Arg
 
     @chisel("count_opens", "Misc", "Count the files each process opened",
             args=[Arg("min", "int", "only show processes with at least this many", True)])

@@ -1,10 +1,10 @@
 """Queries over captures: state, the field catalog, the filter language, output formats.
 
-The notebook API is here: query.frame(cap, fields, filter), query.batches(...),
-query.filter_expr(text), query.filter_fields(text). They load on first use, so that commands
-needing none of them (scaptool -S -q) do not pay for polars and the filter grammar.
+The notebook API (query.api, which `import scaptool` exposes): frame, lazy_frame, batches,
+filter_expr, filter_fields, text, fields. They load on first use, so that commands needing none
+of them (scaptool -S -q) do not pay for polars and the filter grammar.
 """
-_API = ("frame", "batches", "filter_expr", "filter_fields")
+_API = ("frame", "lazy_frame", "batches", "filter_expr", "filter_fields", "text", "fields")
 
 
 def __getattr__(name):

@@ -17,6 +17,18 @@ from .render import Renderer, visible_rows
 SYSDIG_EVENT_MAX = 336
 
 
+def _cached_per_instance(method):
+    """functools.cache for a method, with the cache kept on the instance: a module-wide one
+    would keep every EventData, its capture and the capture's memory alive for good."""
+    @functools.wraps(method)
+    def cached(self, *args):
+        memo = self.__dict__.setdefault(f"_cache_{method.__name__}", {})
+        if args not in memo:
+            memo[args] = method(self, *args)
+        return memo[args]
+    return cached
+
+
 class EventData:
     def __init__(self, capture, *, bytebuf_limit=80, buffer_format="normal"):
         self.capture = capture
@@ -36,7 +48,7 @@ class EventData:
         h = self.headers
         return pairing.latency(h.ts, self.enter_rows, h.type, h.tid)
 
-    @functools.cache
+    @_cached_per_instance
     def param(self, name):
         """The raw value of the parameter called `name`, null where the event has none."""
         return self.capture.param(name)
@@ -183,7 +195,7 @@ class EventData:
             values += [text(row, raw) for row, raw in zip(part.tolist(), r.raw_params_at(part))]
         return pl.Series(what, values, dtype=pl.String)
 
-    @functools.cache
+    @_cached_per_instance
     def rendered(self, what, arg=None):
         """Per-event Python text for the visible events only (null elsewhere): evt.info /
         evt.args, or one parameter (evt.arg.NAME, evt.arg[N])."""

@@ -39,7 +39,6 @@ Public API: :func:`fd_columns`, :func:`fd_state` (the interval tables), :func:`f
 import functools
 import ipaddress
 import struct
-import weakref
 
 import numpy as np
 import polars as pl
@@ -47,6 +46,7 @@ import polars as pl
 from scaptool.query import paths
 from scaptool.query.pairing import _skips_reset, enter_rows, last_row_where, stored_enter_rows_at
 from scaptool.scap import eventtable
+from scaptool.scap.capture import per_capture_cache
 from scaptool.scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
 from scaptool.scap.eventtable import EF, PT
 
@@ -1164,7 +1164,7 @@ def _carry_rows(tids, section, mask):
 # --------------------------------------------------------------------------------------------
 # Public API
 
-_STATES = weakref.WeakKeyDictionary()
+_STATES = per_capture_cache()  # emptied by Capture.close()
 _MISSING = np.iinfo(np.int64).min
 
 

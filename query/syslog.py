@@ -21,13 +21,13 @@ Facts of the decoder, checked against the sysdig binary on written captures:
   a missing one: `-p` without `*` still prints the line).
 """
 import functools
-import weakref
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
 from scaptool.scap import eventtable
+from scaptool.scap.capture import per_capture_cache
 
 SEVERITIES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
 FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp",
@@ -117,7 +117,7 @@ def _naming_types():
     return out
 
 
-_DECODED = weakref.WeakKeyDictionary()
+_DECODED = per_capture_cache()  # emptied by Capture.close()
 
 
 def decoded(capture):

@@ -34,13 +34,12 @@ awkward to vectorize, and these events are few). Everything per event is vectori
 fchdir is not applied: its new directory is the name of an fd, which needs the fd table.
 """
 import functools
-import weakref
 
 import numpy as np
 import polars as pl
 
 from scaptool.scap import eventtable
-from scaptool.scap.capture import SYSDIG_0293_EVENT_MAX, _params_by_name
+from scaptool.scap.capture import SYSDIG_0293_EVENT_MAX, _params_by_name, per_capture_cache
 from scaptool.scap.eventtable import EF
 
 from .pairing import member, stored_enter_rows_at
@@ -138,7 +137,7 @@ def _event_roles():
 
 
 # capture -> _replay_rows(capture): the replay and the placeholders both need them
-_REPLAY_ROWS = weakref.WeakKeyDictionary()
+_REPLAY_ROWS = per_capture_cache()  # emptied by Capture.close()
 
 
 def _replay_rows(capture):

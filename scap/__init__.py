@@ -1,8 +1,8 @@
 """The scap format: read captures into columns, write captures sysdig reads.
 
-    >>> import scap
-    >>> cap = scap.open("trace.scap")
-    >>> cap.events(params=["data"]).collect()
+    >>> from scaptool import scap
+    >>> with scap.open("trace.scap") as cap:
+    ...     cap.events(params=["data"])
 """
 from .capture import Capture, open  # noqa: A004 - scap.open mirrors the builtin on purpose
 from .errors import (CorruptBlockError, NotAScapError, ScapError, ScapWarning, TruncatedError,

@@ -1,16 +1,22 @@
-"""A capture opened for reading: metadata tables and a lazy frame of events.
+"""A capture opened for reading: metadata tables and frames of events.
 
 Opening a capture maps (or inflates) the file, finds every block and gathers the fixed event
 headers into numpy columns. Parameters are decoded only when asked for, by name, for all events
 at once; metadata blocks are few and small, so construct parses them.
+
+A capture is a context manager: `with scap.open(path) as cap:` closes it on the way out, which
+releases its memory map (see Capture.close).
 """
 import functools
+import mmap
+import weakref
 from collections import Counter
 
 import numpy as np
 
 from . import blocktypes as bt
 from . import eventtable
+from .errors import ScapError
 from .eventtable import PT
 from .events import decode_headers, param_slices
 from .scan import scan
@@ -27,13 +33,76 @@ _FEW_EVENTS = 200_000
 _FEW_ROWS = 1 << 15
 
 
+# Dicts keyed by Capture that other modules keep (per_capture_cache): close() empties the
+# capture's entries, whose values often hold the capture itself and would keep it alive.
+_CACHES = []
+
+
+def per_capture_cache():
+    """A dict keyed by Capture (weakly) whose entry for a capture goes when it is closed."""
+    cache = weakref.WeakKeyDictionary()
+    _CACHES.append(cache)
+    return cache
+
+
 class Capture:
-    """A .scap capture. Use scap.open(path)."""
+    """A .scap capture: scap.open(path), or `with scap.open(path) as cap:`."""
 
     def __init__(self, path):
         self.path = str(path)
-        self.buffer, self.compressed, self._stream_damage = load(path)
-        self.layout = scan(self.buffer, self.path)
+        self._buffer, self.compressed, self._stream_damage = load(path)
+        self._layout = scan(self._buffer, self.path)
+
+    @property
+    def buffer(self):
+        """The block stream as a read-only uint8 numpy array (over a memory map for a plain
+        file, over the inflated bytes for a gzip one)."""
+        if self._buffer is None:
+            raise ScapError("capture is closed", path=self.path)
+        return self._buffer
+
+    @property
+    def layout(self):
+        """Where the sections, metadata blocks and events lie (scan.Layout)."""
+        if self._layout is None:
+            raise ScapError("capture is closed", path=self.path)
+        return self._layout
+
+    # -- closing -------------------------------------------------------------------------------
+    @property
+    def closed(self):
+        return self._buffer is None
+
+    def close(self):
+        """Drop everything read or computed from the capture and release its memory map.
+        Afterwards any use of the capture raises ScapError("capture is closed").
+
+        Columns handed out before (a byte-buffer column of a frame, say) may still view the
+        mapped bytes: unmapping them would leave those columns pointing at nothing, so then
+        the mapping stays until the last of them is gone, and Python releases it."""
+        if self._buffer is None:
+            return
+        owner = self._buffer.base
+        mapping = getattr(owner, "obj", owner)
+        # our own references first: our numpy array and its memoryview are views that pin it
+        self._buffer = self._layout = None
+        owner = None
+        for name in [name for name in self.__dict__ if name not in _KEPT_ON_CLOSE]:
+            del self.__dict__[name]
+        for cache in _CACHES:
+            cache.pop(self, None)
+        if isinstance(mapping, mmap.mmap):
+            _unmap(mapping)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<scap.Capture {self.path!r}{' (closed)' if self.closed else ''}>"
 
     @functools.cached_property
     def _decoded(self):
@@ -201,30 +270,16 @@ class Capture:
         return self.event_types < SYSDIG_0293_EVENT_MAX
 
     def events(self, params=()):
-        """A LazyFrame of events in file order, with the named parameters as `arg.NAME`."""
-        import polars as pl
-        h = self.headers
-        table = eventtable.libs()
-        frame = pl.DataFrame({
-            "num": pl.Series(self.event_numbers, dtype=pl.Int64),
-            "ts": pl.Series(h.ts, dtype=pl.UInt64),
-            "tid": pl.Series(h.tid, dtype=pl.Int64),
-            "cpu": pl.Series(h.cpu, dtype=pl.UInt16),
-            "type": pl.Series(h.type, dtype=pl.UInt16),
-            "dump_flags": pl.Series(h.dump_flags, dtype=pl.UInt32),
-            "nparams": pl.Series(h.nparams, dtype=pl.UInt32),
-            "offset": pl.Series(h.block_offset, dtype=pl.Int64),
-        })
-        frame = frame.with_columns(pl.when(pl.col("num") > 0).then(pl.col("num")).alias("num"))
-        for name in params:
-            frame = frame.with_columns(self.param(name).alias(f"arg.{name}"))
-        names = [table[i].name for i in range(len(table))]
-        return frame.lazy().with_columns(
-            pl.col("type").replace_strict(list(range(len(names))), names, default=None,
-                                          return_dtype=pl.String).alias("name"),
-            pl.when(pl.col("type") % 2 == 0).then(pl.lit(">")).otherwise(pl.lit("<"))
-            .alias("dir"),
-        )
+        """A DataFrame of the events in file order, the named parameters as `arg.NAME`
+        (event_frames.py lists the columns). lazy_events is its lazy twin."""
+        from .event_frames import events
+        return events(self, params)
+
+    def lazy_events(self, params=()):
+        """events() as a LazyFrame: a column is computed (a parameter decoded) only when a
+        query uses it."""
+        from .event_frames import lazy_events
+        return lazy_events(self, params)
 
     def param(self, name, rows=None):
         """A Series with the parameter called `name` for every event (null where absent), or
@@ -458,5 +513,27 @@ def _common_dtype(dtypes):
     return pl.Binary
 
 
+def _unmap(mapping):
+    """Close a memory map unless views of it remain (then it goes with the last of them)."""
+    try:
+        mapping.close()
+        return
+    except BufferError:
+        pass
+    # what we computed may still be held by reference cycles the collector has not freed yet
+    # (query's EventData and its CaptureState refer to each other): free them and try again
+    import gc
+    gc.collect()
+    try:
+        mapping.close()
+    except BufferError:  # the caller's own frames view it
+        pass
+
+
+# what close() keeps: enough to say which capture it was
+_KEPT_ON_CLOSE = frozenset({"path", "compressed", "_buffer", "_layout", "_stream_damage"})
+
+
 def open(path):  # noqa: A001 - mirrors the builtin on purpose: scap.open(path)
+    """Open a capture for reading; `with scap.open(path) as cap:` closes it afterwards."""
     return Capture(path)

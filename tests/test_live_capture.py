@@ -162,7 +162,7 @@ def test_hello_capture_through_the_library(hello):
     out, log, _, _ = hello
     capture = scap.open(out)
     assert capture.damage is None
-    frame = capture.events(params=["data", "name"]).collect()
+    frame = capture.events(params=["data", "name"])
     writes = frame.filter((frame["name"] == "write") & (frame["dir"] == "<"))
     assert b"hello\n" in writes["arg.data"].to_list()
     # the metadata blocks Python wrote: the command is in the thread list before it runs

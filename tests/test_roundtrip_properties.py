@@ -348,7 +348,7 @@ def check_read(cap, want):
     for column, values in want.columns.items():
         assert getattr(h, column).tolist() == values, column
     assert event_params(cap) == want.params
-    frame = cap.events().collect()
+    frame = cap.events()
     for column, header in (("ts", "ts"), ("tid", "tid"), ("cpu", "cpu"), ("type", "type"),
                            ("dump_flags", "dump_flags"), ("nparams", "nparams"),
                            ("offset", "block_offset")):
