@@ -44,25 +44,78 @@ from . import read as read_command  # noqa: E402
 from . import slice as slice_command  # noqa: E402
 
 
+# The sysdig release whose command line and output scaptool follows (for --version).
+SYSDIG_VERSION = "0.29.3"
+
+# The environment variable through which a shell asks for completions (click's protocol).
+COMPLETE_VAR = "_SCAPTOOL_COMPLETE"
+# ctx.meta key: the default command was put in front of the arguments
+DEFAULT_IMPLIED = "scaptool.default_command_implied"
+
+
 class DefaultGroup(click.Group):
-    """A group that hands anything that is not a subcommand to its default command."""
+    """A group that hands anything that is not a subcommand to its default command.
+
+    Its help is one page (cli/helppage.py), and its commands may be lazy: those that only
+    print something about scaptool itself are imported when named, so that a read of a
+    capture imports nothing for them."""
 
     default_command = "read"
+    # name -> module (in this package) defining a click command of that name
+    lazy_commands = {"completion": "completion"}
+
+    def list_commands(self, ctx):
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy_commands:
+            import importlib
+            module = importlib.import_module(f"{__package__}.{self.lazy_commands[name]}")
+            self.add_command(getattr(module, name))
+        return self.commands.get(name)
 
     def parse_args(self, ctx, args):
-        if not args or args[0] not in self.commands or args[0] == self.default_command:
+        if args and args[0] in ("--version", "-V"):
+            return super().parse_args(ctx, args[:1])  # the version, whatever follows
+        known = args and (args[0] in self.commands or args[0] in self.lazy_commands)
+        if not known or args[0] == self.default_command:
             if args and args[0] in ("--help", "-h") and len(args) == 1:
                 return super().parse_args(ctx, args)
             if not args or args[0] != self.default_command:
                 args = [self.default_command, *args]
+                # (for completion: where a command name could have stood, offer those too)
+                ctx.meta[DEFAULT_IMPLIED] = True
         return super().parse_args(ctx, args)
+
+    def format_help(self, ctx, formatter):
+        from . import helppage
+        helppage.format_group_help(self, ctx, formatter)
+
+
+def _print_version(ctx, param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        mine = version("scaptool")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        mine = "unknown (not installed)"
+    # line 1 as sysdig's own (`sysdig version 0.29.3`), for scripts that read it
+    click.echo(f"scaptool version {mine}\n"
+               f"(reads captures and prints them as sysdig version {SYSDIG_VERSION} does)")
+    ctx.exit()
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Print scaptool's version and exit.")
 def cli():
-    """Read, query and write sysdig/Falco .scap captures.
+    """Read, query, slice and write the .scap system-call captures of sysdig and Falco.
 
-    With no subcommand, arguments are those of `sysdig`: scaptool -r trace.scap [options] [filter]
+    Without a command, the arguments are sysdig's: `scaptool -r FILE [options] [filter]`
+    reads FILE and prints its events, or the events that match the filter (the sysdig/Falco
+    filter language), as sysdig 0.29.3 prints them; -c runs a chisel on them instead. The
+    other commands do what sysdig has no option for.
     """
 
 
@@ -81,8 +134,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def main(argv=None):
     warnings.showwarning = _show_warning
+    if os.environ.get(COMPLETE_VAR):
+        # a shell asking for completions: teach the options what their values are first
+        from . import completion
+        completion.attach(cli)
     try:
-        cli.main(args=argv, prog_name="scaptool", standalone_mode=False)
+        cli.main(args=argv, prog_name="scaptool", complete_var=COMPLETE_VAR,
+                 standalone_mode=False)
     except ScapError as e:
         click.echo(f"scaptool: {e}", err=True)
         sys.exit(1)

@@ -68,7 +68,7 @@ def _write_lines(lines):
               help="Run a chisel (a name from -cl, or a Python file defining one); its "
                    "arguments, if any, are the next word. -cl lists the chisels.")
 @click.option("-i", "--chisel-info", metavar="NAME", help="Describe a chisel and its arguments.")
-@click.argument("filter_words", nargs=-1)
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
 def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
          numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
     """Read a capture the way `sysdig -r` does."""
