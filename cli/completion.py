@@ -174,7 +174,7 @@ def _is_field(word, fields):
 
 # (command, parameter name) -> what completes its values
 COMPLETERS = {
-    ("read", "path"): _files, ("read", "out"): _files,
+    ("read", "paths"): _files, ("read", "out"): _files,
     ("read", "chisel_name"): _chisels, ("read", "chisel_info"): _chisels,
     ("read", "fmt"): _format, ("read", "filter_words"): _filter,
     ("info", "path"): _files, ("slice", "path"): _files, ("slice", "out"): _files,
