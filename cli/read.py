@@ -66,6 +66,11 @@ def _write_lines(lines):
               help="Run a chisel (a name from -cl, or a Python file defining one); its "
                    "arguments, if any, are the next word. -cl lists the chisels.")
 @click.option("-i", "--chisel-info", metavar="NAME", help="Describe a chisel and its arguments.")
+@click.option("-P", "--progress", is_flag=True, expose_value=False,
+              callback=lambda ctx, _, on: ctx.meta.update({"scaptool.progress_lines": on}),
+              help="Print sysdig's progress lines (percent of the file read) on standard "
+                   "error, terminal or not. Without -P, a terminal shows a progress bar on "
+                   "standard error instead, once a run has taken a second.")
 @click.argument("filter_words", nargs=-1)
 def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
          numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
@@ -87,6 +92,7 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         return
     if path is None:
         raise click.UsageError("no capture to read: give one with -r FILE")
+    _watch_progress()
     started = time.perf_counter()
     if chisel_name:
         polars_import.load()
@@ -120,6 +126,7 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         scap.write_capture(out, capture, rows=rows, compress=compress)
     elif not quiet:
         _print_events(data, rows, fmt, as_json, terminal)
+    _progress_done()
     if terminal and not out and (fmt in (None, "c", "container") or as_json):
         # sysdig resets the terminal's colours once the events are printed (not after a
         # format of the user's own)
@@ -133,6 +140,29 @@ def read(path, out, compress, summary, quiet, fmt, as_json, buffers, verbose, ti
         click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
                    f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
                    f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
+
+
+def _watch_progress():
+    """-P: sysdig's progress lines; else, standard error on a terminal: a progress bar (see
+    cli/progress.py, which nothing else imports: a run without either costs no more)."""
+    lines = click.get_current_context().meta.get("scaptool.progress_lines", False)
+    if lines or _isatty(sys.stderr):
+        from . import progress
+        progress.watch(lines=lines)
+
+
+def _progress_done():
+    """Events printed or written: sysdig's last -P line, or the bar cleared, before what
+    follows (summaries, statistics)."""
+    if scap.Capture.progress is not None:
+        scap.Capture.progress.close()
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _imports_done():
@@ -179,7 +209,12 @@ def _first_events(capture, count):
     counted = np.asarray(capture.event_numbers) > 0
     counted &= ~initial_state_mask(capture.event_types,
                                    starts=[s.first_event for s in capture.sections])
-    return counted & (np.cumsum(counted) <= count)
+    first = counted & (np.cumsum(counted) <= count)
+    if capture.progress is not None:  # -P ends where sysdig stops reading: after the last
+        taken = np.flatnonzero(first)
+        if len(taken) == count:
+            capture.report("end", int(taken[-1]) + 1)
+    return first
 
 
 def _colour_terminal():
@@ -208,3 +243,5 @@ def _print_events(data, rows, fmt, as_json, terminal=False):
     for lo in range(0, len(selected), 65536):
         previous = int(selected[lo - 1]) if lo else None
         _write_lines(make(data, fmt, selected[lo:lo + 65536], limit, previous))
+        data.capture.report("printing", int(selected[lo + 65535]) + 1
+                            if lo + 65536 < len(selected) else len(data))

@@ -5,6 +5,7 @@ headers into numpy columns. Parameters are decoded only when asked for, by name,
 at once; metadata blocks are few and small, so construct parses them.
 """
 import functools
+import os
 from collections import Counter
 
 import numpy as np
@@ -30,10 +31,39 @@ _FEW_ROWS = 1 << 15
 class Capture:
     """A .scap capture. Use scap.open(path)."""
 
+    # Who hears how far the long passes over a capture got: None, or an object with
+    # inflating(path, bytes read, file size), called while a gzip file is inflated, and
+    # passed(capture, phase, upto), called once the capture is opened (phase 'opened') and by
+    # report(). The command line sets one here, for every capture, when it shows a progress bar
+    # or -P's lines (cli/progress.py); a program may set its own, on the class or on a capture.
+    progress = None
+
     def __init__(self, path):
         self.path = str(path)
-        self.buffer, self.compressed = load(path)
+        watcher = self.progress
+        self.buffer, self.compressed = load(
+            path, None if watcher is None else functools.partial(watcher.inflating, self.path))
         self.layout = scan(self.buffer, self.path)
+        if watcher is not None:
+            watcher.passed(self, "opened", 0)
+
+    def report(self, phase, upto):
+        """Tell the progress watcher, if any, that a pass over the events ('printing',
+        'writing') has gone through every event before index `upto` ('end': reading stops
+        there, as with -n). Nothing to do when nobody watches."""
+        if self.progress is not None:
+            self.progress.passed(self, phase, upto)
+
+    def offset_before(self, upto):
+        """Bytes of the block stream before event `upto`; all of them for upto = the number
+        of events."""
+        offsets = self.layout.event_offsets4
+        return int(offsets[upto]) * 4 if upto < len(offsets) else len(self.buffer)
+
+    @functools.cached_property
+    def file_size(self):
+        """Bytes of the file on disk (compressed, for a gzip capture)."""
+        return os.path.getsize(self.path) if self.compressed else len(self.buffer)
 
     @functools.cached_property
     def _decoded(self):

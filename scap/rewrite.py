@@ -17,6 +17,7 @@ def write_capture(path, capture, *, rows=None, compress=False, keep_state=True):
     Returns the number of events written.
     """
     from . import metadata  # construct loads only when a capture is written
+    capture.report("writing", 0)
     n = len(capture)
     if rows is None:
         keep = np.ones(n, dtype=bool)
@@ -38,8 +39,21 @@ def write_capture(path, capture, *, rows=None, compress=False, keep_state=True):
             lo, hi = bounds[k], bounds[k + 1]
             sel = np.flatnonzero((keep | state)[lo:hi]) + lo
             flags = state_only[sel] if state.any() else None
-            out.write_capture_events(capture, sel, state_only=flags)
+            out.write_capture_events(capture, sel, state_only=flags,
+                                     on_chunk=_reporter(capture, sel, hi))
         return out.events_written
+
+
+def _reporter(capture, sel, end):
+    """Where the writer's progress goes, as capture.report() wants it: the rows of `sel`
+    written so far, as the capture events gone through (all up to `end`, the end of the
+    section, once the last is written). None when nobody watches."""
+    if capture.progress is None:
+        return None
+
+    def written(count):
+        capture.report("writing", int(sel[count - 1]) + 1 if count < len(sel) else end)
+    return written
 
 
 def _state_kinds():

@@ -16,8 +16,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 16 << 20
 
 
-def load(path):
-    """Return (buffer, compressed): buffer is a read-only uint8 numpy array of the block stream."""
+def load(path, on_inflate=None):
+    """Return (buffer, compressed): buffer is a read-only uint8 numpy array of the block stream.
+
+    on_inflate, if given, is called as on_inflate(bytes read, file size) while a gzip file is
+    inflated, after each chunk of it (a progress bar's hook; plain files are mapped at once)."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -25,7 +28,7 @@ def load(path):
                 raise NotAScapError("empty file", path=path, offset=0)
             if head == GZIP_MAGIC:
                 f.seek(0)
-                return np.frombuffer(_inflate(f, path), dtype=np.uint8), True
+                return np.frombuffer(_inflate(f, path, on_inflate), dtype=np.uint8), True
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise NotAScapError("empty file", path=path, offset=0)
@@ -45,8 +48,9 @@ def _map(fd, size):
     return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
 
 
-def _inflate(f, path):
+def _inflate(f, path, on_inflate=None):
     """Inflate every gzip member; a damaged or cut stream keeps what came before, with a warning."""
+    size = os.fstat(f.fileno()).st_size if on_inflate else 0
     parts = []
     decomp = zlib.decompressobj(wbits=47)  # 32+15: gzip header, auto-detected
     produced = 0
@@ -72,6 +76,8 @@ def _inflate(f, path):
                     data = b""  # trailing garbage after the last member is ignored, as zlib does
             else:
                 data = b""
+        if on_inflate:
+            on_inflate(f.tell(), size)
     if not decomp.eof and produced:
         warnings.warn(ScapWarning(str(TruncatedError(
             f"gzip stream ends early; keeping the {produced} bytes inflated so far",
