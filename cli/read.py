@@ -68,6 +68,11 @@ def _write_lines(lines):
               help="Run a chisel (a name from -cl, or a Python file defining one); its "
                    "arguments, if any, are the next word. -cl lists the chisels.")
 @click.option("-i", "--chisel-info", metavar="NAME", help="Describe a chisel and its arguments.")
+@click.option("-P", "--progress", is_flag=True, expose_value=False,
+              callback=lambda ctx, _, on: ctx.meta.update({"scaptool.progress_lines": on}),
+              help="Print sysdig's progress lines (percent of the file read) on standard "
+                   "error, terminal or not. Without -P, a terminal shows a progress bar on "
+                   "standard error instead, once a run has taken a second.")
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
 def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
          numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
@@ -136,9 +141,11 @@ class _Run:
     def read(self, path):
         """Read one capture; returns the error that ended it early, or None."""
         started = time.perf_counter()
+        _watch_progress()   # sysdig's -P lines end with each capture
         capture = scap.open(path)
         if self.chisel is not None:
             self._run_chisel(capture)
+            _progress_done()
             return capture.damage
         data = None
         rows = None
@@ -159,6 +166,8 @@ class _Run:
             self.to_write.append((capture, rows))
         elif not self.quiet:
             _print_events(data, rows, self.fmt, self.as_json, terminal)
+        if not self.out:   # with -w the pass goes on: the events are written at the end
+            _progress_done()
         if terminal and not self.out and (self.fmt in (None, "c", "container") or self.as_json):
             # sysdig resets the terminal's colours once a capture's events are printed (not
             # after a format of the user's own)
@@ -191,10 +200,34 @@ class _Run:
         if self.out:
             sys.stdout.flush()
             scap.write_captures(self.out, self.to_write, compress=self.compress)
+            _progress_done()
         if self.summary:
             from scaptool.query.summary import format_summary, summary_counts
             counts = self.counts if self.counts is not None else summary_counts([])
             click.echo(format_summary(counts), nl=False)
+
+
+def _watch_progress():
+    """-P: sysdig's progress lines; else, standard error on a terminal: a progress bar (see
+    cli/progress.py, which nothing else imports: a run without either costs no more)."""
+    lines = click.get_current_context().meta.get("scaptool.progress_lines", False)
+    if scap.Capture.progress is None and (lines or _isatty(sys.stderr)):
+        from . import progress
+        progress.watch(lines=lines)
+
+
+def _progress_done():
+    """Events printed or written: sysdig's last -P line, or the bar cleared, before what
+    follows (summaries, statistics)."""
+    if scap.Capture.progress is not None:
+        scap.Capture.progress.close()
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _imports_done():
@@ -241,7 +274,12 @@ def _first_events(capture, count):
     counted = np.asarray(capture.event_numbers) > 0
     counted &= ~initial_state_mask(capture.event_types,
                                    starts=[s.first_event for s in capture.sections])
-    return counted & (np.cumsum(counted) <= count)
+    first = counted & (np.cumsum(counted) <= count)
+    if capture.progress is not None:  # -P ends where sysdig stops reading: after the last
+        taken = np.flatnonzero(first)
+        if len(taken) == count:
+            capture.report("end", int(taken[-1]) + 1)
+    return first
 
 
 def _colour_terminal():
@@ -270,3 +308,5 @@ def _print_events(data, rows, fmt, as_json, terminal=False):
     for lo in range(0, len(selected), 65536):
         previous = int(selected[lo - 1]) if lo else None
         _write_lines(make(data, fmt, selected[lo:lo + 65536], limit, previous))
+        data.capture.report("printing", int(selected[lo + 65535]) + 1
+                            if lo + 65536 < len(selected) else len(data))

@@ -8,6 +8,7 @@ sysdig and scaptool still resolve every process and fd name in it.
 """
 import datetime
 import re
+import sys
 
 import click
 import numpy as np
@@ -76,6 +77,18 @@ def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, fil
     return keep
 
 
+def _watch_progress():
+    """Standard error on a terminal: a progress bar (cli/progress.py, imported only then)."""
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if terminal:
+        from . import progress
+        return progress.watch()
+    return None
+
+
 def _quoted(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -102,6 +115,7 @@ def slice_command(path, out, compress, tids, pids, names, start, end, filter_tex
     """Cut the events of chosen threads, processes, times or moments into a capture that
     sysdig and scaptool read on its own (process and fd state included)."""
     polars_import.load()
+    watcher = _watch_progress()
     capture = scap.open(path)
     first = int(capture.headers.ts[0]) if len(capture) else 0
     keep = slice_mask(capture, tids=tids, pids=pids, names=names,
@@ -109,4 +123,6 @@ def slice_command(path, out, compress, tids, pids, names, start, end, filter_tex
                       end=parse_time(end, first) if end else None,
                       filter_text=filter_text, around=around, window_ms=window_ms)
     scap.write_capture(out, capture, rows=keep, compress=compress)
+    if watcher is not None:
+        watcher.close()
     click.echo(f"{out}: {int(np.count_nonzero(keep))} of {len(capture)} events", err=True)

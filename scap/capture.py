@@ -9,6 +9,7 @@ releases its memory map (see Capture.close).
 """
 import functools
 import mmap
+import os
 import weakref
 from collections import Counter
 
@@ -48,10 +49,21 @@ def per_capture_cache():
 class Capture:
     """A .scap capture: scap.open(path), or `with scap.open(path) as cap:`."""
 
+    # Who hears how far the long passes over a capture got: None, or an object with
+    # inflating(path, bytes read, file size), called while a gzip file is inflated, and
+    # passed(capture, phase, upto), called once the capture is opened (phase 'opened') and by
+    # report(). The command line sets one here, for every capture, when it shows a progress bar
+    # or -P's lines (cli/progress.py); a program may set its own, on the class or on a capture.
+    progress = None
+
     def __init__(self, path):
         self.path = str(path)
-        self._buffer, self.compressed, self._stream_damage = load(path)
+        watcher = self.progress
+        self._buffer, self.compressed, self._stream_damage = load(
+            path, None if watcher is None else functools.partial(watcher.inflating, self.path))
         self._layout = scan(self._buffer, self.path)
+        if watcher is not None:
+            watcher.passed(self, "opened", 0)
 
     @property
     def buffer(self):
@@ -103,6 +115,24 @@ class Capture:
 
     def __repr__(self):
         return f"<scap.Capture {self.path!r}{' (closed)' if self.closed else ''}>"
+
+    def report(self, phase, upto):
+        """Tell the progress watcher, if any, that a pass over the events ('printing',
+        'writing') has gone through every event before index `upto` ('end': reading stops
+        there, as with -n). Nothing to do when nobody watches."""
+        if self.progress is not None:
+            self.progress.passed(self, phase, upto)
+
+    def offset_before(self, upto):
+        """Bytes of the block stream before event `upto`; all of them for upto = the number
+        of events."""
+        offsets = self.layout.event_offsets4
+        return int(offsets[upto]) * 4 if upto < len(offsets) else len(self.buffer)
+
+    @functools.cached_property
+    def file_size(self):
+        """Bytes of the file on disk (compressed, for a gzip capture)."""
+        return os.path.getsize(self.path) if self.compressed else len(self.buffer)
 
     @functools.cached_property
     def _decoded(self):

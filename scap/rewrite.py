@@ -25,6 +25,8 @@ def write_captures(path, parts, *, compress=False, keep_state=True):
     so every event keeps the process and fd names of its own capture. Returns the number of
     events written."""
     from . import metadata  # construct loads only when a capture is written
+    for capture, _ in parts:
+        capture.report("writing", 0)
     with Writer(path, compress=compress) as out:
         for capture, rows in parts:
             _write_sections(out, capture, rows, keep_state, metadata)
@@ -52,7 +54,20 @@ def _write_sections(out, capture, rows, keep_state, metadata):
         lo, hi = bounds[k], bounds[k + 1]
         sel = np.flatnonzero((keep | state)[lo:hi]) + lo
         flags = state_only[sel] if state.any() else None
-        out.write_capture_events(capture, sel, state_only=flags)
+        out.write_capture_events(capture, sel, state_only=flags,
+                                 on_chunk=_reporter(capture, sel, hi))
+
+
+def _reporter(capture, sel, end):
+    """Where the writer's progress goes, as capture.report() wants it: the rows of `sel`
+    written so far, as the capture events gone through (all up to `end`, the end of the
+    section, once the last is written). None when nobody watches."""
+    if capture.progress is None:
+        return None
+
+    def written(count):
+        capture.report("writing", int(sel[count - 1]) + 1 if count < len(sel) else end)
+    return written
 
 
 def _state_kinds():

@@ -16,10 +16,13 @@ GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 16 << 20
 
 
-def load(path):
+def load(path, on_inflate=None):
     """Return (buffer, compressed, damage): buffer is a read-only uint8 numpy array of the
     block stream; damage the TruncatedError of a gzip stream that ends early or is damaged
-    (everything inflated before it is kept), else None."""
+    (everything inflated before it is kept), else None.
+
+    on_inflate, if given, is called as on_inflate(bytes read, file size) while a gzip file is
+    inflated, after each chunk of it (a progress bar's hook; plain files are mapped at once)."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -27,7 +30,7 @@ def load(path):
                 raise NotAScapError("empty file", path=path, offset=0)
             if head == GZIP_MAGIC:
                 f.seek(0)
-                data, damage = _inflate(f, path)
+                data, damage = _inflate(f, path, on_inflate)
                 return np.frombuffer(data, dtype=np.uint8), True, damage
             size = os.fstat(f.fileno()).st_size
             if size == 0:
@@ -48,9 +51,10 @@ def _map(fd, size):
     return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
 
 
-def _inflate(f, path):
+def _inflate(f, path, on_inflate=None):
     """Inflate every gzip member: (bytes, None), or for a damaged or cut stream what came
     before the damage and the TruncatedError saying where (also given as a warning)."""
+    size = os.fstat(f.fileno()).st_size if on_inflate else 0
     parts = []
     decomp = zlib.decompressobj(wbits=47)  # 32+15: gzip header, auto-detected
     produced = 0
@@ -77,6 +81,8 @@ def _inflate(f, path):
                     data = b""  # trailing garbage after the last member is ignored, as zlib does
             else:
                 data = b""
+        if on_inflate:
+            on_inflate(f.tell(), size)
     if not decomp.eof and produced:
         damage = TruncatedError("gzip stream ends early", path=path, offset=produced)
         warnings.warn(ScapWarning(f"{damage}; keeping the {produced} bytes inflated so far"),

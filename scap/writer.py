@@ -84,9 +84,11 @@ class Writer:
         self.write(schema.build_block(block_type, value))
 
     def write_events(self, ts, tid, cpu, etype, payload_buf, payload_offsets, payload_lengths,
-                     nparams, dump_flags=None):
+                     nparams, dump_flags=None, on_chunk=None):
         """Write events from columns; the payload of event i (length array, then values) is
-        payload_buf[payload_offsets[i]:payload_offsets[i] + payload_lengths[i]]."""
+        payload_buf[payload_offsets[i]:payload_offsets[i] + payload_lengths[i]].
+        on_chunk, if given, is called with the number of events written so far after each
+        chunk of them (a progress bar's hook)."""
         n = len(ts)
         for lo in range(0, n, 1 << 20):
             hi = min(n, lo + (1 << 20))
@@ -104,6 +106,8 @@ class Writer:
                     payload_lengths[sl], nparams[sl],
                     None if dump_flags is None else dump_flags[sl]))
                 start = stop
+                if on_chunk is not None:
+                    on_chunk(lo + stop)
         self.events_written += n
 
     def write_event_list(self, events):
@@ -129,10 +133,11 @@ class Writer:
                           np.array([len(e.params) for e in events], dtype=np.int64),
                           col("flags", np.uint32))
 
-    def write_capture_events(self, capture, rows=None, state_only=None):
+    def write_capture_events(self, capture, rows=None, state_only=None, on_chunk=None):
         """Copy events of an opened Capture (all, or the given row indexes / bool mask);
         state_only (aligned with the rows written) marks events to flag as state-only:
-        readers update their state with them but do not show them (sysdig's -F)."""
+        readers update their state with them but do not show them (sysdig's -F).
+        on_chunk: as for write_events."""
         h = capture.headers if rows is None else capture.headers.take(rows)
         payload_start = h.lens_start
         header = np.where(h.lens_start - h.record == V2_HEADER, V2_HEADER, V1_HEADER)
@@ -143,7 +148,7 @@ class Writer:
         if state_only is not None:
             flags = flags | np.where(state_only, STATE_ONLY, 0).astype(np.uint32)
         self.write_events(h.ts, h.tid, h.cpu, h.type, capture.buffer, payload_start,
-                          payload_len, h.nparams, flags)
+                          payload_len, h.nparams, flags, on_chunk)
 
     def close(self):
         if self._file is not self._raw:
