@@ -52,7 +52,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("captures", nargs="+")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--read-size", type=int, default=32, help="the reader's window, MiB")
+    parser.add_argument("--read-size", type=int, default=16, help="the reader's window, MiB")
     args = parser.parse_args()
     for path in args.captures:
         size = os.path.getsize(path)

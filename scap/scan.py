@@ -248,12 +248,12 @@ def _candidates(words, first_word):
     return idx[ok].astype(np.int64), lengths[ok]
 
 
-def _chunk_blocks(buf, words, lo, hi, block_id=None):
+def _chunk_blocks(buf, words, lo, hi, block_id=None, reach=False):
     """Well-framed event-block candidates starting in words[lo:hi], with their ends, runs of
-    candidates that tile, block kinds, event types, thread ids and record misfits (see
-    _record_fields). With `block_id`, only blocks of that id are looked for (one compare
-    per word instead of a range test and a table lookup). Pure numpy: runs in a worker
-    thread."""
+    candidates that tile, block kinds, event types, thread ids, record misfits and (with
+    `reach`) records that reach past their block (see _record_fields). With `block_id`, only
+    blocks of that id are looked for (one compare per word instead of a range test and a
+    table lookup). Pure numpy: runs in a worker thread."""
     n = len(words)
     w = words[lo:hi]
     if block_id is None:
@@ -279,13 +279,14 @@ def _chunk_blocks(buf, words, lo, hi, block_id=None):
     flagged = np.flatnonzero(kinds & 1)
     if len(flagged):
         types[flagged] = words[np.minimum(idx[flagged] + 8, n - 1)] >> np.uint32(16)
-    tids, misfits = _record_fields(buf, words, idx, kinds, types, w7, flagged)
+    tids, misfits, beyond = _record_fields(buf, words, idx, kinds, types, w7, flagged,
+                                           ends if reach else None)
     breaks = np.flatnonzero(ends[:-1] != idx[1:])
     return (idx, ends, np.r_[0, breaks + 1], np.r_[breaks + 1, len(idx)], kinds, types, tids,
-            misfits)
+            misfits, beyond)
 
 
-def _record_fields(buf, words, idx, kinds, types, w7, flagged):
+def _record_fields(buf, words, idx, kinds, types, w7, flagged, ends=None):
     """The thread id of the event block at each word index, and whether a plain V2 record
     (kind 2) does not fit its data: the record must hold its own header and length array
     and end inside the data, or libscap stops reading there (see events.decode_headers).
@@ -294,6 +295,10 @@ def _record_fields(buf, words, idx, kinds, types, w7, flagged):
     Every field sits at an even offset: tid at byte 18 of the block (22 after EVF flags),
     the record length at 26, the parameter count at 32 (only plain V2 records are checked;
     w7 is word 7 of each block, flagged the EVF ones).
+
+    With the blocks' ends (word indexes), also whether each record's header or length
+    reaches past its block (a stream reader must then read on: see stream_window); else
+    None.
     """
     n = len(words)
     start = idx * 4
@@ -307,7 +312,14 @@ def _record_fields(buf, words, idx, kinds, types, w7, flagged):
     nparams = words[np.minimum(idx + 8, n - 1)].astype(np.int64)
     need = nparams * length_widths()[types] + 26  # header + length array
     misfits = (length < need) | (start + 10 + length > n * 4)
-    return tids, misfits & (kinds == 2)
+    beyond = None
+    if ends is not None:
+        if len(flagged):  # after the flags field: the high half of word 7, the low of word 8
+            w8 = words[np.minimum(idx[flagged] + 8, n - 1)]
+            length[flagged] = (w7[flagged] >> np.uint32(16)) | (w8 << np.uint32(16))
+        header = np.where(kinds & 2, 26, 22)
+        beyond = start + 10 + np.maximum(length, header) > ends * 4
+    return tids, misfits & (kinds == 2), beyond
 
 
 def unaligned_view(buf, dtype):
@@ -328,13 +340,15 @@ def length_widths():
     return width
 
 
-def _tiled_chain(buf, words, first, size):
+def _tiled_chain(buf, words, first, size, reach=False):
     """The usual case, cheaply: (word offsets, block kinds, event types, thread ids, index of
     the first record that does not fit its data, or the count, word index where the chain
     stops) of the unbroken chain of event blocks from word `first`. It stops at the end of
     the data or where anything else is (another section, damage, a block the bulk test
     misses, the unfinished block at the end of a stream reader's window), which the walk then
     handles. None where it cannot start (data that ends inside a word, or no data at all).
+    With `reach`, an eighth item: the index of the first record that reaches past its block,
+    or the count (see _record_fields).
 
     Chunks are searched on two threads (numpy releases the GIL); the chain is then followed
     from run to run, in order: event data that happens to look like a block breaks a run, and
@@ -350,7 +364,7 @@ def _tiled_chain(buf, words, first, size):
     kinds_out = np.empty(capacity, dtype=np.uint8)
     types_out = np.empty(capacity, dtype=np.uint16)
     tids_out = np.empty(capacity, dtype=np.int32)  # widened if some tid needs it
-    first_misfit = None
+    first_misfit = first_beyond = None
     count, expect = 0, first
     bounds = [(lo, min(n, lo + _CHUNK_WORDS)) for lo in range(first, n, _CHUNK_WORDS)]
     length_widths()  # loaded here once, not raced for by the two workers
@@ -362,13 +376,13 @@ def _tiled_chain(buf, words, first, size):
     pool = _workers() if len(bounds) > 1 else _InlinePool()
 
     def submit(k):
-        return pool.submit(_chunk_blocks, buf, words, *bounds[k], block_id) \
+        return pool.submit(_chunk_blocks, buf, words, *bounds[k], block_id, reach) \
             if k < len(bounds) else None
     pending = [submit(k) for k in range(ahead)]
     try:
         k = 0
         while k < len(bounds):
-            idx, ends, run_starts, run_stops, kinds, types, tids, misfits = \
+            idx, ends, run_starts, run_stops, kinds, types, tids, misfits, beyond = \
                 pending[k].result()
             pending[k] = None
             pending.append(submit(k + ahead))
@@ -394,6 +408,8 @@ def _tiled_chain(buf, words, first, size):
                 tids_out[count:count + m] = part
                 if first_misfit is None and misfits[at:stop].any():
                     first_misfit = count + int(np.argmax(misfits[at:stop]))
+                if reach and first_beyond is None and beyond[at:stop].any():
+                    first_beyond = count + int(np.argmax(beyond[at:stop]))
                 count += m
                 expect = int(ends[stop - 1])
             if expect >= hi:
@@ -407,8 +423,9 @@ def _tiled_chain(buf, words, first, size):
             pending[k:] = [submit(j) for j in range(k, k + ahead)]
     finally:
         _settle(pending)
-    return out[:count], kinds_out[:count], types_out[:count], tids_out[:count], \
-        count if first_misfit is None else first_misfit, expect
+    chain = (out[:count], kinds_out[:count], types_out[:count], tids_out[:count],
+             count if first_misfit is None else first_misfit, expect)
+    return chain + (count if first_beyond is None else first_beyond,) if reach else chain
 
 
 def _grown(array, used, need):
@@ -465,26 +482,29 @@ class EventRun(NamedTuple):
     types: object = None
     tids: object = None
     first_misfit: object = None
+    first_beyond: object = None   # asked for with `reach`: see _record_fields
 
 
-def event_run(buf, words, pos, path):
+def event_run(buf, words, pos, path, reach=False):
     """Event blocks from pos to the next SHB, the end of the data, or damage (an EventRun).
 
     The tiled chain follows the usual unbroken run in bulk; the walk takes over where it
     stops, block by block. A stream reader gives the data it has so far: there the run
-    stops with a TruncatedError at the first block not all there yet."""
+    stops with a TruncatedError at the first block not all there yet (and asks, with
+    `reach`, which records reach past their block)."""
     size = len(buf)
-    chain = _tiled_chain(buf, words, pos // 4, size) if pos % 4 == 0 else None
+    chain = _tiled_chain(buf, words, pos // 4, size, reach) if pos % 4 == 0 else None
     if chain is not None:
-        offsets4, kinds, types, tids, first_misfit, stop = chain
+        offsets4, kinds, types, tids, first_misfit, stop = chain[:6]
+        hints = (types, tids, first_misfit, chain[6] if reach else None)
         if stop * 4 == size:
-            return EventRun(offsets4, kinds, size, None, types, tids, first_misfit)
+            return EventRun(offsets4, kinds, size, None, *hints)
         pos = stop * 4
     walked = _walk(buf, words, pos, path)
     if chain is None:
         return walked
     if not len(walked.offsets4):  # the walk stopped where the chain did: its hints hold
-        return EventRun(offsets4, kinds, walked.end, walked.damage, types, tids, first_misfit)
+        return EventRun(offsets4, kinds, walked.end, walked.damage, *hints)
     return EventRun(np.concatenate([offsets4, walked.offsets4]),
                     np.concatenate([kinds, walked.kinds]), walked.end, walked.damage)
 

@@ -42,7 +42,9 @@ __all__ = ["StreamReader", "SectionStart", "EventChunk", "MetadataBlock"]
 
 DEFAULT_MAX_EVENTS = 1 << 17
 DEFAULT_MAX_BYTES = 16 << 20
-DEFAULT_READ_SIZE = 32 << 20
+# The window: 16 MiB scanned as fast as bigger ones (its chunks stay in cache), and a reader
+# then holds about 90 MiB in all, Python and numpy included.
+DEFAULT_READ_SIZE = 16 << 20
 # From a pipe, socket or terminal: how long complete events may wait for their chunk to fill.
 PIPE_MAX_WAIT_MS = 50
 # From those, the bytes read before the reader looks at them (a fast writer has more ready).
@@ -252,7 +254,8 @@ class StreamReader:
         at_end = w.eof
         scanned = w.filled if at_end else w.filled & ~3  # a word cut short ends no block
         buf = w.buf[:scanned]
-        run = event_run(buf, buf[:scanned // 4 * 4].view("<u4"), start, self.path)
+        words = buf[:scanned // 4 * 4].view("<u4")
+        run = event_run(buf, words, start, self.path, reach=True)
         return Run.of_scan(run, buf, scanned, at_end)
 
     def _waited(self, since):

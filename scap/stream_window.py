@@ -76,7 +76,7 @@ class Run:
         ends[:-1] *= 4
         if len(ends):
             ends[-1] = run.end
-        reach, keep = _decidable(buf, run.offsets4, run.kinds, ends, scanned, at_end)
+        reach, keep = _decidable(buf, run, ends, scanned, at_end)
         cut = slice(0, keep)
         fm = run.first_misfit
         self = cls(run.offsets4[cut], run.kinds[cut], ends[cut],
@@ -137,7 +137,7 @@ def _cut(array, part):
     return None if array is None else array[part]
 
 
-def _decidable(buf, offsets4, kinds, ends, scanned, at_end):
+def _decidable(buf, run, ends, scanned, at_end):
     """(reach, count): how far each event's record reaches (None where each one stays in its
     block, as in every sound capture), and how many of the events can be decoded now as the
     whole-file reader decodes them.
@@ -147,7 +147,10 @@ def _decidable(buf, offsets4, kinds, ends, scanned, at_end):
     once the data it reaches has been read, or the stream has ended. (A record reaching more
     than HOLD_LIMIT bytes past its block is decided with the data there is: it does not fit,
     where the whole-file reader, given that much more data, would read it.)"""
-    if not _some_reach_beyond(buf, offsets4, kinds):
+    offsets4, kinds = run.offsets4, run.kinds
+    beyond = run.first_beyond  # seen by the bulk scan, where it found every block
+    if beyond == len(offsets4) or beyond is None and not _some_reach_beyond(buf, offsets4,
+                                                                             kinds):
         return None, len(offsets4)
     record = offsets4.astype(np.int64) * 4 + 10 + 4 * (kinds & 1)
     header = np.where(kinds & 2, 26, 22)
