@@ -15,7 +15,6 @@ import struct
 import threading
 import time
 import warnings
-from itertools import islice
 
 import numpy as np
 import pytest
@@ -27,7 +26,7 @@ from scaptool.scap import blocktypes as bt
 from scaptool.scap import eventtable, stream_window
 from scaptool.scap.errors import ScapError
 from scaptool.scap.stream import EventChunk, SectionStart, StreamReader
-from scaptool.scap.writer import SECTION_HEADER, Event, Writer, frame_block
+from scaptool.scap.writer import Event, Writer, frame_block
 
 from conftest import corpus_capture, corpus_captures, need_capture
 
@@ -51,13 +50,6 @@ def _block_stream(capture):
     """A capture's block stream (several corpus captures are gzip files)."""
     data = capture.read_bytes()
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
-def _plain(capture, tmp_path):
-    """A plain copy of a capture, whose offsets are those of its blocks."""
-    f = tmp_path / f"{capture.stem}-plain.scap"
-    f.write_bytes(_block_stream(capture))
-    return f
 
 
 def _gathered(buf, offsets, lengths, present):
@@ -181,10 +173,9 @@ def _check_chunk(chunk, seen, in_section, options):
     assert offsets[0] == 0
     words = chunk.buffer[:len(chunk.buffer) // 4 * 4].view("<u4")
     end = int(offsets[-1]) + int(words[offsets[-1] // 4 + 1])
-    blocks = end
     if n > 1 and "max_bytes" in options:
-        assert blocks <= options["max_bytes"]
-    if chunk.layout.event_offsets4 is not None and len(chunk.buffer) != end:
+        assert end <= options["max_bytes"]
+    if len(chunk.buffer) != end:
         # only records that reach past their block (damaged input) make the buffer longer
         h = chunk.headers
         assert (h.record + np.maximum(h.length.astype(np.int64), 22) >
@@ -336,6 +327,29 @@ def test_pre_release_ids_and_flagged_blocks(tmp_path):
     assert (want.cols["kind"] == 1).sum() == 115 and want.cols["dump_flags"].any()
     for config in ("default", "7-events", "200-bytes", "tiny-window"):
         assert_same(streamed(f, **CONFIGS[config]), want)
+
+
+def test_records_reaching_past_flagged_blocks(tmp_path):
+    """EVF_V2 blocks (dump flags) whose record claims more than the block: the bulk scan's
+    workers read their length after the flags field; the reader reads on as Capture does."""
+    events = [Event(1000 + i, 7, 0, 3, [bytes([i]) * 8, b"x" * (i % 5)], i % 3)
+              for i in range(60)]
+    f = tmp_path / "flagged.scap"
+    with Writer(f) as w:
+        w.write_section_header()
+        w.write_block(bt.MI, struct.pack("<IQQ128sQQQQ", 2, 1 << 30, 0, b"host", 0, 0, 0, 0))
+        w.write_event_list(events)
+    clean = whole(f)
+    assert set(clean.cols["kind"]) == {2, 3}
+    data = f.read_bytes()
+    offsets, kinds = clean.cols["block_offset"], clean.cols["kind"]
+    for i in (5, 20, 58):
+        at = int(offsets[i]) + (30 if kinds[i] == 3 else 26)  # the record length
+        for length in (80, 400, 1 << 20):
+            bad = bytearray(data)
+            bad[at:at + 4] = struct.pack("<I", length)
+            f.write_bytes(bytes(bad))
+            _check_damaged(f, configs=("default", "7-events", "1-event", "200-bytes"))
 
 
 # -- a pipe -------------------------------------------------------------------------------------
