@@ -174,6 +174,26 @@ class ChunkCapture(Capture):
             return self.stream_offset + int(self.headers.offset4[upto]) * 4 - first_own
         return self.stream_offset + self.own_bytes
 
+    def section_metadata(self, k):
+        """The section's header blocks are not in the chunk's buffer: they are its start's."""
+        return self.start.data, self.start.local_section
+
+    def progress_point(self, upto):
+        """(bytes, bytes in all, events, events in all) read when a pass over this chunk has
+        gone through its events before `upto`: positions in the whole reading. How many
+        events there are in all is not known while streaming (None); neither are the bytes
+        of a pipe or a gzip stream's compressed position (bytes in all: None)."""
+        upto = max(self.context, min(upto, len(self)))
+        events = self.lo + upto - self.context
+        if self.path is None or self.compressed:
+            return self.offset_before(upto), None, events, None
+        import os
+        try:
+            total = os.path.getsize(self.path)
+        except OSError:
+            total = None
+        return self.offset_before(upto), total, events, None
+
     @property
     def counted(self):
         counted = self.event_types < SYSDIG_0293_EVENT_MAX

@@ -129,6 +129,19 @@ class Capture:
         offsets = self.layout.event_offsets4
         return int(offsets[upto]) * 4 if upto < len(offsets) else len(self.buffer)
 
+    def section_metadata(self, k):
+        """(bytes, scan.Section) where section k's metadata blocks are read: the section's
+        offsets index the bytes."""
+        return self.buffer, self.sections[k]
+
+    def progress_point(self, upto):
+        """How far a pass that has gone through the events before `upto` got, for progress
+        reports: (bytes of the file, bytes in all, events, events in all). A gzip capture's
+        bytes are those of its file on disk, in proportion to the inflated stream."""
+        total = self.file_size
+        done = round(total * self.offset_before(upto) / max(1, len(self.buffer)))
+        return done, total, upto, len(self.layout.event_offsets4)
+
     @functools.cached_property
     def file_size(self):
         """Bytes of the file on disk (compressed, for a gzip capture)."""
