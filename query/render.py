@@ -125,6 +125,7 @@ class Renderer:
         self.state = state or NoState()
         self.bytebuf_limit = bytebuf_limit
         self.buffer_format = BUFFER_FORMATS.get(buffer_format)
+        self.buffer_style = buffer_format if buffer_format in BUFFER_FORMATS else None
         self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
         self.table = eventtable.sysdig_0293()
         self._large = eventtable.libs().large_payload
