@@ -47,10 +47,18 @@ class GroupState(NoStateColumns):
                           self.groups)
 
 
+# rows rendered together: the parameter offsets of a group are (rows x parameters) matrices
+CHUNK_ROWS = 1 << 16
+
+
 def rendered_texts(data, what, arg, rows):
     """(Series of the text of `what` at the rows, rows rendered by the per-event Renderer).
     what: evt.info, evt.args or evt.arg (arg: a parameter name, or its index as digits)."""
     rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) > CHUNK_ROWS:
+        parts = [rendered_texts(data, what, arg, rows[lo:lo + CHUNK_ROWS])
+                 for lo in range(0, len(rows), CHUNK_ROWS)]
+        return pl.concat([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     n = len(rows)
     renderer = data.renderer
     which = None

@@ -2,8 +2,9 @@
 
 Rendering needs state sysdig keeps while reading (the thread's name and cwd, what each fd
 refers to, the users): a Renderer takes it as per-event lookups, so the same code serves the
-default line, -p formats and JSON. Text is made per printed event in Python; the decoding and
-state behind it are columnar.
+default line, -p formats and JSON. Text is made one event at a time in Python: the reference
+that query.info_columns (the same text built as columns, used for printing) is tested
+against, and what renders the rare rows the columns leave to it.
 """
 import functools
 import struct
