@@ -269,7 +269,7 @@ class _Group:
         """(use the cwd, dirfd or -1) per row, from the parameter FSRELPATH names."""
         n = len(self.rows)
         extra = param.extra
-        if not isinstance(extra, int) or extra >= k:
+        if not isinstance(extra, int) or extra > k:
             return np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
         raw = self.raw(extra)
         codec = self.params[extra][1]

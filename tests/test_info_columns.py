@@ -100,3 +100,43 @@ def _assert_same(got, expected, rows, mode):
     wrong = [i for i in range(len(rows)) if got[i] != expected[i]]
     assert not wrong, (mode, len(wrong), int(rows[wrong[0]]), got[wrong[0]],
                        expected[wrong[0]])
+
+
+def test_relative_paths_resolve_as_the_renderer_does(tmp_path):
+    """Paths joined to the cwd or to a dirfd's directory, in the shapes the corpus lacks:
+    openat2's enter names the path itself as its dirfd (0.29.3: the cwd), dirfds that are
+    open files, unknown fds or negative, empty paths (the previous text again)."""
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "make_scenario", pathlib.Path(__file__).parents[1] / "fixtures" / "make_scenario.py")
+    scenario = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scenario)
+    from scaptool.scap.writer import Writer
+    worker, log_fd, at_cwd = scenario.WORKER, scenario.LOG_FD, -100
+    calls = []
+    for dirfd in (at_cwd, log_fd, 55, -3):
+        for name in (b"a.txt", b"../b/./c", b"/abs", b"", b"<NA>"):
+            calls += [("openat2", ">", dict(dirfd=dirfd, name=name, flags=0, mode=0,
+                                             resolve=0)),
+                      ("openat", ">", dict(dirfd=dirfd, name=name, flags=0, mode=0)),
+                      ("unlinkat", "<", dict(res=0, dirfd=dirfd, name=name, flags=0)),
+                      ("open", ">", dict(name=name, flags=0, mode=0)),
+                      ("stat", "<", dict(res=-2, path=name))]
+    events = [scenario.event(10_000 + i, worker, call, direction, **params)
+              for i, (call, direction, params) in enumerate(calls)]
+    path = tmp_path / "paths.scap"
+    with Writer(path) as w:
+        w.write_section_header()
+        scenario.write_block(w, scenario.bt.MI, scenario.machine_info())
+        scenario.write_block(w, scenario.bt.PL_V9, scenario.process_list())
+        for tid, fds in scenario.FDS.items():
+            scenario.write_block(w, scenario.bt.FDL_V2, scenario.fd_list(tid, fds))
+        w.write_event_list(events)
+    data = EventData(scaptool.open(path))
+    rows = np.flatnonzero(data.visible)
+    assert len(rows) == len(calls)
+    got, _ = rendered_texts(data, "evt.info", None, rows)
+    expected = _reference(data, "evt.info", None, rows)
+    _assert_same(got.to_list(), expected, rows, "paths")
+    assert any("a.txt(/var/www/html/a.txt)" in t for t in expected)
