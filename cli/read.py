@@ -12,6 +12,8 @@ from scaptool import scap
 from . import polars_import
 
 BUFFER_FORMATS = {"ascii": "-A", "hex": "-x", "hexascii": "-X"}
+# events per chunk of a capture read a chunk at a time (query.chunks)
+CHUNK_EVENTS = 1 << 17
 
 
 def _write_lines(lines):
@@ -107,12 +109,16 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
     run = _Run(out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
                numevents, chisel, filter_words)
     damage = None
-    for path in paths:
-        damage = run.read(path)
-        if damage is not None:   # sysdig stops there too: the files after it are not read
-            break
-        if run.chisel_carry.get("capture_ended"):   # the chisel has seen what it wanted
-            break
+    try:
+        for path in paths:
+            damage = run.read(path)
+            if damage is not None:   # sysdig stops there too: the files after it are not read
+                break
+            if run.chisel_carry.get("capture_ended"):   # the chisel has seen what it wanted
+                break
+    except BaseException:
+        run.abort()   # a -w output begun is dropped, not left half-written
+        raise
     if damage is not None:
         # one line, after every event before the damage and before the -S table, as sysdig
         # prints it; the command then fails, so that scripts can tell
@@ -136,6 +142,7 @@ class _Run:
         self.chisel, self.filter_words = chisel, filter_words
         self.counts = None
         self.to_write = []
+        self.writer = None
         self.chisel_carry = {}
 
     def read(self, path):
@@ -147,6 +154,82 @@ class _Run:
             self._run_chisel(capture)
             _progress_done()
             return capture.damage
+        if self.filter_words or self.numevents is not None or not (self.quiet or self.out):
+            self._read_in_chunks(capture)
+        else:
+            self._read_whole(capture)
+        if self.verbose:
+            # sysdig -v ends each capture with its statistics on stderr; a file has no
+            # driver counters
+            elapsed = time.perf_counter() - started
+            events = int(capture.event_numbers.max()) if len(capture) else 0
+            click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
+                       f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
+                       f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
+        return capture.damage
+
+    def _read_in_chunks(self, capture):
+        """Events to select, print or write: read a chunk at a time (query.chunks), with
+        sysdig's state carried from one to the next, so that memory follows the chunk."""
+        import numpy as np
+        polars_import.load()
+        from scaptool.query.chunks import event_data_chunks
+        filter_text = " ".join(self.filter_words)
+        if filter_text.strip():
+            import scaptool.query.select  # noqa: F401 - pyparsing and the grammar, first
+        _imports_done()
+        terminal = _colour_terminal()
+        limit = None if (self.verbose or self.as_json) else 80
+        left = self.numevents
+        writer = self._writer() if self.out else None
+        for data in event_data_chunks(capture, CHUNK_EVENTS, bytebuf_limit=limit,
+                                      buffer_format=self.buffers or "normal"):
+            data.timetype = self.timetype
+            chunk = data.capture
+            own = np.zeros(len(data), dtype=bool)
+            own[chunk.context:] = True
+            rows = None
+            if filter_text.strip() or left is not None:
+                rows = own.copy()
+                if left is not None:
+                    first = _first_events(chunk, left)
+                    left -= int(np.count_nonzero(first))
+                    rows &= first
+                if filter_text.strip():
+                    from scaptool.query.select import filter_mask
+                    rows &= filter_mask(chunk, filter_text, data)
+            if writer is not None:
+                writer.add(chunk, rows)
+            elif not self.quiet:
+                _print_events(data, rows, self.fmt, self.as_json, terminal)
+            if self.summary:
+                from scaptool.query.summary import capture_summary_counts
+                counts = capture_summary_counts(chunk, own if rows is None else rows)
+                self.counts = counts if self.counts is None else self.counts + counts
+            if left == 0:
+                break   # -n: sysdig reads no further
+        if writer is None:   # with -w the pass goes on: the file is finished at the end
+            _progress_done()
+        if terminal and not self.out and (self.fmt in (None, "c", "container") or self.as_json):
+            # sysdig resets the terminal's colours once a capture's events are printed (not
+            # after a format of the user's own)
+            click.echo("\x1b[00m", nl=False)
+
+    def abort(self):
+        if self.writer is not None:
+            self.writer.__exit__(RuntimeError, None, None)
+            self.writer = None
+
+    def _writer(self):
+        """Where -w's events go: one file for every capture read, opened with the first."""
+        if self.writer is None:
+            from scaptool.scap.rewrite import CaptureWriter
+            self.writer = CaptureWriter(self.out, compress=self.compress)
+        return self.writer
+
+    def _read_whole(self, capture):
+        """Nothing to select or print (-S -q; -w of every event): no state to keep, the
+        capture is read in one go."""
         data = None
         rows = None
         if self.filter_words or self.numevents is not None or not (self.quiet or self.out):
@@ -176,15 +259,6 @@ class _Run:
             from scaptool.query.summary import capture_summary_counts
             counts = capture_summary_counts(capture, rows)
             self.counts = counts if self.counts is None else self.counts + counts
-        if self.verbose:
-            # sysdig -v ends each capture with its statistics on stderr; a file has no
-            # driver counters
-            elapsed = time.perf_counter() - started
-            events = int(capture.event_numbers.max()) if len(capture) else 0
-            click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
-                       f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
-                       f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
-        return capture.damage
 
     def _run_chisel(self, capture):
         from scaptool.chisels.run import run_chisel
@@ -199,7 +273,10 @@ class _Run:
         """What comes once every capture is read: the -w output, the -S table."""
         if self.out:
             sys.stdout.flush()
-            scap.write_captures(self.out, self.to_write, compress=self.compress)
+            writer = self._writer()
+            for capture, rows in self.to_write:
+                writer.add(capture, rows)
+            writer.__exit__(None, None, None)
             _progress_done()
         if self.summary:
             from scaptool.query.summary import format_summary, summary_counts
@@ -271,9 +348,9 @@ def _first_events(capture, count):
     import numpy as np
 
     from scaptool.query.summary import initial_state_mask
+    from scaptool.query.render import opening_rows
     counted = np.asarray(capture.event_numbers) > 0
-    counted &= ~initial_state_mask(capture.event_types,
-                                   starts=[s.first_event for s in capture.sections])
+    counted &= ~initial_state_mask(capture.event_types, starts=opening_rows(capture))
     first = counted & (np.cumsum(counted) <= count)
     if capture.progress is not None:  # -P ends where sysdig stops reading: after the last
         taken = np.flatnonzero(first)

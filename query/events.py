@@ -30,11 +30,15 @@ def _cached_per_instance(method):
 
 
 class EventData:
-    def __init__(self, capture, *, bytebuf_limit=80, buffer_format="normal"):
+    def __init__(self, capture, *, bytebuf_limit=80, buffer_format="normal", memory=None):
         self.capture = capture
         self.headers = capture.headers
         self.bytebuf_limit = bytebuf_limit
         self.buffer_format = buffer_format
+        # What a reading in chunks (query.chunks) knows of the events before this chunk, and
+        # where fields that remember earlier events (evt.deltatime, thread.exectime...) keep
+        # that memory from one chunk to the next: one dict for the whole reading.
+        self.memory = {} if memory is None else memory
 
     def __len__(self):
         return len(self.headers)

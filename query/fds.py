@@ -490,22 +490,77 @@ class FdState:
         self.null_path = {}     # row of an open-like exit -> the name shown if it failed
         self.info_fd = {}       # row -> fd whose entry the event shows (not lastevent_fd)
         self.fchdir_names = {}  # row of a successful fchdir exit -> the name of its fd
+        context = getattr(cap, "context", 0)   # a chunk's context events: not replayed
         rows = np.flatnonzero(self.kinds > 0)
+        rows = rows[rows >= context]
         params = _Params(cap, rows, (self.enter, self.stored))
         sections = cap.sections
         bounds = [s.first_event for s in sections] + [n]
-        procs = cap.processes
-        fdl = cap.fds
+        self._carried_sets = ([], [], [])   # (tid, row, value) of carried lastevent_fd
         for k in range(len(sections)):
             lo, hi = bounds[k], bounds[k + 1]
             m.section_end = hi
-            self._seed(m, k, lo, procs, fdl)
+            if getattr(sections[k], "continued", False):
+                self._seed_carried(m, cap.carry_in.parts["fds"], cap)
+            else:
+                self._seed(m, k, lo, cap.processes, cap.fds)
             sel = rows[(rows >= lo) & (rows < hi)]
             for r in sel.tolist():
                 m.flush(r)
                 self._apply(m, r, params)
-            m.end_section(hi)
+            if getattr(cap, "continues", False) and k == len(sections) - 1:
+                m.flush(hi)
+                self._carried_machine = m
+            else:
+                m.end_section(hi)
         self._finish(m)
+        if getattr(cap, "continues", False):
+            cap.carry_out["fds"] = self._carry(m)
+
+    def _seed_carried(self, m, carried, cap):
+        """A chunk that continues a section starts from the tables the previous one left:
+        its threads, every table's entries (recorded anew from the chunk's first row), and
+        each thread's lastevent_fd (set before the chunk's first row; an exit's setting
+        after the thread's last enter, at that exit's context row)."""
+        th = m.threads
+        th.pid, th.flags = dict(carried["pid"]), dict(carried["flags"])
+        th.cwd, th.known = dict(carried["cwd"]), set(carried["known"])
+        for tid in th.known:
+            m.owner_changes.append((tid, 0, th.owner(tid)))
+        for owner, table in carried["tables"].items():
+            for fd, entry in table.items():
+                m.add_fd(owner, fd, entry.copy(), 0)
+        self._inverted = set(carried["inverted"])
+        tids, rows, values = self._carried_sets
+        for tid, value in carried["lastevent"].items():
+            tids.append(tid)
+            rows.append(-1)
+            values.append(value)
+        for tid, (row, value) in carried["overrides"].items():
+            local = cap.local_row(row)
+            if 0 <= local < cap.context:    # set by an exit of the thread's context
+                self._overrides[tid] = (local, value)
+                tids.append(tid)
+                rows.append(local)
+                values.append(value)
+
+    def _carry(self, m):
+        """What the next chunk of the section starts from (rows made global)."""
+        cap = self.capture
+        th = m.threads
+        lastevent = dict(cap.carry_in.parts["fds"]["lastevent"]) if cap.carry_in is not None \
+            and "fds" in cap.carry_in.parts else {}
+        if self.n:
+            order = np.lexsort((np.arange(self.n), self.tids))
+            last = order[np.r_[self.tids[order][1:] != self.tids[order][:-1], True]]
+            lastevent.update(zip(self.tids[last].tolist(), self.lastevent_fd[last].tolist()))
+        return {"pid": dict(th.pid), "flags": dict(th.flags), "cwd": dict(th.cwd),
+                "known": set(th.known), "inverted": set(self._inverted),
+                "tables": {owner: {fd: entry.copy() for fd, entry in table.items()}
+                           for owner, table in m.tables.items()},
+                "lastevent": lastevent,
+                "overrides": {tid: (cap.global_row(row), value)
+                              for tid, (row, value) in self._overrides.items()}}
 
     def _seed(self, m, section, row, procs, fdl):
         th = m.threads
@@ -799,11 +854,12 @@ class FdState:
         ex_rows = np.fromiter(m.set_fd.keys(), dtype=np.int64, count=len(m.set_fd))
         ex_vals = np.fromiter(m.set_fd.values(), dtype=np.int64, count=len(m.set_fd))
         births = np.array(m.births, dtype=np.int64).reshape(-1, 2)
+        carried = [np.asarray(c, dtype=np.int64) for c in self._carried_sets]
         # threads sysdig has not seen start with lastevent_fd 0 (and after a clone)
         sets = self._per_thread(
-            np.concatenate([self.tids[set_rows], self.tids[ex_rows], births[:, 0]]),
-            np.concatenate([set_rows, ex_rows, births[:, 1]]),
-            np.concatenate([set_vals, ex_vals, np.zeros(len(births), np.int64)]))
+            np.concatenate([self.tids[set_rows], self.tids[ex_rows], births[:, 0], carried[0]]),
+            np.concatenate([set_rows, ex_rows, births[:, 1], carried[1]]),
+            np.concatenate([set_vals, ex_vals, np.zeros(len(births), np.int64), carried[2]]))
         self.lastevent_fd = np.where(sets == _MISSING, 0, sets)
         # table owner per event: its own tid where sysdig has no thread entry
         oc = np.array(m.owner_changes, dtype=np.int64).reshape(-1, 3)
@@ -818,8 +874,8 @@ class FdState:
                              "row": np.asarray(rows, dtype=np.int64),
                              "value": np.asarray(values, dtype=np.int64)}).sort("row")
         sets = sets.with_columns(pl.Series(
-            "section", self.section[np.minimum(sets["row"].to_numpy(), max(n - 1, 0))]
-            if n else np.zeros(0, dtype=np.int64)))
+            "section", self.section[np.clip(sets["row"].to_numpy(), 0, max(n - 1, 0))]
+            if n else np.zeros(len(sets), dtype=np.int64)))
         events = pl.DataFrame({"row": np.arange(n, dtype=np.int64), "tid": self.tids,
                                "section": self.section})
         joined = events.join_asof(sets, on="row", by=["tid", "section"], strategy="backward",

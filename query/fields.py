@@ -442,6 +442,9 @@ def _deltatime_compute(part):
         delta = np.zeros(len(data), dtype=np.uint64)
         if len(read) > 1:  # unsigned: an event older than the one before wraps around
             delta[read[1:]] = ts[read[1:]] - ts[read[:-1]]
+        before = data.memory.get("read_ts_before")   # read in chunks: the last one before
+        if len(read) and before is not None:
+            delta[read[0]] = ts[read[0]] - np.uint64(before)
         return pl.Series("evt.deltatime" + part, _delta_part(delta, part), dtype=pl.UInt64)
     return compute
 
@@ -450,18 +453,22 @@ def _deltatime_per_row(part):
     key = "evt.deltatime" + part
 
     def per_row(data, arg, rows):
-        # the printed rows come in batches (cli.read): carry the last one across batches
-        memory = data.__dict__.setdefault("_deltatime_last_row", {})
+        # the printed rows come in batches (cli.read), and chunks (query.chunks): the last
+        # one printed is remembered across them, as its position in the reading and its time
+        memory = data.memory.setdefault("evt.deltatime printed", {})
         rows = np.asarray(rows, dtype=np.int64)
         last = memory.get(key)
         ts = data.headers.ts.astype(np.uint64)
         if len(rows) == 0:
             return pl.Series(key, [], dtype=pl.String if part == ".ns" else pl.UInt64)
-        before = np.empty(len(rows), dtype=np.int64)
-        before[1:] = rows[:-1]
-        before[0] = last if last is not None and last < rows[0] else rows[0]
-        delta = _delta_part(ts[rows] - ts[before], part)
-        memory[key] = int(rows[-1])
+        from .chunks import reading_rows
+        at = reading_rows(data, rows)
+        previous = ts[rows].copy()
+        previous[1:] = ts[rows[:-1]]
+        if last is not None and last[0] < at[0]:
+            previous[0] = np.uint64(last[1])
+        delta = _delta_part(ts[rows] - previous, part)
+        memory[key] = (int(at[-1]), int(ts[rows[-1]]))
         if part == ".ns":
             return _padded(delta.tolist()).alias(key)
         return pl.Series(key, delta, dtype=pl.UInt64)
@@ -548,10 +555,11 @@ def human_time(ns):
     return "%dns" % ns
 
 
-def _latency_human(data, rows):
+def _latency_human(data, rows, last=""):
+    """The text of each row, the rows taken in order, `last` the text before them."""
     latency = _evt_latency(data, None).gather(rows).to_list()
     stale = _no_thread(data)[rows]
-    out, last = [], ""
+    out = []
     for value, keep in zip(latency, stale):
         if keep:
             out.append(last)
@@ -560,13 +568,30 @@ def _latency_human(data, rows):
         else:
             last = human_time(value)
             out.append(last)
-    return pl.Series("evt.latency.human", out, dtype=pl.String)
+    return pl.Series("evt.latency.human", out, dtype=pl.String), last
+
+
+def _latency_human_printed(data, arg, rows):
+    # the field instance keeps its last text from one printed batch (or chunk) to the next
+    from .chunks import printed_end, printed_start
+    key = "evt.latency.human printed"
+    rows = np.asarray(rows, dtype=np.int64)
+    out, last = _latency_human(data, rows, printed_start(data, key, rows, ""))
+    printed_end(data, key, rows, last)
+    return out
 
 
 @field("evt.latency.human", "CHARBUF", "string", "evt.latency as text, e.g. 10.3ms",
-       per_row=lambda data, arg, rows: _latency_human(data, np.asarray(rows)))
+       per_row=_latency_human_printed)
 def _evt_latency_human(data, arg):
-    return _latency_human(data, np.arange(len(data)))
+    from .chunks import carried_end, carried_start, own_rows
+    key = "evt.latency.human read"
+    rows = own_rows(data)
+    start = carried_start(data, key, "")
+    texts, last = _latency_human(data, rows, start)
+    carried_end(data, key, start, last)
+    out = pl.Series("evt.latency.human", [None] * len(data), dtype=pl.String)
+    return out.scatter(rows, texts)
 
 
 @field("evt.around", "UINT64", "around",

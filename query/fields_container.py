@@ -69,7 +69,11 @@ def container_events(data):
     if cached is not None:
         return cached
     rows = np.flatnonzero(_fake_container_rows(data))
-    out = []
+    # a chunk of a section read in chunks (query.chunks) starts from the last description of
+    # each container its section's chunks before it had: rows below its own
+    carry = getattr(data.capture, "carry_in", None)
+    carried = carry.parts.get("containers", {}) if carry is not None else {}
+    out = [(-1 - k, cid, described) for k, (cid, described) in enumerate(carried.items())][::-1]
     for row, raw in zip(rows.tolist(), data.capture.param("json", rows=rows).to_list()):
         try:
             info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
@@ -103,7 +107,8 @@ def _descriptions(data):
     code = np.where(alive, version_code[v.fill_null(0).to_numpy()], _NO_THREAD)
     code[_fake_container_rows(data)] = _NO_THREAD
     for row, cid, _ in events:
-        code[row] = code_of[cid]  # a container event's made-up thread is in its container
+        if row >= 0:   # (not a description carried from the chunks before)
+            code[row] = code_of[cid]  # a container event's made-up thread is in its container
     # first one undescribed entry per container, then the container events' descriptions
     descriptions = [dict(_UNDESCRIBED, **{"container.id": cid}) for cid in known]
     index = code.copy()
@@ -117,7 +122,8 @@ def _descriptions(data):
         # the last description up to each event, within its section (each section starts
         # from an empty container table)
         pos = np.searchsorted(at, mine, side="right") - 1
-        same = (pos >= 0) & (sections[at[np.maximum(pos, 0)]] == sections[mine])
+        same = (pos >= 0) & (sections[np.maximum(at[np.maximum(pos, 0)], 0)] ==
+                             sections[mine])
         index[mine[same]] = len(descriptions) + pos[same]
         descriptions.extend(d for _, d in told)
     index[code == _NO_THREAD] = len(descriptions)
@@ -216,3 +222,14 @@ _is_probe_field("proc.is_container_liveness_probe",
 _is_probe_field("proc.is_container_readiness_probe",
                 "true if the process is part of the container's readiness probe (never, as "
                 "above)")
+
+
+def carry_containers(data, parts):
+    """At the end of a chunk: the last description of each container its section has had."""
+    carry = getattr(data.capture, "carry_in", None)
+    known = dict(carry.parts.get("containers", {})) if carry is not None else {}
+    for row, cid, described in container_events(data):
+        if row >= 0:
+            known.pop(cid, None)
+            known[cid] = described
+    parts["containers"] = known

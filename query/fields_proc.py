@@ -236,10 +236,16 @@ def _memory_updates(data, group):
     cache = data.__dict__.setdefault("_proc_memory_updates", {})
     if group in cache:
         return cache[group]
+    data.memory["memory counters"] = True   # read in chunks: carry them (carry_memory)
     versions = data.thread_versions
-    created = (versions.filter(pl.col("alive") & pl.col("mem_row").is_not_null())
+    # keys are positions in the whole reading (query.chunks.reading_rows), so that updates
+    # carried from the chunks before keep their order with this chunk's
+    from .chunks import reading_rows
+    created = versions.filter(pl.col("alive") & pl.col("mem_row").is_not_null())
+    created = (created.with_columns(pl.Series("mem_row", reading_rows(
+                   data, created["mem_row"].to_numpy()), dtype=pl.Int64))
                .select("section", "tid", (pl.col("mem_row") * 2).alias("key"), *group,
-                       pl.lit(-1, pl.Int64).alias("event"))
+                       pl.lit(_CREATED, pl.Int64).alias("event"))
                .unique(["section", "tid", "key"], keep="last", maintain_order=True))
     types = np.asarray(data.headers.type)
     tids = np.asarray(data.headers.tid).astype(np.int64)
@@ -250,11 +256,15 @@ def _memory_updates(data, group):
     def add(rows, owner):
         if not len(rows):
             return
-        frame = {"section": sections[rows], "tid": owner, "key": rows * 2 + 1, "event": rows}
+        frame = {"section": sections[rows], "tid": owner,
+                 "key": reading_rows(data, rows) * 2 + 1, "event": rows}
         for c in group:
             frame[c] = data.capture.param(_PARAM[c], rows=rows).cast(pl.Int64, strict=False)
         updates.append(pl.DataFrame(frame).select(created.columns).cast(created.schema))
 
+    carried = _carried_memory(data, group, created)
+    if carried is not None:
+        updates.append(carried)
     switch = np.flatnonzero(np.isin(types, _ids(("switch",), nparams=6)) & own_alive)
     if group is _FAULTS:
         add(switch, tids[switch])
@@ -271,15 +281,60 @@ def _memory_updates(data, group):
     return cache[group]
 
 
+# `event` of an update that is not an event's own: a thread made or changed (a version), the
+# last update of the chunks before (query.chunks) as a filter saw it, as the printed lines did
+_CREATED, _CARRIED_READ, _CARRIED_PRINTED = -1, -2, -3
+
+
+def _carried_memory(data, group, created):
+    """The last updates of the chunks before this one (query.chunks), as update rows placed
+    where their events were (rows before this chunk map below its own)."""
+    carry = getattr(data.capture, "carry_in", None)
+    found = carry.parts.get(("memory", group)) if carry is not None else None
+    if not found:
+        return None
+    rows = [(0, tid, key, *values, event)
+            for event, per_tid in found.items() for tid, (key, values) in per_tid.items()]
+    return pl.DataFrame(rows, schema=created.schema, orient="row")
+
+
+def carry_memory(data, parts):
+    """At the end of a chunk: each thread's last update of the counters, as a filter saw them
+    (every update) and as the printed lines did (the updates of printed events only)."""
+    if not data.memory.get("memory counters"):
+        return
+    printed = data.memory.get("memory printed", {})
+    for group in (_SIZES, _FAULTS):
+        stream = _memory_updates(data, group)
+        applied = printed.get(group, (None, np.zeros(0, dtype=np.int64)))[1]
+        if printed.get(("chunk", group)) != getattr(data.capture, "lo", None):
+            applied = np.zeros(0, dtype=np.int64)   # nothing printed in this chunk
+        out = {}
+        for event, keep in (
+                (_CARRIED_READ, pl.col("event") != _CARRIED_PRINTED),
+                (_CARRIED_PRINTED, pl.col("event").is_in([_CREATED, _CARRIED_PRINTED])
+                 | pl.col("event").is_in(applied))):
+            last = stream.filter(keep).group_by("tid", maintain_order=True).last()
+            out[event] = {tid: (key, tuple(values))
+                          for tid, key, *values in last.select("tid", "key", *group).iter_rows()}
+        parts[("memory", group)] = out
+
+
 def _memory_at(data, group, rows, keys, applied=None):
     """The counters of `group` for the events `rows`, as of the join `keys`; `applied`: the
-    event rows whose own updates count (None: all)."""
+    event rows whose own updates count (None: all, as a filter sees them)."""
     stream = _memory_updates(data, group)
-    if applied is not None:
-        stream = stream.filter((pl.col("event") < 0) | pl.col("event").is_in(applied))
+    if applied is None:
+        stream = stream.filter(pl.col("event") != _CARRIED_PRINTED)
+    else:
+        stream = stream.filter(pl.col("event").is_in([_CREATED, _CARRIED_PRINTED])
+                               | pl.col("event").is_in(applied))
+    from .chunks import reading_rows
+    keys = np.asarray(keys, dtype=np.int64)
     events = pl.DataFrame({"section": _sections(data)[rows],
                            "tid": np.asarray(data.headers.tid).astype(np.int64)[rows],
-                           "key": keys, "_q": np.arange(len(rows))}).sort("key")
+                           "key": reading_rows(data, keys // 2) * 2 + keys % 2,
+                           "_q": np.arange(len(rows))}).sort("key")
     joined = events.join_asof(stream.drop("event"), on="key", by=["section", "tid"],
                               strategy="backward", check_sortedness=False).sort("_q")
     own_alive, _ = _lookup(data, "own")
@@ -310,10 +365,13 @@ def _memory_printed(data, group, rows):
     """-p / -j: the counters after each printed event, counting the updates of the events
     printed so far only (the ones a filter dropped were never parsed)."""
     rows = np.asarray(rows, dtype=np.int64)
-    memory = data.__dict__.setdefault("_proc_memory_printed", {})
+    # (in a reading by chunks, the updates printed in the chunks before come carried)
+    memory = data.memory.setdefault("memory printed", {})
     last, seen = memory.get(group, (-1, np.zeros(0, dtype=np.int64)))
-    if len(rows) and rows[0] <= last:
-        seen = np.zeros(0, dtype=np.int64)   # a new pass over the events
+    lo = getattr(data.capture, "lo", None)
+    if len(rows) and (rows[0] <= last or memory.get(("chunk", group)) != lo):
+        seen = np.zeros(0, dtype=np.int64)   # a new pass over the events, or a new chunk
+    memory[("chunk", group)] = lo
     events = _memory_updates(data, group)["event"].to_numpy()
     events = events[events >= 0]
     applied = np.concatenate([seen, rows[np.isin(rows, events)]])
@@ -709,14 +767,21 @@ class _ExecTime:
     """The running state of one exectime/totexectime field instance."""
 
     def __init__(self):
-        self.last_row = -1
+        self.last_row = -1    # in the whole reading (query.chunks.reading_rows)
         self.cpu_last = {}    # cpu -> ts of the last switch seen on it
-        self.totals = {}      # (section, tid, born) -> total so far
+        self.totals = {}      # (section, tid, born in the reading) -> total so far
+
+    def copy(self):
+        other = _ExecTime()
+        other.last_row, other.cpu_last, other.totals = \
+            self.last_row, dict(self.cpu_last), dict(self.totals)
+        return other
 
     def advance(self, data, rows):
         """exectime and totexectime (null without a thread) of `rows`, after the rows seen."""
+        from .chunks import reading_rows
         rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) and rows[0] <= self.last_row:
+        if len(rows) and reading_rows(data, rows[:1])[0] <= self.last_row:
             self.__init__()   # asked again from the start: a new pass over the events
         types = np.asarray(data.headers.type)[rows]
         ts = np.asarray(data.headers.ts).astype(np.int64)[rows]
@@ -737,7 +802,10 @@ class _ExecTime:
         own_alive, _ = _lookup(data, "own")
         alive = own_alive[rows]
         born = _gather(data, "own", "born").gather(rows)
-        frame = pl.DataFrame({"section": _sections(data)[rows],
+        born = pl.Series(np.where(born.is_null().to_numpy(), -(1 << 62),
+                                  reading_rows(data, born.fill_null(0).to_numpy())),
+                         dtype=pl.Int64).set(born.is_null(), None)
+        frame = pl.DataFrame({"section": _reading_sections(data)[rows],
                               "tid": np.asarray(data.headers.tid).astype(np.int64)[rows],
                               "born": born, "x": exectime, "alive": alive})
         keyed = frame.with_columns(pl.col("x").cum_sum().over(["section", "tid", "born"])
@@ -757,7 +825,7 @@ class _ExecTime:
             .agg(pl.col("run").last())
         self.totals.update({(s, t, b): r for s, t, b, r in ends.iter_rows()})
         if len(rows):
-            self.last_row = int(rows[-1])
+            self.last_row = int(reading_rows(data, rows[-1:])[0])
         total = keyed.select(pl.when(pl.col("alive")).then(pl.col("run"))).to_series()
         # a container event's made-up thread: sysdig 0.29.3 aborts there ("invalid thread
         # state ID0"), a bug not copied: no value
@@ -765,8 +833,16 @@ class _ExecTime:
         return exectime, total
 
 
+def _reading_sections(data):
+    """The section of each event in the whole reading (a chunk's: its capture's section)."""
+    sections = _sections(data)
+    index = getattr(data.capture, "section_index", None)
+    return sections if index is None else np.full(len(data), index, dtype=sections.dtype)
+
+
 def _exec_state(data, key):
-    return data.__dict__.setdefault("_proc_exectime", {}).setdefault(key, _ExecTime())
+    # the printed events' state goes on from one batch, and chunk, to the next
+    return data.memory.setdefault(("printed", key), _ExecTime())
 
 
 def _counted_rows(data):
@@ -782,9 +858,15 @@ def _exectime_field(name, which, description):
 
     @field(name, "RELTIME", "time", description, per_row=per_row)
     def compute(data, arg):
-        # filters see every event sysdig reads, in order
+        # filters see every event sysdig reads, in order (from the chunks before, in a
+        # reading by chunks)
+        from .chunks import carried_end, carried_start
         rows = _counted_rows(data)
-        exectime, total = _ExecTime().advance(data, rows)
+        key = ("read", name)
+        start = carried_start(data, key, _ExecTime())
+        state = start.copy()
+        exectime, total = state.advance(data, rows)
+        carried_end(data, key, start, state)
         values = exectime if which == "exectime" else total
         out = pl.Series(name, [None] * len(data), dtype=pl.Int64)
         return out.scatter(rows, pl.Series(values, dtype=pl.Int64))

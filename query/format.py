@@ -204,6 +204,8 @@ def _first_timestamp(data):
     """-t r counts from the first event sysdig reads (it never sees types it does not know),
     container events excepted: they do not set it."""
     from .summary import INITIAL_STATE_TYPES_0293
+    if "first_ts" in data.memory:   # read in chunks: found in an earlier one
+        return data.memory["first_ts"]
     h = data.headers
     counted = data.capture.counted & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
     first = np.flatnonzero(counted)

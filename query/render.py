@@ -53,10 +53,18 @@ def visible_rows(capture, rows=None):
     if h.flags is not None:
         hidden |= (h.flags[rows] & 1) != 0
     # container events leading a section are consumed while the file is opened
-    for first, end in leading_state_runs(h.type, [s.first_event for s in capture.sections]):
+    for first, end in leading_state_runs(h.type, opening_rows(capture)):
         lo, hi = np.searchsorted(rows, [first, end])
         hidden[lo:hi] = True
+    # a chunk's context events (query.chunks) were shown with the chunk before
+    hidden[:np.searchsorted(rows, getattr(capture, "context", 0))] = True
     return rows[~hidden]
+
+
+def opening_rows(capture):
+    """The first row of each section that opens in this capture (a chunk that continues a
+    section read before has none: its leading events do not lead anything)."""
+    return [s.first_event for s in capture.sections if not getattr(s, "continued", False)]
 
 
 @functools.cache

@@ -719,14 +719,18 @@ def replay(capture):
 
     versions = []
     creating = _replay_rows(capture)[1]
-    processes = capture.process_rows
+    carried = getattr(capture, "carry_in", None)
+    continues = getattr(capture, "continues", False)   # the section goes on after it
     for s, start in enumerate(starts):
         end = starts[s + 1] if s + 1 < len(starts) else n
         sel = creating[slice(*np.searchsorted(creating, [start, end]))]
         table = _Table(s, start, EligibleRows(sel, tids), versions)
         table.headers = capture.headers  # clone times (proc.duration)
-        _seed(table, processes, s, start)
         pending = None  # (tid, row) of a procexit's delayed removal
+        if getattr(capture.sections[s], "continued", False):
+            pending = _seed_carried(table, carried.parts["threads"], capture, known)
+        else:
+            _seed(table, capture.process_rows, s, start)
         lo, hi = np.searchsorted(state_rows, [start, end])
         for i in range(lo, hi):  # only the state-changing events (see the module's notes)
             row = int(state_rows[i])
@@ -742,7 +746,9 @@ def replay(capture):
                 later = np.flatnonzero(known[row + 1:row + 4097])  # the next event sysdig reads
                 next_row = row + 1 + int(later[0]) if len(later) else \
                     _next_known(known, row + 4097)
-                if next_row < end:
+                if next_row < end or (continues and s == len(starts) - 1):
+                    # (in a chunk whose section goes on, the next event may be the next
+                    # chunk's: the removal is then carried to it)
                     new = _procexit(table, row, tid, next_row)
                     if new is not None:
                         pending = new
@@ -758,9 +764,47 @@ def replay(capture):
                 _rlimit(table, row, tid, p, i, rlimits.get(row))
             else:
                 _set_id(table, row, tid, p, i, enter_values.get(row), ID_SETTERS[kind][1])
-        if pending is not None:
+        if continues and s == len(starts) - 1:
+            # what the next chunk of this section starts from
+            capture.carry_out["threads"] = _carried(table, pending, n, capture)
+        elif pending is not None:
             _remove_after_exit(table, *pending)
     return _versions_frame(versions)
+
+
+def _carried(table, pending, n, capture):
+    """The thread table as the chunk leaves it, rows made global; a removal still pending
+    (its procexit's next event is in the next chunk) is left to the next chunk."""
+    to_global = capture.global_row
+    if pending is not None and pending[1] < n:
+        _remove_after_exit(table, *pending)
+        pending = None
+    threads = {}
+    for tid, thread in table.threads.items():
+        thread = dict(thread)
+        for key in ("born", "mem_row"):
+            if thread[key] is not None:
+                thread[key] = to_global(thread[key])
+        threads[tid] = thread
+    return {"threads": threads, "pending": None if pending is None else pending[0]}
+
+
+def _seed_carried(table, carried, capture, known):
+    """A chunk that continues a section starts from the table the previous one left; a
+    removal it left pending happens at the first event sysdig reads here."""
+    to_local = capture.local_row
+    for tid, thread in carried["threads"].items():
+        thread = dict(thread)
+        for key in ("born", "mem_row"):
+            if thread[key] is not None:
+                thread[key] = to_local(thread[key])
+        table.threads[tid] = thread
+    for tid in table.threads:
+        table.emit(tid, 0)
+    if carried["pending"] is None:
+        return None
+    first = np.flatnonzero(known)
+    return (carried["pending"], int(first[0]) if len(first) else len(known))
 
 
 def _versions_frame(versions):
@@ -1052,3 +1096,26 @@ def _container_events(capture, frame, rows, wanted):
     columns["proc.args"] = pl.select(pl.when(pl.Series(mask)).then(pl.lit([], dtype=args.dtype))
                                      .otherwise(args)).to_series()
     return frame.with_columns([s.alias(name) for name, s in columns.items()])
+
+
+def with_placeholders(capture, replayed, carried):
+    """The thread table a chunk leaves (replay's `carried`), with the placeholder threads
+    alive at its end: those are made per event, apart from the replay, and the next chunk
+    must find them as sysdig's table holds them."""
+    versions = thread_versions(capture, replayed=replayed)
+    last = versions.group_by("tid", maintain_order=True).last()
+    known = carried["threads"]
+    threads = dict(known)
+    for v in last.filter(pl.col("alive")).iter_rows(named=True):
+        tid = v["tid"]
+        if tid in known:
+            continue
+        thread = {f: v[f] for f in FIELDS}
+        for f in ("args", "env", "cgroups"):
+            thread[f] = tuple(thread[f] or ())
+        for f in ("born", "mem_row"):
+            if thread[f] is not None:
+                thread[f] = capture.global_row(thread[f])
+        thread["flags"] = 0
+        threads[tid] = thread
+    return dict(carried, threads=threads)

@@ -24,38 +24,66 @@ def write_captures(path, parts, *, compress=False, keep_state=True):
     pairs, rows as for write_capture. Each capture's sections keep their own header blocks,
     so every event keeps the process and fd names of its own capture. Returns the number of
     events written."""
-    from . import metadata  # construct loads only when a capture is written
     for capture, _ in parts:
         capture.report("writing", 0)
-    with Writer(path, compress=compress) as out:
+    with CaptureWriter(path, compress=compress, keep_state=keep_state) as out:
         for capture, rows in parts:
-            _write_sections(out, capture, rows, keep_state, metadata)
+            out.add(capture, rows)
         return out.events_written
 
 
-def _write_sections(out, capture, rows, keep_state, metadata):
-    n = len(capture)
-    if rows is None:
-        keep = np.ones(n, dtype=bool)
-    else:
-        rows = np.asarray(rows)
-        keep = rows if rows.dtype == bool else np.isin(np.arange(n), rows)
-    state = np.zeros(n, dtype=bool)
-    if keep_state and not keep.all():
-        modifies, internal = _state_kinds()
-        types = capture.headers.type
-        state = ~keep & (modifies[types] | internal[types])
-        state_only = state & ~internal[types]
-    bounds = [s.first_event for s in capture.sections] + [n]
-    for k, section in enumerate(capture.sections):
-        out.write_section_header()
-        for block in metadata.current_blocks(capture, k):
-            out.write(block)
-        lo, hi = bounds[k], bounds[k + 1]
-        sel = np.flatnonzero((keep | state)[lo:hi]) + lo
-        flags = state_only[sel] if state.any() else None
-        out.write_capture_events(capture, sel, state_only=flags,
-                                 on_chunk=_reporter(capture, sel, hi))
+class CaptureWriter:
+    """Writes a capture from what is given to it, in order: whole captures, or the chunks of
+    one read a chunk at a time (query.chunks), each section's header blocks where it starts.
+    A context manager; nothing is visible at `path` until it is closed without error."""
+
+    def __init__(self, path, *, compress=False, keep_state=True):
+        from . import metadata  # construct loads only when a capture is written
+        self._metadata = metadata
+        self.keep_state = keep_state
+        self._out = Writer(path, compress=compress)
+
+    @property
+    def events_written(self):
+        return self._out.events_written
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._out.__exit__(*exc)
+
+    def add(self, capture, rows=None):
+        """Write the capture's events (rows: a bool mask or sorted indexes; None: all), and
+        the events left out that change state, as state-only events. A chunk's context events
+        (its first `capture.context` rows) are the previous chunk's: never written again; a
+        chunk that continues a section adds no header blocks."""
+        n = len(capture)
+        if rows is None:
+            keep = np.ones(n, dtype=bool)
+        else:
+            rows = np.asarray(rows)
+            keep = rows.copy() if rows.dtype == bool else np.isin(np.arange(n), rows)
+        own_from = getattr(capture, "context", 0)
+        keep[:own_from] = False
+        state = np.zeros(n, dtype=bool)
+        if self.keep_state and not keep[own_from:].all():
+            modifies, internal = _state_kinds()
+            types = capture.headers.type
+            state = ~keep & (modifies[types] | internal[types])
+            state[:own_from] = False
+            state_only = state & ~internal[types]
+        bounds = [s.first_event for s in capture.sections] + [n]
+        for k, section in enumerate(capture.sections):
+            if not getattr(section, "continued", False):
+                self._out.write_section_header()
+                for block in self._metadata.current_blocks(capture, k):
+                    self._out.write(block)
+            lo, hi = bounds[k], bounds[k + 1]
+            sel = np.flatnonzero((keep | state)[lo:hi]) + lo
+            flags = state_only[sel] if state.any() else None
+            self._out.write_capture_events(capture, sel, state_only=flags,
+                                           on_chunk=_reporter(capture, sel, hi))
 
 
 def _reporter(capture, sel, end):

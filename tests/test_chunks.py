@@ -1,0 +1,109 @@
+"""Reading a capture a chunk at a time (query.chunks) gives every event the values reading it
+whole gives: the state carried from one chunk to the next is sysdig's state at that point.
+The whole reading is the oracle."""
+import numpy as np
+import pytest
+
+from conftest import corpus_capture, corpus_captures, need_capture
+from scaptool import scap
+from scaptool.query.chunks import context_rows, event_data_chunks, section_chunks
+from scaptool.query.events import EventData
+from scaptool.query.fields import FIELDS
+from scaptool.query.format import DEFAULT_FORMAT, format_lines, json_lines
+
+RICH = ("*%evt.num %evt.rawtime %evt.cpu %proc.name %proc.pid %proc.ppid %proc.exe %thread.tid "
+        "%user.name %evt.dir %evt.type %evt.failed %evt.res %fd.num %fd.typechar %fd.name "
+        "%fd.sip %fd.sport %evt.latency %evt.is_io %proc.cmdline")
+# every field that needs no argument and can be printed
+EVERY_FIELD = "*" + "\x01".join(
+    "%" + name for name, d in FIELDS.items()
+    if d.arg != "required" and d.kind != "any" and not getattr(d, "filter_only", False))
+
+
+def _lines(datas, fmt, make=format_lines):
+    out = []
+    for data in datas:
+        rows = np.flatnonzero(data.visible)
+        out += [line for line in make(data, fmt, rows, 80, None) if line is not None]
+    return out
+
+
+def _same(capture, fmt, events, make=format_lines):
+    whole = _lines([EventData(capture)], fmt, make)
+    chunked = _lines(event_data_chunks(capture, events), fmt, make)
+    assert len(chunked) == len(whole)
+    wrong = [(a, b) for a, b in zip(whole, chunked) if a != b]
+    assert not wrong, wrong[:3]
+    return whole
+
+
+@pytest.mark.parametrize("path", corpus_captures())
+def test_every_capture_by_chunks_prints_what_the_whole_prints(path):
+    """Chunks of 2,999 events (of 997 for the smaller captures): their bounds fall anywhere,
+    in the middle of a call."""
+    capture = scap.open(need_capture(path))
+    events = 997 if len(capture) < 20_000 else 2999
+    for fmt, make in ((DEFAULT_FORMAT, format_lines), (RICH, format_lines),
+                      (DEFAULT_FORMAT, json_lines)):
+        _same(capture, fmt, events, make)
+
+
+@pytest.mark.parametrize("name,events", [
+    ("falco-run-as-user-0-container", 100), ("instruqt-svh5-activity", 1000),
+    ("libs-sample", 100), ("sysdig-examples-example4-1", 300),
+    ("sysflow-tcp-client-server", 100), ("sysflow-setuid", 100)])
+def test_every_field_by_small_chunks(name, events):
+    """Every printable field, in small chunks: state of threads, fds, containers, memory
+    counters, and the fields that remember earlier events (deltatime, exectime...)."""
+    lines = _same(scap.open(corpus_capture(name)), EVERY_FIELD, events)
+    assert lines
+
+
+@pytest.mark.parametrize("name,events", [("agent-libs-match-nothing", 1), ("falco-cat-write", 7)])
+def test_chunks_of_a_few_events(name, events):
+    _same(scap.open(corpus_capture(name)), EVERY_FIELD, events)
+
+
+def test_chunks_cover_every_event_once():
+    capture = scap.open(corpus_capture("sysflow-ls"))
+    bounds = list(section_chunks(capture, 1000))
+    covered = np.concatenate([np.arange(lo, hi) for _, lo, hi in bounds])
+    assert np.array_equal(covered, np.arange(len(capture)))
+    assert all(hi - lo <= 1000 for _, lo, hi in bounds)
+
+
+def test_context_is_each_threads_last_call():
+    """An exit's enter comes along; so does a call still waiting for its exit."""
+    capture = scap.open(corpus_capture("falco-cat-write"))
+    rows = np.arange(len(capture))
+    kept = context_rows(capture, rows)
+    types = np.asarray(capture.headers.type)
+    tids = np.asarray(capture.headers.tid)
+    for tid in set(tids[kept].tolist()):
+        mine = kept[tids[kept] == tid]
+        theirs = rows[tids == tid]
+        assert mine[-1] <= theirs[-1]
+        if types[mine[-1]] % 2 == 1 and len(mine) > 1:
+            assert types[mine[-2]] == types[mine[-1]] - 1
+    assert len(kept) < len(rows)
+
+
+def test_the_command_line_reads_in_chunks(monkeypatch):
+    """The command reads by chunks: output identical to a whole reading, chunk after chunk."""
+    from click.testing import CliRunner
+
+    from scaptool.cli import read as read_command
+    from scaptool.cli.main import cli
+    path = corpus_capture("sysflow-nginx")
+    whole = CliRunner().invoke(cli, ["-r", str(path), "evt.type=write"]).output
+    monkeypatch.setattr(read_command, "CHUNK_EVENTS", 3333)
+    seen = []
+    original = read_command._print_events
+
+    def counting(data, *args, **kwargs):
+        seen.append(len(data))
+        return original(data, *args, **kwargs)
+    monkeypatch.setattr(read_command, "_print_events", counting)
+    chunked = CliRunner().invoke(cli, ["-r", str(path), "evt.type=write"]).output
+    assert chunked == whole and whole
+    assert len(seen) >= 9 and max(seen) < 3333 + 200
