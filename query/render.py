@@ -2,8 +2,9 @@
 
 Rendering needs state sysdig keeps while reading (the thread's name and cwd, what each fd
 refers to, the users): a Renderer takes it as per-event lookups, so the same code serves the
-default line, -p formats and JSON. Text is made per printed event in Python; the decoding and
-state behind it are columnar.
+default line, -p formats and JSON. Text is made one event at a time in Python: the reference
+that query.info_columns (the same text built as columns, used for printing) is tested
+against, and what renders the rare rows the columns leave to it.
 """
 import functools
 import struct
@@ -133,6 +134,7 @@ class Renderer:
         self.state = state or NoState()
         self.bytebuf_limit = bytebuf_limit
         self.buffer_format = BUFFER_FORMATS.get(buffer_format)
+        self.buffer_style = buffer_format if buffer_format in BUFFER_FORMATS else None
         self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
         self.table = eventtable.sysdig_0293()
         self._large = eventtable.libs().large_payload
