@@ -19,10 +19,10 @@ import gc
 
 import numpy as np
 
-from scaptool.scap.capture import SYSDIG_0293_EVENT_MAX, Capture
+from scaptool.scap import sysdig0293
+from scaptool.scap.capture import Capture
 from scaptool.scap.scan import Layout, Section
 
-from .pairing import _skips_reset
 
 DEFAULT_CHUNK_EVENTS = 1 << 17
 # how far back a thread's context goes at most (its last enter is almost always 1-2 back)
@@ -196,7 +196,7 @@ class ChunkCapture(Capture):
 
     @property
     def counted(self):
-        counted = self.event_types < SYSDIG_0293_EVENT_MAX
+        counted = sysdig0293.counted(self.event_types)
         counted[:self.context] = False
         return counted
 
@@ -253,7 +253,7 @@ def context_rows(chunk):
     h = chunk.headers
     types = np.asarray(h.type)
     tids = np.asarray(h.tid).astype(np.int64)
-    counts = ~_skips_reset()[types]
+    counts = ~sysdig0293.skips_reset()[types]
     # the counting events in (thread, position) order: each one's predecessor in its thread
     order = np.lexsort((np.arange(n), tids))
     mine = order[counts[order]]
@@ -367,14 +367,13 @@ def _advance(chunk, data):
 def _remember(data, memory):
     """What the chunks after this one need to know of its events, whatever the consumer
     asked: the first event's time (evt.reltime, -t r) and the last read one's (evt.deltatime)."""
-    from .summary import INITIAL_STATE_TYPES_0293
     counted = data.capture.counted
     read = np.flatnonzero(counted)
     if not len(read):
         return
     if "first_ts" not in memory:   # container events do not set it (format._first_timestamp)
         first = np.flatnonzero(counted & ~np.isin(data.headers.type,
-                                                  list(INITIAL_STATE_TYPES_0293)))
+                                                  list(sysdig0293.LEADING_STATE_TYPES)))
         if len(first):
             memory["first_ts"] = int(data.headers.ts[first[0]])
     memory["read_ts_before"] = int(data.headers.ts[read[-1]])

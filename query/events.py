@@ -14,8 +14,6 @@ from scaptool.scap import eventtable
 from . import pairing
 from .render import Renderer, visible_rows
 
-SYSDIG_EVENT_MAX = 336
-
 
 def _cached_per_instance(method):
     """functools.cache for a method, with the cache kept on the instance: a module-wide one

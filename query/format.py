@@ -203,11 +203,11 @@ def _joined(parts, widths):
 def _first_timestamp(data):
     """-t r counts from the first event sysdig reads (it never sees types it does not know),
     container events excepted: they do not set it."""
-    from .summary import INITIAL_STATE_TYPES_0293
+    from scaptool.scap import sysdig0293
     if "first_ts" in data.memory:   # read in chunks: found in an earlier one
         return data.memory["first_ts"]
     h = data.headers
-    counted = data.capture.counted & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
+    counted = data.capture.counted & ~np.isin(h.type, list(sysdig0293.LEADING_STATE_TYPES))
     first = np.flatnonzero(counted)
     return int(h.values_at("ts", first[:1])[0]) if len(first) else 0
 

@@ -15,13 +15,14 @@ import numpy as np
 import polars as pl
 
 from scaptool.scap.codec_columns import NoStateColumns, Raw, render_column
+from scaptool.scap import sysdig0293
 from scaptool.scap.codecs import AT_FDCWD, IntCodec
 from scaptool.scap.columns import binary_view
 from scaptool.scap.eventtable import DYN_TABLES, PT
 from scaptool.scap.row_params import RowParams
 
 from . import buffer_dumps
-from .render import GENERIC, SYSDIG_EVENT_MAX, Renderer, _params_of
+from .render import GENERIC, Renderer, _params_of
 
 
 class GroupState(NoStateColumns):
@@ -75,7 +76,7 @@ def rendered_texts(data, what, arg, rows):
         if not len(positions):
             continue
         etype = int(types[positions[0]])
-        if etype >= SYSDIG_EVENT_MAX or (etype in GENERIC and what != "evt.arg"):
+        if etype >= sysdig0293.EVENT_MAX or (etype in GENERIC and what != "evt.arg"):
             continue
         group = _Group(data, renderer, rows[positions], etype)
         fallback[positions] |= group.fallback
