@@ -1,84 +1,21 @@
-"""The field catalog: every field a filter, a -p format or JSON output can name.
+"""The field catalog as users see it: every field a filter, a -p format or JSON output can
+name (query.field_catalog's registry, with every module that defines fields loaded), and
+columns of them over a capture's events.
 
-Each field is an entry with its name, sysdig's type name (as `-l` lists it), the kind the
-filter compiler works with, a description, and how to compute it: a function from the
-capture's EventData (and the field's argument, for fields like `evt.arg.NAME` or
-`proc.aname[2]`) to a Polars Series with one value per event, null where sysdig has none.
+This module defines the evt.*, fd.*, time and process-ancestry fields; fields_proc,
+fields_net, fields_container and fields_syslog define the others. Each field computes a
+Polars Series with one value per event, null where sysdig has none.
 """
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import polars as pl
 
 from scaptool.scap import eventtable, names, sysdig0293
 from scaptool.scap.eventtable import EC, EF
 
-FIELDS = {}
-
-
-@dataclass(frozen=True)
-class FieldDef:
-    name: str
-    type: str          # sysdig's type name, for -l
-    kind: str          # the filter compiler's kind: string bytes int uint bool ip port time list
-    description: str
-    compute: Callable
-    arg: str = "none"  # "none", "optional" or "required": an argument as [N] or .NAME
-    per_row: Callable = None  # for text made event by event: (data, arg, rows) -> Series
-    # (data, arg) -> bool per event: where the field can have a value at all (by event type)
-    present: Callable = None
-    # (data, arg, rows) -> Series: the filter value at some rows only, where that is cheaper
-    # than computing every event; per_row gives the *printed* value, which may differ
-    at_rows: Callable = None
-
-    def series(self, data, arg=None):
-        return self.compute(data, arg)
-
-    def series_at(self, data, arg, rows):
-        """The field as printed, for the given rows only (cheaper for text rendered event by
-        event)."""
-        if self.per_row is not None:
-            return self.per_row(data, arg, rows)
-        return self.compute(data, arg).gather(rows)
-
-    def filter_values_at(self, data, arg, rows):
-        """The field as filters compare it, for the given rows only."""
-        if self.at_rows is not None:
-            return self.at_rows(data, arg, rows)
-        return self.compute(data, arg).gather(rows)
-
-
-def field(name, type_, kind, description, arg="none", per_row=None, present=None,
-          at_rows=None):
-    """Register a field. at_rows=True: per_row gives the filter value too."""
-    def register(compute):
-        FIELDS[name] = FieldDef(name, type_, kind, description, compute, arg, per_row, present,
-                                per_row if at_rows is True else at_rows)
-        return compute
-    return register
-
-
-class UnknownFieldError(KeyError):
-    pass
-
-
-def lookup(text):
-    """(FieldDef, argument) for a field reference: `evt.num`, `evt.arg.fd`, `evt.arg[1]`,
-    `proc.aname[2]`."""
-    name, arg = text, None
-    if text.endswith("]") and "[" in text:
-        name, arg = text[:-1].split("[", 1)
-    if name in FIELDS:
-        return FIELDS[name], arg
-    # dotted arguments: evt.arg.NAME, evt.rawarg.NAME, thread.cgroup.X ...
-    head, _, tail = name.rpartition(".")
-    while head:
-        if head in FIELDS and FIELDS[head].arg != "none":
-            return FIELDS[head], tail
-        head, _, more = head.rpartition(".")
-        tail = more + "." + tail
-    raise UnknownFieldError(text)
+from .field_catalog import FIELDS, FieldDef, UnknownFieldError, field, lookup  # noqa: F401
+from .field_common import (event_sections, failed_mask, fake_container_rows, first_timestamp,
+                           flag_per_type, info_per_type, no_thread_mask, table_column,
+                           thread_versions_of)
 
 
 def columns_at(data, names, rows, printed=False):
@@ -119,17 +56,6 @@ def columns(data, names):
         definition, arg = lookup(name)
         out.append(definition.series(data, arg).alias(name))
     return pl.DataFrame(out) if out else pl.DataFrame({"_": np.zeros(len(data), np.int8)})
-
-
-def _flag_per_type(flag):
-    return sysdig0293.has_flag(flag)
-
-
-def _column(data, source, name):
-    table = getattr(data, source)
-    if table is None or name not in table.columns:
-        return pl.Series(name, [None] * len(data), dtype=pl.String)
-    return table[name]
 
 
 # -- evt ---------------------------------------------------------------------------------------
@@ -205,7 +131,7 @@ def _rawres(data):
     res = data.param("res")
     if res.dtype == pl.Null:
         res = pl.Series("res", [None] * len(data), dtype=pl.Int64)
-    creates = _flag_per_type(EF.CREATES_FD)[data.headers.type]
+    creates = flag_per_type(EF.CREATES_FD)[data.headers.type]
     fd = data.param("fd")
     if fd.dtype != pl.Null:
         res = pl.select(pl.when(res.is_null() & pl.Series(creates)).then(fd.cast(pl.Int64))
@@ -238,7 +164,7 @@ for _name, _flags, _desc in (("evt.is_io", EF.READS_FROM_FD | EF.WRITES_TO_FD, "
                              ("evt.is_io_write", EF.WRITES_TO_FD, "write to an fd"),
                              ("evt.is_wait", EF.WAITS, "wait")):
     def _flagged(data, arg, _flags=_flags, _name=_name):
-        return pl.Series(_name, _flag_per_type(_flags)[data.headers.type])
+        return pl.Series(_name, flag_per_type(_flags)[data.headers.type])
     field(_name, "BOOL", "bool", f"true for events that {_desc}")(_flagged)
 
 
@@ -335,7 +261,7 @@ for _name, (_type, _kind, _desc) in _THREAD_FIELDS.items():
           per_row=lambda data, arg, rows, _n=_name: data.threads_at(rows, [_n])[_n], at_rows=True)(
         lambda data, arg, _n=_name: data.thread_columns([_n])[_n])
 for _name, (_type, _kind, _desc) in _FD_FIELDS.items():
-    field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: _column(data, "fds", _n))
+    field(_name, _type, _kind, _desc)(lambda data, arg, _n=_name: table_column(data, "fds", _n))
 
 
 # -- fields mixing the event table and fd state ------------------------------------------------
@@ -364,7 +290,7 @@ def _evt_category(data, arg):
     generic = pl.Series(np.isin(data.headers.type, (0, 1)))
     by_type = pl.select(pl.when(generic).then(by_sc).otherwise(by_type)).to_series()
     io = by_type.is_null()
-    fd_kind = _column(data, "fds", "fd.type")
+    fd_kind = table_column(data, "fds", "fd.type")
     from_fd = fd_kind.replace_strict(_IO_CATEGORY_OF_FD, default="unknown",
                                      return_dtype=pl.String).fill_null("unknown")
     return pl.select(pl.when(io).then(from_fd).otherwise(by_type)).to_series() \
@@ -373,8 +299,8 @@ def _evt_category(data, arg):
 
 @field("evt.is_syslog", "BOOL", "bool", "true for writes to syslog (an fd named /dev/log...)")
 def _evt_is_syslog(data, arg):
-    writes = pl.Series(_flag_per_type(EF.WRITES_TO_FD)[data.headers.type])
-    name = _column(data, "fds", "fd.name")
+    writes = pl.Series(flag_per_type(EF.WRITES_TO_FD)[data.headers.type])
+    name = table_column(data, "fds", "fd.name")
     return (writes & name.str.contains("/dev/log", literal=True)).fill_null(False) \
         .alias("evt.is_syslog")
 
@@ -399,8 +325,7 @@ def _time_field(name, description, padded, compute):
 
 
 def _first_ts(data):
-    from .format import _first_timestamp
-    return _first_timestamp(data)
+    return first_timestamp(data)
 
 
 def _reltime(data):
@@ -455,7 +380,7 @@ def _deltatime_per_row(part):
         ts = data.headers.ts.astype(np.uint64)
         if len(rows) == 0:
             return pl.Series(key, [], dtype=pl.String if part == ".ns" else pl.UInt64)
-        from .chunks import reading_rows
+        from .chunk_memory import reading_rows
         at = reading_rows(data, rows)
         previous = ts[rows].copy()
         previous[1:] = ts[rows[:-1]]
@@ -511,21 +436,6 @@ def _evt_datetime_s(data, arg):
 # for internal events). evt.latency.human of an event without thread info is the text this
 # field instance produced last (sysdig leaves its string buffer untouched): '' at first.
 
-def _no_thread(data):
-    """Events whose evt->m_tinfo is NULL in sysdig: no thread after the event, or a clone exit
-    in a child that only this event creates (the child's clone exit when the caller's exit did
-    not create it: reset() looks clone exits up without creating the thread)."""
-    none = data.thread_columns(["proc.pid"])["proc.pid"].is_null().to_numpy()
-    from .threads import CLONE_NAMES, _as_of
-    ids = [e.id for e in eventtable.sysdig_0293() if e.name in CLONE_NAMES and not e.is_enter]
-    rows = np.flatnonzero(np.isin(data.headers.type, ids) & ~none)
-    if len(rows):
-        events = pl.DataFrame({"section": _sections(data)[rows], "row": rows - 1,
-                               "key": data.headers.tid[rows].astype(np.int64)})
-        before = _as_of(events, _versions(data), "key", ("pid",), "v.")["v.alive"].to_numpy()
-        none[rows[~before]] = True
-    return none
-
 
 _time_field("evt.latency.s", "whole seconds of evt.latency", False,
             lambda data, arg: (_evt_latency(data, arg) // 10**9).alias("evt.latency.s"))
@@ -552,7 +462,7 @@ def human_time(ns):
 def _latency_human(data, rows, last=""):
     """The text of each row, the rows taken in order, `last` the text before them."""
     latency = _evt_latency(data, None).gather(rows).to_list()
-    stale = _no_thread(data)[rows]
+    stale = no_thread_mask(data)[rows]
     out = []
     for value, keep in zip(latency, stale):
         if keep:
@@ -567,7 +477,7 @@ def _latency_human(data, rows, last=""):
 
 def _latency_human_printed(data, arg, rows):
     # the field instance keeps its last text from one printed batch (or chunk) to the next
-    from .chunks import printed_end, printed_start
+    from .chunk_memory import printed_end, printed_start
     key = "evt.latency.human printed"
     rows = np.asarray(rows, dtype=np.int64)
     out, last = _latency_human(data, rows, printed_start(data, key, rows, ""))
@@ -578,7 +488,7 @@ def _latency_human_printed(data, arg, rows):
 @field("evt.latency.human", "CHARBUF", "string", "evt.latency as text, e.g. 10.3ms",
        per_row=_latency_human_printed)
 def _evt_latency_human(data, arg):
-    from .chunks import carried_end, carried_start, own_rows
+    from .chunk_memory import carried_end, carried_start, own_rows
     key = "evt.latency.human read"
     rows = own_rows(data)
     start = carried_start(data, key, "")
@@ -597,10 +507,6 @@ def _evt_around(data, arg):
 
 # -- event-table and parameter fields ----------------------------------------------------------
 
-def _info_per_type(attribute):
-    values = sysdig0293.per_type(attribute)
-    return np.array(values + [0] * (65536 - len(values)), dtype=np.int64)
-
 
 @field("syscall.type", "CHARBUF", "string",
        "the syscall name (as evt.type), unset for switch and internal events")
@@ -608,7 +514,7 @@ def _syscall_type(data, arg):
     # sysdig 0.29.3 tests the switch event id and, by a slip, EC_INTERNAL (256) against the
     # event *flags*, where 256 is EF_SKIPPARSERESET: the events with that flag are unset
     types = data.headers.type
-    flags = _info_per_type("flags")[types]
+    flags = info_per_type("flags")[types]
     unset = (flags & int(EF.SKIPPARSERESET) != 0) | np.isin(types, _switch_ids())
     return data.type_names.set(pl.Series(unset), None).alias("syscall.type")
 
@@ -620,8 +526,8 @@ def _switch_ids():
 @field("evt.io_dir", "CHARBUF", "string", "'read' or 'write' for events that read or write fds")
 def _evt_io_dir(data, arg):
     types = data.headers.type
-    write = _flag_per_type(EF.WRITES_TO_FD)[types]
-    read = _flag_per_type(EF.READS_FROM_FD)[types]
+    write = flag_per_type(EF.WRITES_TO_FD)[types]
+    read = flag_per_type(EF.READS_FROM_FD)[types]
     text = pl.Series("evt.io_dir", np.where(write, "write", "read"), dtype=pl.String)
     return text.set(pl.Series(~(write | read)), None)
 
@@ -639,16 +545,16 @@ def _evt_buflen(data, arg):
 
 def _buflen(data, printing):
     types = data.headers.type
-    io = (_info_per_type("category")[types] & int(EC.IO_READ)) != 0  # EC_IO_BASE
+    io = (info_per_type("category")[types] & int(EC.IO_READ)) != 0  # EC_IO_BASE
     exits = types % 2 == 1
     # sysdig needs the event's own fd info, which an exit only gets from its enter event
-    has_fd = _column(data, "fds", "fd.type").is_not_null().to_numpy() & (data.enter_rows >= 0)
+    has_fd = table_column(data, "fds", "fd.type").is_not_null().to_numpy() & (data.enter_rows >= 0)
     if not printing:
         # sysdig 0.29.3 runs the filter on an exit event before parsing it unless the event
         # modifies state (parsers.cpp process_event): the event has no fd info yet then, so
         # evt.buflen has no value in filters on read, readv, writev, ioctl... exits. Only the
         # write exit looks its fd up early (to spot tracer fds). -p runs after parsing.
-        flags = _info_per_type("flags")[types]
+        flags = info_per_type("flags")[types]
         early = ((flags & int(EF.MODIFIES_STATE)) == 0) & (types != 9)  # 9: write exit
         has_fd &= ~early
     res = data.param("res")
@@ -659,24 +565,9 @@ def _buflen(data, printing):
     return pl.select(pl.when(ok).then(res)).to_series().cast(pl.UInt64).alias("evt.buflen")
 
 
-def _failed_mask(data):
-    """sysdig's extract_error_count: a `res` parameter < 0, or (no `res`) the `fd` of an exit
-    that creates one < 0. Null where there is neither."""
-    res = data.param("res")
-    res = pl.Series([None] * len(data), dtype=pl.Int64) if res.dtype == pl.Null \
-        else res.cast(pl.Int64, strict=False)
-    fd = data.param("fd")
-    fd = pl.Series([None] * len(data), dtype=pl.Int64) if fd.dtype == pl.Null \
-        else fd.cast(pl.Int64, strict=False)
-    creates = pl.Series(_flag_per_type(EF.CREATES_FD)[data.headers.type]
-                        & (data.headers.type % 2 == 1))
-    return pl.select(pl.when(res.is_not_null()).then(res < 0)
-                     .when(creates & fd.is_not_null()).then(fd < 0)).to_series()
-
-
 @field("evt.count.error", "UINT32", "uint", "1 for events that returned an error")
 def _evt_count_error(data, arg):
-    failed = _failed_mask(data)
+    failed = failed_mask(data)
     return pl.select(pl.when(failed).then(pl.lit(1, pl.UInt32))).to_series() \
         .alias("evt.count.error")
 
@@ -710,23 +601,14 @@ _open_flag_field("evt.is_open_write", 2, "writing")   # PPM_O_WRONLY
 
 # -- process ancestry (the thread versions of query.threads, looked up as of each event) -------
 
-def _versions(data):
-    return data.thread_versions
-
-
-def _sections(data):
-    starts = [s.first_event for s in data.capture.sections] or [0]
-    return (np.searchsorted(np.asarray(starts), np.arange(len(data)), side="right") - 1) \
-        .astype(np.int32)
-
 
 def _thread_at(data, tids, columns=("comm", "pid", "ptid")):
     """The thread `tids[i]` (null: none) as sysdig's table holds it at event i: a frame with
     'alive' and the state columns (comm '<NA>' for a thread sysdig made up)."""
     from .threads import _as_of
-    events = pl.DataFrame({"section": _sections(data), "row": np.arange(len(data)),
+    events = pl.DataFrame({"section": event_sections(data), "row": np.arange(len(data)),
                            "key": pl.Series(tids, dtype=pl.Int64)})
-    found = _as_of(events, _versions(data), "key", columns, "v.")
+    found = _as_of(events, thread_versions_of(data), "key", columns, "v.")
     alive = found["v.alive"] & found["key"].is_not_null()
     out = found.select(alive.alias("alive"),
                        *[pl.col("v." + c).alias(c) for c in columns])
@@ -739,11 +621,6 @@ def _thread_at(data, tids, columns=("comm", "pid", "ptid")):
 def _thread_valid(data):
     """Events with a thread (sysdig's tinfo not NULL)."""
     return data.thread_columns(["proc.pid"])["proc.pid"].is_not_null()
-
-
-def _fake_container_rows(data):
-    from .threads import _container_json_ids
-    return np.isin(data.headers.type, _container_json_ids()) & (data.capture.counted)
 
 
 def _ancestors(data, depth=None):
@@ -759,7 +636,7 @@ def _ancestors(data, depth=None):
         main_tid = own["pid"]
         main = _thread_at(data, main_tid)
         is_main = own["alive"] & (own["pid"] == tids)
-        fake = pl.Series(_fake_container_rows(data))
+        fake = pl.Series(fake_container_rows(data))
         names = data.thread_columns(["proc.name"])["proc.name"]
         level0 = pl.DataFrame({
             "alive": valid,
@@ -804,7 +681,7 @@ def _index_arg(arg, name):
         return 0
     text = arg.strip()
     if not text.isdigit():
-        from .format import FormatError  # a ValueError the command line reports in one line
+        from .field_catalog import FormatError  # a ValueError the command line reports in one line
         raise FormatError(f"{name}[{arg}]: the argument must be a number (0 = the process)")
     return int(text)
 
@@ -882,7 +759,7 @@ def _proc_pcmdline(data, arg):
                         ("comm", "args"))
     text = pl.concat_str([parent["comm"], parent["args"].list.eval(
         pl.lit(" ") + pl.element()).list.join("")])
-    ok = parent["alive"] & _thread_valid(data) & ~pl.Series(_fake_container_rows(data))
+    ok = parent["alive"] & _thread_valid(data) & ~pl.Series(fake_container_rows(data))
     return pl.select(pl.when(ok).then(text)).to_series().alias("proc.pcmdline")
 
 
@@ -904,7 +781,7 @@ def _proc_exeline(data, arg):
 @field("thread.ismain", "BOOL", "bool", "true for the main thread of a process (tid = pid)")
 def _thread_ismain(data, arg):
     pid = data.thread_columns(["proc.pid"])["proc.pid"]
-    fake = pl.Series(_fake_container_rows(data))
+    fake = pl.Series(fake_container_rows(data))
     return pl.select(pl.when(fake & pid.is_not_null()).then(True)
                      .otherwise(pid == pl.Series(data.headers.tid, dtype=pl.Int64))) \
         .to_series().alias("thread.ismain")
@@ -913,7 +790,7 @@ def _thread_ismain(data, arg):
 def _user_attribute(data, what):
     uid = data.thread_columns(["user.uid"])["user.uid"].cast(pl.Int64)
     users = data.capture.users
-    frame = pl.DataFrame({"section": _sections(data), "uid": uid})
+    frame = pl.DataFrame({"section": event_sections(data), "uid": uid})
     if users.height == 0:
         return pl.Series([None] * len(data), dtype=pl.String)
     table = (users.select(pl.col("section").cast(pl.Int32), pl.col("uid").cast(pl.Int64),
@@ -935,15 +812,15 @@ def _user_shell(data, arg):
 # -- fd fields ---------------------------------------------------------------------------------
 
 field("fd.sockfamily", "CHARBUF", "string", "'ip' or 'unix' for sockets")(
-    lambda data, arg: _column(data, "fds", "fd.sockfamily"))
+    lambda data, arg: table_column(data, "fds", "fd.sockfamily"))
 
 
 @field("fd.uid", "CHARBUF", "string", "the thread id and the fd number, chained (13057 + 11)")
 def _fd_uid(data, arg):
-    num = _column(data, "fds", "fd.num")
+    num = table_column(data, "fds", "fd.num")
     text = pl.select(pl.concat_str([pl.Series(data.headers.tid, dtype=pl.Int64).cast(pl.String),
                                     num.cast(pl.String)])).to_series()
-    return text.set(pl.Series(_fake_container_rows(data)), None).alias("fd.uid")
+    return text.set(pl.Series(fake_container_rows(data)), None).alias("fd.uid")
 
 
 @field("fd.is_server", "BOOL", "bool",
@@ -953,7 +830,7 @@ def _fd_is_server(data, arg):
     # the fd entry each event shows, as query.fds.fd_columns finds it
     from . import fds
     state = fds.fd_state(data.capture)
-    kind = _column(data, "fds", "fd.type")
+    kind = table_column(data, "fds", "fd.type")
     out = pl.Series("fd.is_server", [None] * len(data), dtype=pl.Boolean)
     rows = np.flatnonzero(kind.is_not_null().to_numpy())
     if not len(rows):
@@ -991,7 +868,7 @@ def _fd_is_server(data, arg):
                 local4.add((s, int(address)))
             else:
                 local6.add((s, address.packed[:8]))
-    section = _sections(data)[rows]
+    section = event_sections(data)[rows]
     values = []
     for t, d, s, cid, row in zip(vtype.tolist(), dip, section.tolist(), container,
                                  rows.tolist()):

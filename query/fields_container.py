@@ -18,7 +18,8 @@ import json
 import numpy as np
 import polars as pl
 
-from .fields import _fake_container_rows, _sections, field
+from .field_catalog import field
+from .field_common import fake_container_rows, event_sections
 from .fields_proc import _lookup
 
 # a container id in a cgroup path, as sysdig's runtimes find it: the last path element, with
@@ -68,7 +69,7 @@ def container_events(data):
     cached = data.__dict__.get("_container_events")
     if cached is not None:
         return cached
-    rows = np.flatnonzero(_fake_container_rows(data))
+    rows = np.flatnonzero(fake_container_rows(data))
     # a chunk of a section read in chunks (query.chunks) starts from the last description of
     # each container its section's chunks before it had: rows below its own
     carry = getattr(data.capture, "carry_in", None)
@@ -105,14 +106,14 @@ def _descriptions(data):
     version_code = np.array([code_of.get(cid, _ON_HOST) for cid in version_ids] or [0],
                             dtype=np.int64)
     code = np.where(alive, version_code[v.fill_null(0).to_numpy()], _NO_THREAD)
-    code[_fake_container_rows(data)] = _NO_THREAD
+    code[fake_container_rows(data)] = _NO_THREAD
     for row, cid, _ in events:
         if row >= 0:   # (not a description carried from the chunks before)
             code[row] = code_of[cid]  # a container event's made-up thread is in its container
     # first one undescribed entry per container, then the container events' descriptions
     descriptions = [dict(_UNDESCRIBED, **{"container.id": cid}) for cid in known]
     index = code.copy()
-    sections = np.asarray(_sections(data))
+    sections = np.asarray(event_sections(data))
     for k, cid in enumerate(known):
         told = [(row, d) for row, c, d in events if c == cid]
         mine = np.flatnonzero(code == k)

@@ -29,7 +29,8 @@ import numpy as np
 import polars as pl
 
 from . import fds
-from .fields import FIELDS, FieldDef, _column, _fake_container_rows, field
+from .field_catalog import FIELDS, FieldDef, field
+from .field_common import table_column, fake_container_rows
 
 __all__ = ["NetFieldDef", "fdlist_columns", "socket_entries"]
 
@@ -70,7 +71,7 @@ def socket_entries(data):
         return cached
     state = fds.fd_state(data.capture)
     n = len(data)
-    has = _column(data, "fds", "fd.num").is_not_null().to_numpy()
+    has = table_column(data, "fds", "fd.num").is_not_null().to_numpy()
     rows = np.flatnonzero(has)
     shown = state.lastevent_fd[rows].copy()
     if state.info_fd:
@@ -369,9 +370,9 @@ def _container_ids(data):
 
 
 def _with_container(data, name, base):
-    text = _column(data, "fds", base)
+    text = table_column(data, "fds", base)
     out = pl.select(pl.concat_str([_container_ids(data), pl.lit(":"), text])).to_series()
-    return out.set(pl.Series(_fake_container_rows(data)), None).alias(name)
+    return out.set(pl.Series(fake_container_rows(data)), None).alias(name)
 
 
 @field("fd.containername", "CHARBUF", "string",

@@ -12,7 +12,8 @@ import polars as pl
 
 from scaptool.scap import eventtable
 
-from .fields import _fake_container_rows, _sections, field
+from .field_catalog import field
+from .field_common import fake_container_rows, event_sections
 
 # -- lookups of thread versions ---------------------------------------------------------------
 
@@ -30,7 +31,7 @@ def _lookup(data, who):
         alive, _ = _lookup(data, "own")
         key = pl.select(pl.when(pl.Series(alive)).then(_gather(data, "own", "pid"))) \
             .to_series()
-    events = pl.DataFrame({"section": _sections(data), "row": np.arange(len(data)),
+    events = pl.DataFrame({"section": event_sections(data), "row": np.arange(len(data)),
                            "key": key})
     right = (versions.with_row_index("_v")
              .select("section", pl.col("tid").alias("key"), "row", pl.col("_v").cast(pl.Int64))
@@ -72,7 +73,7 @@ def _of_main(data, column, missing):
 
 def _fake_rows(data):
     """Container events: sysdig gives each a thread made for it alone (init()'s values)."""
-    return _fake_container_rows(data)
+    return fake_container_rows(data)
 
 
 def _with_fake(data, series, value):
@@ -196,7 +197,7 @@ def _user_loginname(data, arg):
         return pl.Series([None] * len(data), dtype=pl.String)
     table = (users.select(pl.col("section").cast(pl.Int32), pl.col("uid").cast(pl.Int64),
                           "name").unique(["section", "uid"], keep="first", maintain_order=True))
-    frame = pl.DataFrame({"section": _sections(data), "uid": loginuid})
+    frame = pl.DataFrame({"section": event_sections(data), "uid": loginuid})
     return frame.join(table, on=["section", "uid"], how="left", maintain_order="left")["name"]
 
 
@@ -240,7 +241,7 @@ def _memory_updates(data, group):
     versions = data.thread_versions
     # keys are positions in the whole reading (query.chunks.reading_rows), so that updates
     # carried from the chunks before keep their order with this chunk's
-    from .chunks import reading_rows
+    from .chunk_memory import reading_rows
     created = versions.filter(pl.col("alive") & pl.col("mem_row").is_not_null())
     created = (created.with_columns(pl.Series("mem_row", reading_rows(
                    data, created["mem_row"].to_numpy()), dtype=pl.Int64))
@@ -249,7 +250,7 @@ def _memory_updates(data, group):
                .unique(["section", "tid", "key"], keep="last", maintain_order=True))
     types = np.asarray(data.headers.type)
     tids = np.asarray(data.headers.tid).astype(np.int64)
-    sections = _sections(data)
+    sections = event_sections(data)
     own_alive, _ = _lookup(data, "own")
     updates = [created]
 
@@ -329,9 +330,9 @@ def _memory_at(data, group, rows, keys, applied=None):
     else:
         stream = stream.filter(pl.col("event").is_in([_CREATED, _CARRIED_PRINTED])
                                | pl.col("event").is_in(applied))
-    from .chunks import reading_rows
+    from .chunk_memory import reading_rows
     keys = np.asarray(keys, dtype=np.int64)
-    events = pl.DataFrame({"section": _sections(data)[rows],
+    events = pl.DataFrame({"section": event_sections(data)[rows],
                            "tid": np.asarray(data.headers.tid).astype(np.int64)[rows],
                            "key": reading_rows(data, keys // 2) * 2 + keys % 2,
                            "_q": np.arange(len(rows))}).sort("key")
@@ -346,8 +347,9 @@ def _memory_at(data, group, rows, keys, applied=None):
 
 
 def _modifies_state(types):
-    from .fields import EF, _flag_per_type
-    return _flag_per_type(EF.MODIFIES_STATE)[types]
+    from .field_common import flag_per_type
+    from scaptool.scap.eventtable import EF
+    return flag_per_type(EF.MODIFIES_STATE)[types]
 
 
 def _memory_in_filter(data, group):
@@ -417,7 +419,7 @@ def _type_is_id(arg):
     """evt.type.is.NAME or evt.type.is.NUMBER: the event ids it matches. A name matches the
     first enter/exit pair of that name in 0.29.3's table (older versions only, for events
     with several); a number matches that id alone."""
-    from .format import FormatError
+    from .field_catalog import FormatError
     text = arg or ""
     if text.isdigit() and int(text) < 1 << 32:
         return (int(text),)
@@ -453,12 +455,13 @@ def _evt_time_iso8601(data, arg):
 @field("evt.wait_latency", "RELTIME", "time",
        "for exits of events that wait (sleep, select, poll...), the time spent waiting (ns)")
 def _evt_wait_latency(data, arg):
-    from .fields import EF, _flag_per_type, _no_thread
+    from .field_common import flag_per_type, no_thread_mask
+    from scaptool.scap.eventtable import EF
     types = data.headers.type
-    waits = _flag_per_type(EF.WAITS)[types] & (types % 2 == 1)
+    waits = flag_per_type(EF.WAITS)[types] & (types % 2 == 1)
     latency = np.asarray(data.latency).astype(np.int64)
     # with no thread sysdig has no latency to give: 0
-    value = np.where(_no_thread(data), 0, latency)
+    value = np.where(no_thread_mask(data), 0, latency)
     out = pl.Series("evt.wait_latency", value, dtype=pl.Int64)
     return out.set(pl.Series(~waits), None)
 
@@ -510,8 +513,8 @@ def _error_kinds(data, printing):
 
 
 def _error_kinds_of(data, printing):
-    from .fields import _failed_mask, _info_per_type
-    failed = _failed_mask(data).fill_null(False)
+    from .field_common import failed_mask, info_per_type
+    failed = failed_mask(data).fill_null(False)
     types = np.asarray(data.headers.type)
     fd_type = data.fds["fd.type"] if data.fds is not None else \
         pl.Series([None] * len(data), dtype=pl.String)
@@ -523,7 +526,7 @@ def _error_kinds_of(data, printing):
     net_types = np.isin(types, _ids(("accept", "accept4", "connect"), enter=False))
     by_type = np.where(file_types, "file", np.where(net_types, "net", "other"))
     by_type = np.where(exits, by_type, "other")
-    category = _info_per_type("category")[types] & ~int(eventtable._SOURCE_BITS)
+    category = info_per_type("category")[types] & ~int(eventtable._SOURCE_BITS)
     memory = category == int(eventtable.EC.MEMORY)
     # 'other': an fd of another kind, or no fd and neither a file/net creator nor memory
     by_type = np.where(memory & (by_type == "other"), "memory", by_type)
@@ -582,7 +585,7 @@ def _abspath_pair(arg):
         return 0
     if arg == "dst":
         return 1
-    from .format import FormatError
+    from .field_catalog import FormatError
     raise FormatError(f"evt.abspath.{arg}: use evt.abspath, evt.abspath.src or evt.abspath.dst")
 
 
@@ -663,7 +666,7 @@ def _threads_at(data, rows, keys, columns):
     (alive, {column: Series})."""
     versions = data.thread_versions
     keys = pl.Series(keys, dtype=pl.Int64)
-    events = pl.DataFrame({"section": _sections(data)[rows], "row": rows.astype(np.int64),
+    events = pl.DataFrame({"section": event_sections(data)[rows], "row": rows.astype(np.int64),
                            "key": keys, "_q": np.arange(len(rows))}).sort("row")
     right = (versions.with_row_index("_v")
              .select("section", pl.col("tid").alias("key"), "row", pl.col("_v").cast(pl.Int64))
@@ -779,7 +782,7 @@ class _ExecTime:
 
     def advance(self, data, rows):
         """exectime and totexectime (null without a thread) of `rows`, after the rows seen."""
-        from .chunks import reading_rows
+        from .chunk_memory import reading_rows
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and reading_rows(data, rows[:1])[0] <= self.last_row:
             self.__init__()   # asked again from the start: a new pass over the events
@@ -835,7 +838,7 @@ class _ExecTime:
 
 def _reading_sections(data):
     """The section of each event in the whole reading (a chunk's: its capture's section)."""
-    sections = _sections(data)
+    sections = event_sections(data)
     index = getattr(data.capture, "section_index", None)
     return sections if index is None else np.full(len(data), index, dtype=sections.dtype)
 
@@ -860,7 +863,7 @@ def _exectime_field(name, which, description):
     def compute(data, arg):
         # filters see every event sysdig reads, in order (from the chunks before, in a
         # reading by chunks)
-        from .chunks import carried_end, carried_start
+        from .chunk_memory import carried_end, carried_start
         rows = _counted_rows(data)
         key = ("read", name)
         start = carried_start(data, key, _ExecTime())

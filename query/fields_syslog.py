@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from . import syslog
-from .fields import field
+from .field_catalog import field
 
 
 def _present(data, arg):

@@ -11,13 +11,11 @@ import polars as pl
 
 from scaptool.scap.codecs import bytebuf_text
 
+from .field_common import first_timestamp
+from .field_catalog import FormatError  # noqa: F401 - (raised here, and by fields)
 from .fields import lookup
 
 _TOKEN = re.compile(r"%(\d*)([A-Za-z_][A-Za-z0-9_.]*(?:\[[^\]]*\])?)")
-
-
-class FormatError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -176,7 +174,7 @@ def output_time_column(data, rows, mode=None, previous=None):
     if mode == "a":
         return _joined([ts // 10**9, ".", ts % 10**9], [None, None, None])
     if mode == "r":
-        delta = ts - _first_timestamp(data)
+        delta = ts - first_timestamp(data)
     elif mode == "d":
         delta = np.asarray(data.latency[rows], dtype=np.int64)
     elif mode == "D":
@@ -198,18 +196,6 @@ def _joined(parts, widths):
         text = pl.lit(pl.Series(values=np.asarray(part, dtype=np.int64))).cast(pl.String)
         pieces.append(text.str.zfill(width) if width else text)
     return pl.select(pl.concat_str(pieces).alias("evt.outputtime")).to_series()
-
-
-def _first_timestamp(data):
-    """-t r counts from the first event sysdig reads (it never sees types it does not know),
-    container events excepted: they do not set it."""
-    from scaptool.scap import sysdig0293
-    if "first_ts" in data.memory:   # read in chunks: found in an earlier one
-        return data.memory["first_ts"]
-    h = data.headers
-    counted = data.capture.counted & ~np.isin(h.type, list(sysdig0293.LEADING_STATE_TYPES))
-    first = np.flatnonzero(counted)
-    return int(h.values_at("ts", first[:1])[0]) if len(first) else 0
 
 
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"

@@ -110,9 +110,6 @@ class CaptureState(NoState):
         return text[text.index(">") + 1:]
 
 
-def capture_state(capture, data=None):
+def capture_state(capture, data):
     """The state of every event of the capture, for rendering."""
-    if data is None:
-        from .events import EventData
-        data = EventData(capture)
     return CaptureState(capture, data)
