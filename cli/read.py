@@ -88,6 +88,7 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         click.echo(chisels.describe(chisels.find(chisel_info)), nl=False)
         return
     if list_fields:
+        from scaptool.query.fields import field_listing
         click.echo(field_listing(), nl=False)
         return
     if list_events:
@@ -332,22 +333,6 @@ def _imports_done():
     gc.freeze()
 
 
-def field_listing():
-    """-l: the field catalog by class, as sysdig lays it out."""
-    from scaptool.query.fields import FIELDS
-    by_class = {}
-    for name, definition in sorted(FIELDS.items()):
-        by_class.setdefault(name.split(".")[0], []).append(definition)
-    out = []
-    for cls, definitions in by_class.items():
-        out.append(f"----------------------\nField Class: {cls}\n\n")
-        for d in definitions:
-            shown = d.name + ("[NAME]" if d.arg == "required" else "")
-            out.append(f"{shown:<23} ({d.type}) {d.description}\n")
-        out.append("\n")
-    return "".join(out)
-
-
 def _select(data, filter_text, numevents):
     import numpy as np
     keep = np.ones(len(data), dtype=bool)
@@ -360,15 +345,12 @@ def _select(data, filter_text, numevents):
 
 
 def _first_events(capture, count):
-    """-n: the first `count` events sysdig reads. The container events that lead a section
-    are consumed while the file is opened: they are numbered, but not counted."""
+    """-n: the first `count` events sysdig reads (query.select.first_events), and -P's last
+    line where sysdig stops reading."""
     import numpy as np
 
-    from scaptool.query.summary import initial_state_mask
-    from scaptool.query.render import opening_rows
-    counted = np.asarray(capture.event_numbers) > 0
-    counted &= ~initial_state_mask(capture.event_types, starts=opening_rows(capture))
-    first = counted & (np.cumsum(counted) <= count)
+    from scaptool.query.select import first_events
+    first = first_events(capture, count)
     if capture.progress is not None:  # -P ends where sysdig stops reading: after the last
         taken = np.flatnonzero(first)
         if len(taken) == count:

@@ -51,26 +51,25 @@ def parse_time(text, first_ts):
 def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, filter_text=None,
                around=None, window_ms=1000):
     """A bool per event: is it in the slice? (Times in ns since the epoch, bounds included.)"""
-    from scaptool.query.api import _data
     from scaptool.query.select import filter_mask
-    data = _data(capture)
     keep = np.ones(len(capture), dtype=bool)
     who = [f"thread.tid in ({', '.join(map(str, tids))})" if tids else "",
            f"proc.pid in ({', '.join(map(str, pids))})" if pids else "",
            "proc.name in (" + ", ".join(_quoted(n) for n in names) + ")" if names else ""]
     who = [w for w in who if w]
     if who:
-        keep &= filter_mask(capture, " or ".join(who), data)
+        keep &= filter_mask(capture, " or ".join(who))
     ts = np.asarray(capture.headers.ts)
     if start is not None:
         keep &= ts >= np.uint64(start)
     if end is not None:
         keep &= ts <= np.uint64(end)
     if filter_text:
-        keep &= filter_mask(capture, filter_text, data)
+        keep &= filter_mask(capture, filter_text)
     if around:
         from scaptool.chisels.dump import window_mask
-        hits = np.flatnonzero(filter_mask(capture, around, data) & data.visible)
+        from scaptool.query.render import visible_rows
+        hits = visible_rows(capture, np.flatnonzero(filter_mask(capture, around)))
         tid = np.asarray(capture.headers.tid)
         moments = [(int(ts[r]), int(tid[r])) for r in hits]
         keep &= window_mask(capture, moments, window_ms)

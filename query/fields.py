@@ -18,6 +18,22 @@ from .field_common import (event_sections, failed_mask, fake_container_rows, fir
                            thread_versions_of)
 
 
+def field_listing():
+    """The field catalog by class, as `sysdig -l` lays it out (scaptool -l prints it)."""
+    by_class = {}
+    for name, definition in sorted(FIELDS.items()):
+        by_class.setdefault(name.split(".")[0], []).append(definition)
+    out = []
+    for cls, definitions in by_class.items():
+        out.append(f"----------------------\nField Class: {cls}\n\n")
+        for d in definitions:
+            shown = d.name + ("[NAME]" if d.arg == "required" else "")
+            out.append(f"{shown:<23} ({d.type}) {d.description}\n")
+        out.append("\n")
+    return "".join(out)
+
+
+
 def columns_at(data, names, rows, printed=False):
     """Like columns(), for the given rows only: the values filters compare, or (printed=True)
     the values -p prints."""

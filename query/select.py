@@ -88,3 +88,15 @@ def _exact(data, node):
     from .api import _resolve_by_name
     expr = compile_filter(node, _resolve_by_name)
     return columns(data, _field_names(node)).select(expr).to_series().to_numpy()
+
+
+def first_events(capture, count):
+    """A bool per event: the first `count` events sysdig reads (its -n). The container events
+    that lead a section are consumed while the file is opened: numbered, but not counted."""
+    from scaptool.scap import sysdig0293
+
+    from .render import opening_rows
+    counted = np.asarray(capture.event_numbers) > 0
+    for first, end in sysdig0293.leading_state_runs(capture.event_types, opening_rows(capture)):
+        counted[first:end] = False
+    return counted & (np.cumsum(counted) <= count)
