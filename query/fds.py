@@ -905,22 +905,38 @@ class FdState:
         """evt.info's resolution of fd values: ``<typechar l4char>name`` of fd V as the
         thread's table has it at row R (after R was parsed); null where the table lacks it."""
         vid = self.lookup(rows, fds)
-        return _render_versions(self.versions, vid)
+        if "_version_texts" not in self.__dict__:
+            self._version_texts = _version_texts(self.versions)
+        return _render_versions(self.versions, vid, self._version_texts)
 
 
-def _render_versions(versions, vid):
-    t = versions["type"].to_numpy()
-    names = versions["name"].to_list()
+def _render_versions(versions, vid, texts=None):
+    """The text of version vid[i] (null for -1): `texts` are _version_texts(versions)."""
+    if texts is None:
+        texts = _version_texts(versions)
+    vid = np.asarray(vid, dtype=np.int64)
+    found = vid >= 0
+    picked = texts.gather(np.where(found, vid, 0)) if len(texts) else \
+        pl.Series("fd.text", [None] * len(vid), dtype=pl.String)
+    return pl.select(pl.when(pl.Series(found)).then(picked)).to_series().alias("fd.text")
+
+
+def _version_texts(versions):
+    """``<typechar l4char>name`` of every version, built once per table: each distinct name
+    is sanitized once, the rest are lookups and one concatenation."""
+    t = versions["type"].to_numpy().astype(np.int64)
     l4 = _effective_l4(versions)
-    out = []
-    for v in vid.tolist():
-        if v < 0:
-            out.append(None)
-            continue
-        ty = int(t[v])
-        out.append(f"<{TYPECHAR.get(ty, '?')}{L4CHAR.get(int(l4[v]), '')}>"
-                   f"{_sanitize(names[v] or '')}")
-    return pl.Series("fd.text", out, dtype=pl.String)
+    typechar = np.array([TYPECHAR.get(k, "?") for k in range(max(TYPECHAR) + 1)])
+    l4char = np.array([L4CHAR.get(k, "") for k in range(max(L4CHAR) + 1)])
+    tc = np.where((t >= 0) & (t < len(typechar)), typechar[np.clip(t, 0, len(typechar) - 1)], "?")
+    lc = np.where((l4 >= 0) & (l4 < len(l4char)), l4char[np.clip(l4, 0, len(l4char) - 1)], "")
+    names = versions["name"].fill_null("")
+    distinct = names.unique()
+    clean = pl.Series([_sanitize(n) for n in distinct.to_list()], dtype=pl.String)
+    names = names.replace_strict(distinct, clean, return_dtype=pl.String)
+    return pl.select(pl.concat_str([pl.lit("<"), pl.Series(tc.astype(str)),
+                                    pl.Series(lc.astype(str)), pl.lit(">"), names])
+                     ).to_series().alias("fd.text")
 
 
 def _effective_l4(versions):
