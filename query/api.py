@@ -10,7 +10,8 @@ language.
 Eager and lazy twins (the lazy ones compute a column only when a query uses it):
 
     frame(capture, fields, filter)       -> DataFrame   lazy_frame(capture, fields, filter)
-    batches(capture, fields, filter)     -> DataFrames of at most `size` rows, in file order
+    batches(capture, fields, filter)     -> DataFrames of `size` rows, in file order, the
+                                            capture read a chunk at a time (bounded memory)
     Capture.events(params)               -> DataFrame   Capture.lazy_events(params)
 
 `capture` is an opened capture or a path; `fields` a field name or a list of them; `filter` a
@@ -21,6 +22,7 @@ fields() lists the catalog with each field's column dtype.
 """
 import contextlib
 import os
+import warnings
 
 import numpy as np
 import polars as pl
@@ -117,11 +119,16 @@ def _opened(capture):
         yield capture
 
 
-def _frame_batches(capture, names, filter, all_events, size):
+def _frame_batches(capture, names, filter, all_events, size, data=None):
     """The frame's rows in DataFrames of `size` rows (None: one), in file order; at least one
-    DataFrame, empty when no event is selected."""
-    data = _data(capture)
-    keep = np.ones(len(data), dtype=bool) if all_events else data.visible.copy()
+    DataFrame, empty when no event is selected. `data`: an EventData to read (a chunk of a
+    reading) instead of the capture's own."""
+    data = data if data is not None else _data(capture)
+    if all_events:
+        keep = np.ones(len(data), dtype=bool)
+        keep[:getattr(data.capture, "context", 0)] = False   # a chunk's context: not its own
+    else:
+        keep = data.visible.copy()
     # the clock fields are made from the timestamps: their text is computed only for a filter
     engine = [n for n in names if lookup(n)[0].name not in CLOCKS]
     table = columns(data, engine + (filter_fields(filter) if filter else []))
@@ -152,13 +159,41 @@ def frame(capture, fields=DEFAULT_FIELDS, filter=None, *, all_events=False):
 
 
 def batches(capture, fields=("evt.num", "proc.name", "evt.type", "evt.info"), filter=None,
-            size=100_000, *, all_events=False):
-    """The rows of frame(...) in DataFrames of at most `size` rows, in file order."""
+            size=100_000, *, all_events=False, chunk_events=None):
+    """The rows of frame(...) in DataFrames of `size` rows (the last one may be shorter), in
+    file order, read a chunk of `chunk_events` events at a time (query.chunks) with sysdig's
+    state carried from one chunk to the next: memory follows the chunk, not the capture, and
+    the first batch comes after the first chunk. `capture`: a path, an opened capture (its
+    file is read again), or a binary stream or file descriptor (a pipe, a live capture)."""
+    from scaptool.scap import Capture, ScapError, ScapWarning, TruncatedError
+
+    from .chunks import DEFAULT_CHUNK_EVENTS, Reading, event_data_chunks
     names = _field_names(fields)
-    with _opened(capture) as opened:
-        for batch in _frame_batches(opened, names, filter, all_events, size):
-            if batch.height:
-                yield batch
+    if filter:
+        parse(filter)  # a bad filter fails before anything is read
+    if isinstance(capture, Capture) and capture.closed:
+        raise ScapError("capture is closed", path=capture.path)
+    reading = Reading()
+    pending, held = [], 0
+    for data in event_data_chunks(capture, chunk_events or DEFAULT_CHUNK_EVENTS,
+                                  reading=reading):
+        for part in _frame_batches(data.capture, names, filter, all_events, None, data):
+            if part.height:
+                pending.append(part)
+                held += part.height
+        while held >= size:
+            joined = pl.concat(pending) if len(pending) > 1 else pending[0]
+            yield joined.slice(0, size)
+            rest = joined.slice(size)
+            pending, held = ([rest] if rest.height else []), rest.height
+    if held:
+        yield pl.concat(pending) if len(pending) > 1 else pending[0]
+    damage = reading.damage
+    if isinstance(damage, TruncatedError) and reading.reader.events_read:
+        # as scap.open does: what came before the damage is the capture
+        warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=2)
+    elif damage is not None:
+        raise damage
 
 
 def lazy_frame(capture, fields=None, filter=None, *, all_events=False):

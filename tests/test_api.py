@@ -6,7 +6,7 @@ import pytest
 
 from scaptool import query
 from scaptool import scap
-from conftest import corpus_path
+from conftest import corpus_capture, corpus_path
 from scaptool.query.filter import FilterError
 from scaptool.query.select import filter_mask
 
@@ -57,3 +57,36 @@ def test_filter_expr_agrees_with_the_cli_path(text):
     by_expr = f.filter(query.filter_expr(text))["evt.num"].to_list()
     mask = filter_mask(cap, text)
     assert by_expr == [n or None for n in cap.event_numbers[mask].tolist()]
+
+
+def test_batches_read_the_capture_by_chunks():
+    """batches() reads a chunk at a time with state carried: the same rows as frame(), from
+    a path, an opened capture or a pipe, with chunks far smaller than the capture."""
+    import os
+    import threading
+    path = corpus_capture("sysflow-ls")
+    names = ["evt.num", "proc.name", "thread.tid", "fd.name", "evt.info"]
+    whole = query.frame(path, names)
+    by_path = list(query.batches(path, names, size=1000, chunk_events=997))
+    assert all(b.height == 1000 for b in by_path[:-1]) and by_path[-1].height <= 1000
+    assert pl.concat(by_path).equals(whole)
+    with scap.open(path) as cap:
+        assert pl.concat(query.batches(cap, names, chunk_events=3001)).equals(whole)
+    read_end, write_end = os.pipe()
+
+    def feed():
+        with os.fdopen(write_end, "wb") as w:
+            w.write(path.read_bytes())
+    threading.Thread(target=feed, daemon=True).start()
+    piped = pl.concat(query.batches(read_end, names, chunk_events=5000))
+    os.close(read_end)
+    assert piped.equals(whole)
+
+
+def test_batches_of_a_damaged_capture_keep_what_came_before(tmp_path):
+    cut = tmp_path / "cut.scap"
+    cut.write_bytes(corpus_capture("sysflow-ls").read_bytes()[:600_000])
+    with pytest.warns(scap.ScapWarning, match="truncated"):
+        parts = list(query.batches(cut, ["evt.num", "evt.type"], chunk_events=500))
+    with pytest.warns(scap.ScapWarning):
+        assert pl.concat(parts).equals(query.frame(cut, ["evt.num", "evt.type"]))
