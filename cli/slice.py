@@ -15,7 +15,7 @@ import numpy as np
 
 from scaptool import scap
 
-from . import polars_import
+from . import polars_import, read
 
 _DURATION = re.compile(r"^\+?(\d+(?:\.\d*)?|\.\d+)(ns|us|ms|s|m|h)?$")
 _UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
@@ -49,8 +49,11 @@ def parse_time(text, first_ts):
 
 
 def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, filter_text=None,
-               around=None, window_ms=1000):
-    """A bool per event: is it in the slice? (Times in ns since the epoch, bounds included.)"""
+               around=None, window_ms=1000, data=None, moments=None):
+    """A bool per event of `capture` (a capture, or a chunk of one read with query.chunks,
+    whose EventData is `data`): is it in the slice? (Times in ns since the epoch, bounds
+    included.) `moments`: the (ts, tid) of the events matching `around`, found beforehand
+    over the whole capture (around_moments); found here when None."""
     from scaptool.query.select import filter_mask
     keep = np.ones(len(capture), dtype=bool)
     who = [f"thread.tid in ({', '.join(map(str, tids))})" if tids else "",
@@ -58,22 +61,30 @@ def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, fil
            "proc.name in (" + ", ".join(_quoted(n) for n in names) + ")" if names else ""]
     who = [w for w in who if w]
     if who:
-        keep &= filter_mask(capture, " or ".join(who))
+        keep &= filter_mask(capture, " or ".join(who), data)
     ts = np.asarray(capture.headers.ts)
     if start is not None:
         keep &= ts >= np.uint64(start)
     if end is not None:
         keep &= ts <= np.uint64(end)
     if filter_text:
-        keep &= filter_mask(capture, filter_text)
+        keep &= filter_mask(capture, filter_text, data)
     if around:
         from scaptool.chisels.dump import window_mask
-        from scaptool.query.render import visible_rows
-        hits = visible_rows(capture, np.flatnonzero(filter_mask(capture, around)))
-        tid = np.asarray(capture.headers.tid)
-        moments = [(int(ts[r]), int(tid[r])) for r in hits]
+        if moments is None:
+            moments = around_moments(capture, around, data)
         keep &= window_mask(capture, moments, window_ms)
     return keep
+
+
+def around_moments(capture, around, data=None):
+    """(ts, tid) of the events sysdig would show that match the filter `around`."""
+    from scaptool.query.render import visible_rows
+    from scaptool.query.select import filter_mask
+    hits = visible_rows(capture, np.flatnonzero(filter_mask(capture, around, data)))
+    ts = np.asarray(capture.headers.ts)
+    tid = np.asarray(capture.headers.tid)
+    return [(int(ts[r]), int(tid[r])) for r in hits]
 
 
 def _watch_progress():
@@ -114,14 +125,56 @@ def slice_command(path, out, compress, tids, pids, names, start, end, filter_tex
     """Cut the events of chosen threads, processes, times or moments into a capture that
     sysdig and scaptool read on its own (process and fd state included)."""
     polars_import.load()
+    from scaptool.query.chunks import Reading, event_data_chunks
+    from scaptool.query.select import filter_expr
+    from scaptool.scap.rewrite import CaptureWriter
+    from scaptool.scap.writer import check_output
+    for text in (filter_text, around):
+        if text:
+            filter_expr(text)   # a bad filter fails before anything is read or written
+    for text in (start, end):
+        if text:
+            parse_time(text, 0)   # and so does a time that is not one
+    check_output(out, [path])
     watcher = _watch_progress()
-    capture = scap.open(path)
-    first = int(capture.headers.ts[0]) if len(capture) else 0
-    keep = slice_mask(capture, tids=tids, pids=pids, names=names,
-                      start=parse_time(start, first) if start else None,
-                      end=parse_time(end, first) if end else None,
-                      filter_text=filter_text, around=around, window_ms=window_ms)
-    scap.write_capture(out, capture, rows=keep, compress=compress)
+    moments = None
+    if around:   # a first reading finds the moments: a window may reach back into a chunk
+        reading = Reading()
+        moments = []
+        for data in event_data_chunks(path, read.CHUNK_EVENTS, reading=reading):
+            moments += around_moments(data.capture, around, data)
+        _damaged(reading, path)
+    reading = Reading()
+    kept = total = 0
+    bounds = None
+    with CaptureWriter(out, compress=compress) as writer:
+        for data in event_data_chunks(path, read.CHUNK_EVENTS, reading=reading):
+            chunk = data.capture
+            if bounds is None:   # offsets count from the capture's first event
+                first = int(chunk.headers.ts[0]) if len(chunk) else 0
+                bounds = (parse_time(start, first) if start else None,
+                          parse_time(end, first) if end else None)
+            keep = slice_mask(chunk, tids=tids, pids=pids, names=names, start=bounds[0],
+                              end=bounds[1], filter_text=filter_text, around=around,
+                              window_ms=window_ms, data=data, moments=moments)
+            keep[:chunk.context] = False
+            writer.add(chunk, keep)
+            kept += int(np.count_nonzero(keep))
+            total += len(chunk) - chunk.context
+        _damaged(reading, path)
     if watcher is not None:
         watcher.close()
-    click.echo(f"{out}: {int(np.count_nonzero(keep))} of {len(capture)} events", err=True)
+    click.echo(f"{out}: {kept} of {total} events", err=True)
+
+
+def _damaged(reading, path):
+    """A capture that is not one fails; a truncated one keeps what came before the damage,
+    as scap.open does (with the same warning)."""
+    damage = reading.damage
+    if damage is None:
+        return
+    if isinstance(damage, scap.TruncatedError) and reading.reader.events_read:
+        import warnings
+        warnings.warn(scap.ScapWarning(f"{damage}; keeping everything before it"))
+        return
+    raise damage

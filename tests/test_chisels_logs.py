@@ -17,7 +17,7 @@ import pytest
 from scaptool import scap
 from scaptool.chisels import Arg, ChiselError, REGISTRY, chisel
 from scaptool.chisels.run import split_words, take_arguments
-from tests.conftest import require_tool
+from tests.conftest import corpus_capture, require_tool
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MS = 10**6
@@ -299,3 +299,25 @@ def test_explain_on_the_live_capture_of_the_seed_story():
     assert "connected  to 127.0.0.1:3306" in text
     assert ("127.0.0.1:3306 answered: #28000Access denied for user 'shop'@'localhost' "
             "(using password: YES)  <- reads as an error") in text
+
+
+def test_slice_in_small_chunks_writes_what_the_whole_capture_gives(tmp_path, monkeypatch):
+    """slice reads in chunks (two readings with --around): with chunks of a few events its
+    output is byte for byte the whole capture's selection, written by write_capture."""
+    from click.testing import CliRunner
+
+    from scaptool.cli import read as read_command
+    from scaptool.cli.main import cli
+    from scaptool.cli.slice import slice_mask
+    path = corpus_capture("sysdig-examples-nginx")
+    whole = scap.open(path)
+    criteria = dict(names=("nginx",), around="evt.type=open", window_ms=2)
+    scap.write_capture(tmp_path / "whole.scap", whole, rows=slice_mask(whole, **criteria))
+    monkeypatch.setattr(read_command, "CHUNK_EVENTS", 61)
+    result = CliRunner().invoke(cli, ["slice", str(path), "-w", str(tmp_path / "chunked.scap"),
+                                      "--proc", "nginx", "--around", "evt.type=open",
+                                      "--window", "2"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "chunked.scap").read_bytes() == (tmp_path / "whole.scap").read_bytes()
+    kept = int(np.count_nonzero(slice_mask(whole, **criteria)))
+    assert 0 < kept < len(whole) and f"{kept} of {len(whole)} events" in result.output
