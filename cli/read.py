@@ -142,7 +142,6 @@ class _Run:
         self.timetype, self.numevents = timetype, numevents
         self.chisel, self.filter_words = chisel, filter_words
         self.counts = None
-        self.to_write = []
         self.writer = None
         self.chisel_carry = {}
 
@@ -153,15 +152,13 @@ class _Run:
         if self.chisel is None and (self.filter_words or self.numevents is not None
                                     or not (self.quiet or self.out)):
             damage, events = self._read_in_chunks(path)
+        elif self.chisel is None:
+            damage, events = self._count_in_chunks(path)
         else:
             capture = scap.open(path)
-            if self.chisel is not None:
-                self._run_chisel(capture)
-                _progress_done()
-                return capture.damage
-            self._read_whole(capture)
-            damage = capture.damage
-            events = int(capture.event_numbers.max()) if len(capture) else 0
+            self._run_chisel(capture)
+            _progress_done()
+            return capture.damage
         if self.verbose:
             # sysdig -v ends each capture with its statistics on stderr; a file has no
             # driver counters
@@ -232,6 +229,47 @@ class _Run:
             click.echo("\x1b[00m", nl=False)
         return reading.damage, numbered
 
+    def _count_in_chunks(self, path):
+        """Nothing to select or print (-S -q, -q, -w of every event): the events are counted
+        (and written) a chunk at a time as the stream reader hands them out, without any
+        state, which none of this needs. Returns what _read_in_chunks returns."""
+        from scaptool.query.chunks import Carry, ChunkCapture
+        from scaptool.scap.stream import EventChunk, StreamReader
+        _imports_done()
+        writer = self._writer() if self.out else None
+        reader = StreamReader(path, max_events=CHUNK_EVENTS)
+        carry, numbered, damage = None, 0, None
+        try:
+            for item in reader:
+                if not isinstance(item, EventChunk):
+                    carry = None   # a section starts
+                    continue
+                chunk = ChunkCapture(item, carry, False, path=reader.path,
+                                     compressed=bool(reader.compressed))
+                numbers = chunk.event_numbers
+                if len(numbers):
+                    numbered = max(numbered, int(numbers.max()))
+                if writer is not None:
+                    writer.add(chunk)
+                if self.summary:
+                    from scaptool.query.summary import capture_summary_counts
+                    counts = capture_summary_counts(chunk)
+                    self.counts = counts if self.counts is None else self.counts + counts
+                chunk.report("writing" if writer is not None else "reading", len(chunk))
+                carry = Carry(section=chunk.section_index, numbered=numbered)
+                chunk.release()
+        except scap.ScapError as e:
+            damage = e
+        finally:
+            reader.close()
+        if damage is not None and numbered == 0 and not isinstance(damage, scap.TruncatedError):
+            raise damage   # not a capture at all, no such file...: nothing was read
+        if writer is None:
+            _progress_done()
+            if _colour_terminal() and (self.fmt in (None, "c", "container") or self.as_json):
+                click.echo("\x1b[00m", nl=False)   # as sysdig resets them, -q or not
+        return damage, numbered
+
     def abort(self):
         if self.writer is not None:
             self.writer.__exit__(RuntimeError, None, None)
@@ -243,39 +281,6 @@ class _Run:
             from scaptool.scap.rewrite import CaptureWriter
             self.writer = CaptureWriter(self.out, compress=self.compress)
         return self.writer
-
-    def _read_whole(self, capture):
-        """Nothing to select or print (-S -q; -w of every event): no state to keep, the
-        capture is read in one go."""
-        data = None
-        rows = None
-        if self.filter_words or self.numevents is not None or not (self.quiet or self.out):
-            polars_import.load()
-            from scaptool.query.events import EventData
-            limit = None if (self.verbose or self.as_json) else 80
-            data = EventData(capture, bytebuf_limit=limit,
-                             buffer_format=self.buffers or "normal")
-            data.timetype = self.timetype
-        if self.filter_words:
-            import scaptool.query.select  # noqa: F401 - pyparsing and the grammar, first
-        _imports_done()
-        if self.filter_words or self.numevents is not None:
-            rows = _select(data, " ".join(self.filter_words), self.numevents)
-        terminal = _colour_terminal()
-        if self.out:
-            self.to_write.append((capture, rows))
-        elif not self.quiet:
-            _print_events(data, rows, self.fmt, self.as_json, terminal)
-        if not self.out:   # with -w the pass goes on: the events are written at the end
-            _progress_done()
-        if terminal and not self.out and (self.fmt in (None, "c", "container") or self.as_json):
-            # sysdig resets the terminal's colours once a capture's events are printed (not
-            # after a format of the user's own)
-            click.echo("\x1b[00m", nl=False)
-        if self.summary:
-            from scaptool.query.summary import capture_summary_counts
-            counts = capture_summary_counts(capture, rows)
-            self.counts = counts if self.counts is None else self.counts + counts
 
     def _run_chisel(self, capture):
         from scaptool.chisels.run import run_chisel
@@ -290,10 +295,7 @@ class _Run:
         """What comes once every capture is read: the -w output, the -S table."""
         if self.out:
             sys.stdout.flush()
-            writer = self._writer()
-            for capture, rows in self.to_write:
-                writer.add(capture, rows)
-            writer.__exit__(None, None, None)
+            self._writer().__exit__(None, None, None)
             _progress_done()
         if self.summary:
             from scaptool.query.summary import format_summary, summary_counts
@@ -331,17 +333,6 @@ def _imports_done():
     before learning that: one collection of the ~100,000 objects of numpy, Polars, pyparsing
     and ours took 20 ms of a filter run, which itself makes ~13,000."""
     gc.freeze()
-
-
-def _select(data, filter_text, numevents):
-    import numpy as np
-    keep = np.ones(len(data), dtype=bool)
-    if numevents is not None:
-        keep &= _first_events(data.capture, numevents)
-    if filter_text.strip():
-        from scaptool.query.select import filter_mask
-        keep &= filter_mask(data.capture, filter_text, data)
-    return keep
 
 
 def _first_events(capture, count):

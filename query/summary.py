@@ -387,7 +387,8 @@ def capture_summary_counts(capture, selected=None):
     types = capture.event_types
     # summary_counts ignores ids >= PPM_EVENT_MAX itself; what else the mask drops (the
     # leading container events of each section) is usually nothing, so copy only if needed
-    leading = initial_state_mask(types, starts=[s.first_event for s in capture.sections])
+    from .render import opening_rows   # (a chunk that continues a section opens none)
+    leading = initial_state_mask(types, starts=opening_rows(capture))
     leading &= types < PPM_EVENT_MAX_0293
     counted = ~leading if leading.any() else None
     if selected is not None:

@@ -302,6 +302,9 @@ def _check_bounds(h, size):
     return np.concatenate(bad) if bad else np.zeros(0, np.int64)
 
 
+_V1_ROWS = 1 << 16   # rows of V1 events whose lengths are gathered at once
+
+
 def _infer_v1_nparams(buf, h, rows):
     """Set nparams of V1 events the way libscap does; return the rows where it is impossible.
 
@@ -330,32 +333,28 @@ def _infer_v1_nparams(buf, h, rows):
     for i in wide:
         result[i] = _count_down(buf, int(start[i]), int(length[i]), int(top[i]))
     top[wide] = -1
-    unresolved = top >= 0
-    maxn = max(int(top.max()), 0) if len(top) else 0
-    # sums[k] = 22 + 2k + sum of the first k lengths, for every event (NaN-free: -1 = unreadable)
-    sums = np.full((maxn + 1, len(rows)), -1, dtype=np.int64)
-    running = np.full(len(rows), V1_HEADER, dtype=np.int64)
-    readable = np.ones(len(rows), dtype=bool)
-    sums[0] = running
-    for k in range(1, maxn + 1):
-        pos = start + 2 * (k - 1)
-        readable &= (pos + 2 <= start - V1_HEADER + length) & (pos + 2 <= size)
-        val = np.zeros(len(rows), dtype=np.int64)
-        idx = np.flatnonzero(readable)
-        val[idx] = buf[pos[idx]].astype(np.int64) | (buf[pos[idx] + 1].astype(np.int64) << 8)
-        running = running + 2 + val
-        sums[k] = np.where(readable, running, -1)
-    for n in range(maxn, -1, -1):
-        cand = unresolved & (top >= n)
-        if not cand.any():
-            continue
-        total = sums[n]
-        hit = cand & (total == length)
-        result[hit] = n
-        unresolved &= ~hit
-        # a readable candidate that falls short of the length is fatal, as in libscap
-        short = cand & ~hit & (total >= 0) & (total < length)
-        unresolved &= ~short
+    # Per event the lengths add up as the count grows: the answer is the largest count n (at
+    # most its top, its lengths readable within the record and the data) whose sum is at
+    # most the record length, and only if that sum is the length (a readable count that
+    # falls short is fatal, as in libscap). Both conditions hold for a prefix of the counts,
+    # so n is how many hold. Events of one top are done together: one gather of their
+    # lengths as a matrix, in slices of rows that bound the memory it takes.
+    record_end = start - V1_HEADER + length
+    sized = np.flatnonzero(top >= 0)
+    for t in np.unique(top[sized]).tolist():
+        group = sized[top[sized] == t]
+        steps = 2 * np.arange(t, dtype=np.int64)
+        for lo in range(0, len(group), _V1_ROWS):
+            g = group[lo:lo + _V1_ROWS]
+            pos = start[g][:, None] + steps
+            readable = (pos + 2 <= record_end[g][:, None]) & (pos + 2 <= size)
+            pos = np.where(readable, pos, 0)
+            value = buf[pos].astype(np.int64) | (buf[pos + 1].astype(np.int64) << 8)
+            sums = V1_HEADER + np.cumsum(np.where(readable, 2 + value, 0), axis=1)
+            n = np.count_nonzero(readable & (sums <= length[g][:, None]), axis=1)
+            reached = np.where(n > 0, sums[np.arange(len(g)), np.maximum(n - 1, 0)]
+                               if t else V1_HEADER, V1_HEADER)
+            result[g] = np.where(reached == length[g], n, -1)
     h.v1_nparams[rows] = np.where(result >= 0, result, 0)
     return rows[result < 0]
 
