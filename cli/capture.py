@@ -107,7 +107,7 @@ def _print_since(path, printed):
     from . import polars_import
     polars_import.load()
     from scaptool.query.events import EventData
-    from scaptool.query.format import DEFAULT_FORMAT, format_lines
+    from scaptool.query.outputs import OUTPUTS
     with warnings.catch_warnings():
         # the helper may be writing the last block right now: it is read on the next turn
         warnings.simplefilter("ignore")
@@ -119,7 +119,7 @@ def _print_since(path, printed):
         rows = np.flatnonzero(data.visible & (numbers > printed))
         if len(rows):
             previous = int(rows[0] - 1) if rows[0] > 0 else None
-            lines = [line for line in format_lines(data, DEFAULT_FORMAT, rows, 80, previous)
+            lines = [line for line in OUTPUTS["default"].lines(data, rows, previous=previous)
                      if line is not None]
             if lines:
                 sys.stdout.write("\n".join(lines) + "\n")

@@ -11,7 +11,6 @@ from scaptool import scap
 
 from . import polars_import
 
-BUFFER_FORMATS = {"ascii": "-A", "hex": "-x", "hexascii": "-X"}
 # events per chunk of a capture read a chunk at a time (query.chunks)
 CHUNK_EVENTS = 1 << 17
 
@@ -361,19 +360,13 @@ def _colour_terminal():
 def _print_events(data, rows, fmt, as_json, terminal=False):
     import numpy as np
 
-    from scaptool.query.format import (CONTAINER_FORMAT, DEFAULT_FORMAT, TERMINAL_FORMAT, format_lines,
-                              json_lines)
-    limit = data.bytebuf_limit
+    from scaptool.query.outputs import output_for
+    output = output_for(fmt, as_json)
     selected = np.flatnonzero(data.visible) if rows is None else \
         data.visible_at(np.flatnonzero(rows))
-    if fmt in ("c", "container"):
-        fmt = CONTAINER_FORMAT
-    elif fmt is None:
-        # (-j then has the fields of the terminal's line: proc.pid too)
-        fmt = TERMINAL_FORMAT if terminal else DEFAULT_FORMAT
-    make = json_lines if as_json else format_lines
     for lo in range(0, len(selected), 65536):
         previous = int(selected[lo - 1]) if lo else None
-        _write_lines(make(data, fmt, selected[lo:lo + 65536], limit, previous))
+        _write_lines(output.lines(data, selected[lo:lo + 65536], fmt, terminal=terminal,
+                                  previous=previous))
         data.capture.report("printing", int(selected[lo + 65535]) + 1
                             if lo + 65536 < len(selected) else len(data))

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from conftest import corpus_captures, corpus_path, need_capture, on_a_terminal
+from conftest import corpus_capture, corpus_captures, corpus_path, need_capture, on_a_terminal
+from scaptool import scap
 from scaptool.query.format import FormatError, parse_format
 from scaptool.query.render import ascii_text, hex_rows
 
@@ -193,3 +194,28 @@ def test_chisels_reset_the_terminal_where_sysdig_does(words):
     ending = re.compile(rb"(?:\x1b\[[0-9;]*m|\r\n)*\Z")
     assert ours[:24] == theirs[:24]
     assert ending.search(ours).group(0) == ending.search(theirs).group(0)
+
+
+def test_outputs_are_registered_by_name():
+    """query.outputs: the ways the command line writes events, by name, making the lines
+    query.format makes (the command line asks here)."""
+    import numpy as np
+
+    from scaptool.query.events import EventData
+    from scaptool.query.format import (CONTAINER_FORMAT, DEFAULT_FORMAT, TERMINAL_FORMAT,
+                                       format_lines, json_lines)
+    from scaptool.query.outputs import OUTPUTS, output_for
+    assert set(OUTPUTS) == {"default", "container", "format", "json"}
+    assert output_for() is OUTPUTS["default"] and output_for("c") is OUTPUTS["container"]
+    assert output_for("%evt.num") is OUTPUTS["format"] and output_for(None, True) is \
+        OUTPUTS["json"]
+    data = EventData(scap.open(corpus_capture("falco-cat-write")))
+    rows = np.flatnonzero(data.visible)
+    assert OUTPUTS["default"].lines(data, rows) == format_lines(data, DEFAULT_FORMAT, rows)
+    assert OUTPUTS["default"].lines(data, rows, terminal=True) == \
+        format_lines(data, TERMINAL_FORMAT, rows)
+    assert OUTPUTS["container"].lines(data, rows) == format_lines(data, CONTAINER_FORMAT, rows)
+    assert OUTPUTS["json"].lines(data, rows, "c") == \
+        json_lines(data, CONTAINER_FORMAT, rows, data.bytebuf_limit)
+    assert OUTPUTS["format"].lines(data, rows, "%evt.num") == \
+        format_lines(data, "%evt.num", rows)
