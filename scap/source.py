@@ -32,6 +32,14 @@ def load(path, on_inflate=None):
         head = f.read(2)
         if not head:
             raise NotAScapError("empty file", path=path, offset=0)
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            # a pipe or a device (/dev/stdin): nothing to map or seek back in; read it whole
+            import io
+            f = io.BufferedReader(io.BytesIO(head + f.read()))
+            head = f.peek(2)[:2]
+            if head != GZIP_MAGIC:
+                return np.frombuffer(f.read(), dtype=np.uint8), False, None
+            on_inflate = None
         if head == GZIP_MAGIC:
             f.seek(0)
             data, damage = _inflate(f, path, on_inflate)

@@ -130,3 +130,17 @@ def test_capture_takes_d_for_its_duration():
     from scaptool.cli.main import cli
     r = CliRunner().invoke(cli, ["capture", "--help"])
     assert "-d, --duration TIME" in r.output
+
+
+@pytest.mark.parametrize("args", [["-c", "topfiles_bytes"], ["proc.name=minio"], ["-S", "-q"]])
+def test_a_capture_from_a_pipe(args):
+    """/dev/stdin as a pipe: nothing to map or seek in. Commands that read a chunk at a time
+    stream it; a chisel reads it whole first. Either way the output is the file's."""
+    path = corpus_capture("sysflow-ls")
+    command = [sys.executable, "-m", "scaptool", "-r", "/dev/stdin", *args]
+    piped = subprocess.run(command, input=path.read_bytes(), capture_output=True,
+                           env=COMPARE_ENV, check=False)
+    assert piped.returncode == 0, piped.stderr
+    from_file = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(path), *args],
+                               capture_output=True, env=COMPARE_ENV, check=True)
+    assert piped.stdout == from_file.stdout and piped.stdout
