@@ -17,7 +17,7 @@ import polars as pl
 from scaptool.scap.codec_columns import NoStateColumns, Raw, render_column
 from scaptool.scap import sysdig0293
 from scaptool.scap.codecs import AT_FDCWD, IntCodec
-from scaptool.scap.columns import binary_view
+from scaptool.scap.columns import binary_view, polars_series
 from scaptool.scap.eventtable import DYN_TABLES, PT
 from scaptool.scap.row_params import RowParams
 
@@ -262,7 +262,7 @@ class _Group:
             dirs = pl.select(pl.when(pl.lit(names).str.starts_with("<"))
                              .then(pl.lit(names).str.replace(r"^[^>]*>", ""))).to_series()
             base = base.scatter(np.flatnonzero(~use_cwd[at]), dirs)
-        paths = pl.Series("path", binary_view(self.buf, raw.offsets[at], size[at]))
+        paths = polars_series("path", binary_view(self.buf, raw.offsets[at], size[at]))
         joined = _per_distinct_pair(base, paths, Renderer._relative_to)
         return pl.repeat(None, n, dtype=pl.String, eager=True).scatter(at, joined)
 

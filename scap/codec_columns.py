@@ -23,7 +23,7 @@ from . import byte_columns as bc
 from .codecs import (AT_FDCWD, PPM_AF_INET, ByteBufCodec, Codec, DynCodec, ErrnoCodec,
                      FdCodec, FdListCodec, IntCodec, NotRenderedInt, AbstimeCodec, PidCodec,
                      SockAddrCodec, SockTupleCodec, StringCodec, codec_for, _DOTTED)
-from .columns import binary_view, gather_le
+from .columns import binary_view, gather_le, polars_series
 from .eventtable import DYN_TABLES, PF, PT
 
 
@@ -110,7 +110,7 @@ def per_distinct(values, render):
 
 def per_distinct_bytes(raw, render):
     """As per_distinct, for byte values (addresses): render(bytes) -> (text, resolved)."""
-    column = pl.Series("v", binary_view(raw.buf, raw.offsets, raw.lengths))
+    column = polars_series("v", binary_view(raw.buf, raw.offsets, raw.lengths))
     frame = column.to_frame()
     distinct = frame.unique(maintain_order=True)
     pairs = [render(v) for v in distinct["v"].to_list()]

@@ -147,6 +147,15 @@ def _command_then(args, code):
                           capture_output=True, env=ENV)
 
 
+@pytest.mark.parametrize("args", [[], ["-j"], ["-X"], ["evt.type=write"]], ids=" ".join)
+def test_printing_does_not_load_pyarrow_compute(args):
+    """Columns reach Polars through the Arrow C interface: Polars' own pyarrow glue imports
+    pyarrow.compute, 0.15-0.3 s of every cold start (a regression test on what is loaded)."""
+    r = _command_then(args, "print('pyarrow.compute' in sys.modules)\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == b"False"
+
+
 def test_commands_load_polars_without_asyncio():
     """A filter run loads Polars but not asyncio (cli.polars_import); an `import asyncio`
     afterwards gets the real package, which works."""
