@@ -174,6 +174,15 @@ class ChunkCapture(Capture):
             return self.stream_offset + int(self.headers.offset4[upto]) * 4 - first_own
         return self.stream_offset + self.own_bytes
 
+    def param_slices(self, index):
+        """(offsets, lengths, present) of parameter number `index`: from a table of every
+        parameter's place, read once for the chunk (scap.param_table)."""
+        table = self.__dict__.get("_param_table")
+        if table is None:
+            from scaptool.scap.param_table import ParamTable
+            table = self.__dict__["_param_table"] = ParamTable(self.buffer, self.headers)
+        return table.slices(index)
+
     def section_metadata(self, k):
         """The section's header blocks are not in the chunk's buffer: they are its start's."""
         return self.start.data, self.start.local_section
