@@ -429,8 +429,11 @@ def _param_text(ptype, raw):
 class FdState:
     """fd state of one capture: the versions table and, per event, its fd and table owner."""
 
-    def __init__(self, capture):
+    def __init__(self, capture, reference=False):
         self.capture = capture
+        # reference=True replays every fd-changing event one by one (the oracle the bulk
+        # application of the common ones is tested against)
+        self.reference = reference
         h = capture.headers
         self.n = n = len(h)
         self.types = np.asarray(h.type).astype(np.int64)
@@ -493,6 +496,13 @@ class FdState:
         context = getattr(cap, "context", 0)   # a chunk's context events: not replayed
         rows = np.flatnonzero(self.kinds > 0)
         rows = rows[rows >= context]
+        common = None
+        if not self.reference:
+            from scaptool.query.fds_bulk import CommonEvents
+            common = CommonEvents(self, rows)
+            rows = common.replay
+            common.start(m)
+        self.replayed = len(rows)
         params = _Params(cap, rows, (self.enter, self.stored))
         sections = cap.sections
         bounds = [s.first_event for s in sections] + [n]
@@ -505,15 +515,21 @@ class FdState:
             else:
                 self._seed(m, k, lo, cap.processes, cap.fds)
             sel = rows[(rows >= lo) & (rows < hi)]
+            done = max(lo, context)
             for r in sel.tolist():
+                if common is not None:
+                    common.apply(m, done, r)   # the common events since the last replayed
+                    done = r + 1
                 m.flush(r)
                 self._apply(m, r, params)
+            if common is not None:
+                common.apply(m, done, hi)
             if getattr(cap, "continues", False) and k == len(sections) - 1:
                 m.flush(hi)
                 self._carried_machine = m
             else:
                 m.end_section(hi)
-        self._finish(m)
+        self._finish(m, common.blocks if common is not None else ())
         if getattr(cap, "continues", False):
             cap.carry_out["fds"] = self._carry(m)
 
@@ -830,8 +846,11 @@ class FdState:
         m.owner_changes.append((child, r, th.owner(child)))
 
     # -- per-event columns
-    def _finish(self, m):
+    def _finish(self, m, blocks=()):
         v = m.versions
+        if blocks:
+            # versions the bulk application closed, then those recorded one by one
+            v = {k: [x for b in blocks for x in b[k].tolist()] + v[k] for k in v}
         self.versions = pl.DataFrame({
             "owner": pl.Series(v["owner"], dtype=pl.Int64),
             "fd": pl.Series(v["fd"], dtype=pl.Int64),
@@ -1158,13 +1177,10 @@ class _Params:
         different types into one dtype."""
         col = self._cache.get(name)
         if col is None:
-            index = np.full(self.capture.headers.__len__(), -1, dtype=np.int64)
-            index[self.rows] = self.capture.param_index(name)[self.rows]
-            offsets, lengths, present = self.capture.param_slices(index)
+            offsets, lengths, present = param_slices_at(self.capture, name, self.rows)
             buf = self.capture.buffer
             col = [bytes(buf[o:o + n]) if ok else None for o, n, ok in
-                   zip(offsets[self.rows].tolist(), lengths[self.rows].tolist(),
-                       present[self.rows].tolist())]
+                   zip(offsets.tolist(), lengths.tolist(), present.tolist())]
             self._cache[name] = col
         return col
 
@@ -1188,6 +1204,16 @@ class _Params:
 
     def text(self, name, row):
         return _text(self.raw(name, row))
+
+
+def param_slices_at(capture, name, rows):
+    """(offsets, lengths, present) of the param called `name` at `rows` only (the capture's
+    param_slices works out every event's, too slow for a few thousand rows)."""
+    from scaptool.scap.capture import _param_layout
+    from scaptool.scap.events import param_slices
+    rows = np.asarray(rows, dtype=np.int64)
+    index = _param_layout(name)[0][capture.event_types[rows]]
+    return param_slices(capture.buffer, capture.headers.take(rows), index)
 
 
 def _param_is_fd(types, k):

@@ -1,0 +1,479 @@
+"""The common fd-table events applied in bulk, between the rare ones (used by query.fds).
+
+sysdig's fd state is a replay of events in order, but most of the events that change it do
+not depend on that state: an open, socket, pipe, accept, eventfd... exit creates an entry
+computed from its own parameters (and its enter's), a close removes one, a getsockopt only
+sets the thread's lastevent_fd. Only the thread model (which table a thread uses, its cwd)
+and whether a close finds its fd come from the state. The thread model changes only at rare
+events (clone, execve, chdir, fchdir), which FdState still replays one by one together with
+the events that read or patch existing entries (dup, fcntl F_DUPFD, bind, connect,
+sendto/recvfrom, openat relative to a directory fd). So the common events between two
+replayed ones form a *batch* that sees one fixed thread model, and a batch is applied with
+array operations: per (table, fd) key, each create's version ends at the key's next create
+(at its row) or close (at the row after it, as sysdig removes closed fds before the next
+event); only the entries still open after the batch become table objects for the replay.
+
+This module first decodes every common event's effect at once (:class:`CommonEvents`), then
+applies batches of them to FdState's machine (:func:`apply_batch`).
+"""
+import numpy as np
+
+from scaptool.query import fds as F
+from scaptool.query import paths
+from scaptool.scap import eventtable
+
+# what an action does to its (table, fd) key
+CREATE, CLOSE = 1, 2
+# where a create's fd name comes from: fixed; an absolute path that only becomes
+# /PATH_TOO_LONG if the thread's cwd is long (open, creat); a relative path joined to the cwd
+NAME_FIXED, NAME_ABS_CWD, NAME_REL = 0, 1, 2
+
+_FIELDS = ("type", "name", "sip", "sport", "dip", "dport", "l4proto", "role", "dev",
+           "connected", "ino", "openflags")
+
+
+def _ints(capture, name, rows):
+    """(values, ok) of the integer param called `name` at `rows`, as _Params.int reads it:
+    little-endian signed of 1, 2, 4 or 8 bytes; ok is False where absent or of another size."""
+    rows = np.asarray(rows, dtype=np.int64)
+    values = np.zeros(len(rows), dtype=np.int64)
+    ok = np.zeros(len(rows), dtype=bool)
+    if not len(rows):
+        return values, ok
+    offsets, lengths, present = F.param_slices_at(capture, name, rows)
+    buf = np.asarray(capture.buffer)
+    for size, dt in ((8, "<i8"), (4, "<i4"), (2, "<i2"), (1, "<i1")):
+        sel = present & (lengths == size)
+        if sel.any():
+            idx = offsets[sel][:, None] + np.arange(size)
+            values[sel] = buf[idx].copy().view(dt).reshape(-1).astype(np.int64)
+            ok[sel] = True
+    return values, ok
+
+
+def _texts(capture, name, rows):
+    """The text of param `name` at each row (_Params.text: cut at NUL, "" where absent)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return []
+    offsets, lengths, present = F.param_slices_at(capture, name, rows)
+    lengths = np.where(present, lengths, 0)
+    # one gather of all the values into one bytes object: slicing that is cheap
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    idx = np.repeat(offsets - starts, lengths) + np.arange(int(ends[-1]), dtype=np.int64)
+    data = np.asarray(capture.buffer)[idx].tobytes()
+    out = []
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        raw = data[a:b]
+        cut = raw.find(b"\0")
+        out.append((raw if cut < 0 else raw[:cut]).decode("utf-8", "replace"))
+    return out
+
+
+
+class CommonEvents:
+    """The effects of the common fd events of a capture, decoded for all of them at once.
+
+    * ``replay``: the rows FdState must still replay one by one (rare kinds, and common ones
+      that read the table, like an openat relative to a directory fd);
+    * actions, sorted by (row, sub): ``a_row``, ``a_sub`` (a pipe's two fds), ``a_op``
+      (CREATE/CLOSE), ``a_fd`` (-1 for a close: its fd is the thread's lastevent_fd),
+      ``a_tpl`` (the created entry, an index into the templates), ``a_name_kind`` and
+      ``a_path`` (a name joined to the thread's cwd when the batch is applied);
+    * per row that sets lastevent_fd: ``s_row``, ``s_fd``;
+    * ``null_rows``/``null_fixed``/``null_cwd``: failed-open names (some need the cwd).
+    """
+
+    def __init__(self, state, rows):
+        self.state = state
+        cap = state.capture
+        kinds = state.kinds[rows]
+        self.tpl = {k: [] for k in _FIELDS}
+        actions = []      # (rows, subs, ops, fds, tpls, name_kinds, paths)
+        sets = []         # (rows, fds)
+        replay = [rows[~np.isin(kinds, _COMMON)]]
+        self._nulls = []  # (rows, fixed names or None, paths to join to the cwd)
+        self._odd = []    # common rows the replay handles after all
+
+        fcntl = rows[kinds == F.K_FCNTL_X]
+        replay.append(self._dup_fcntls(fcntl))
+        opens = rows[kinds == F.K_OPEN_X]
+        replay.append(self._opens(opens, actions, sets))
+        self._closes(rows[kinds == F.K_CLOSE_X], actions)
+        self._sockets(rows[kinds == F.K_SOCKET_X], actions, sets)
+        self._pairs(rows[kinds == F.K_PIPE_X], F.FIFO, actions, sets)
+        self._pairs(rows[kinds == F.K_SOCKETPAIR_X], F.UNIX_SOCK, actions, sets)
+        self._singles(rows[kinds == F.K_SINGLE_X], actions, sets)
+        self._accepts(rows[kinds == F.K_ACCEPT_X], actions, sets)
+        got = rows[kinds == F.K_GETSOCKOPT_X]
+        fd, ok = _ints(cap, "fd", got)
+        sets.append((got[ok], fd[ok]))
+
+        self.replay = np.sort(np.concatenate(replay + self._odd)).astype(np.int64)
+        cols = [np.concatenate([np.asarray(a[k]) for a in actions]) if actions else
+                np.zeros(0) for k in range(8)]
+        order = np.lexsort((cols[1], cols[0])) if len(cols[0]) else np.zeros(0, np.int64)
+        self.a_row = cols[0][order].astype(np.int64)
+        self.a_sub = cols[1][order].astype(np.int64)
+        self.a_op = cols[2][order].astype(np.int64)
+        self.a_fd = cols[3][order].astype(np.int64)
+        self.a_tpl = cols[4][order].astype(np.int64)
+        self.a_name_kind = cols[5][order].astype(np.int64)
+        self.a_path = np.asarray(cols[6], dtype=object)[order] if len(order) else \
+            np.zeros(0, dtype=object)
+        self.a_plen = cols[7][order].astype(np.int64)
+        s_rows = np.concatenate([s[0] for s in sets]).astype(np.int64) if sets else \
+            np.zeros(0, np.int64)
+        s_fds = np.concatenate([s[1] for s in sets]).astype(np.int64) if sets else \
+            np.zeros(0, np.int64)
+        order = np.argsort(s_rows, kind="stable")
+        self.s_row, self.s_fd = s_rows[order], s_fds[order]
+        self.tpl_arrays = {k: np.asarray(v, dtype=object) for k, v in self.tpl.items()}
+
+    # -- templates of created entries
+    def _templates(self, **cols):
+        """Append created entries (columns of equal length); their template indices."""
+        n = len(next(iter(cols.values())))
+        start = len(self.tpl["type"])
+        defaults = {"name": "", "sip": None, "sport": 0, "dip": None, "dport": 0, "l4proto": 0,
+                    "role": F.ROLE_NONE, "dev": 0, "connected": False, "ino": 0,
+                    "openflags": 0}
+        for k in _FIELDS:
+            v = cols.get(k)
+            if v is None:
+                self.tpl[k].extend([defaults[k]] * n)
+            else:
+                self.tpl[k].extend(v.tolist() if isinstance(v, np.ndarray) else list(v))
+        return np.arange(start, start + n, dtype=np.int64)
+
+    # -- per kind
+    def _dup_fcntls(self, rows):
+        """fcntl exits change nothing unless their stored enter's command is F_DUPFD*."""
+        stored = self.state.stored[rows]
+        cmd, ok = _ints(self.state.capture, "cmd", np.maximum(stored, 0))
+        dup = (stored >= 0) & ok & np.isin(cmd, (F.PPM_FCNTL_F_DUPFD,
+                                                  F.PPM_FCNTL_F_DUPFD_CLOEXEC))
+        return rows[dup]
+
+    def _opens(self, rows, actions, sets):
+        """Open-like exits (FdState._apply, K_OPEN_X); returns the rows that need the table
+        (a relative path under a directory fd)."""
+        st, cap = self.state, self.state.capture
+        names = eventtable.libs()
+        tnames = np.array([names[int(t)].name for t in st.types[rows]], dtype=object)
+        is_creat = tnames == "creat"
+        is_at = (tnames == "openat") | (tnames == "openat2")
+        old = st.types[rows] == 103
+        stored = st.stored[rows]
+        keep = ~old | (stored >= 0)          # an old openat without its enter: nothing
+        rows, tnames, is_creat, is_at, old, stored = (
+            rows[keep], tnames[keep], is_creat[keep], is_at[keep], old[keep], stored[keep])
+        e = np.maximum(stored, 0)
+        fd, fd_ok = _ints(cap, "fd", rows)
+        xpath = _texts(cap, "name", rows)
+        epath = _texts(cap, "name", np.where(stored >= 0, stored, rows))
+        xflags, xflags_ok = _ints(cap, "flags", rows)
+        eflags, eflags_ok = _ints(cap, "flags", e)
+        xdirfd, xdirfd_ok = _ints(cap, "dirfd", rows)
+        edirfd, edirfd_ok = _ints(cap, "dirfd", e)
+        dev, _ = _ints(cap, "dev", rows)
+        has_e = stored >= 0
+        use_e = old | has_e & np.array([bool(p) and p != "(NULL)" for p in epath], dtype=bool)
+        path = np.where(use_e, np.asarray(epath, dtype=object), np.asarray(xpath, dtype=object))
+        # flags: None counts as 0 everywhere they are used
+        flags = np.where(use_e, np.where(eflags_ok, eflags, 0), np.where(xflags_ok, xflags, 0))
+        flags = np.where(is_creat, 0, flags)
+        # dirfd: AT_FDCWD for open/creat; None (absent) resolves like AT_FDCWD
+        dirfd_known = np.where(use_e, edirfd_ok, xdirfd_ok)
+        dirfd = np.where(use_e, edirfd, xdirfd)
+        at = is_at | old
+        dirfd = np.where(at & dirfd_known, dirfd, F.AT_FDCWD)
+        absolute = np.array([p.startswith("/") for p in path], dtype=bool)
+        fixed = absolute & at
+        needs_table = ~fixed & (dirfd != F.AT_FDCWD)
+        self._replay_opens = rows[needs_table]
+        ok = ~needs_table
+        rows, path, flags, absolute, fixed, fd, fd_ok, dev, is_oc = (
+            rows[ok], path[ok], flags[ok], absolute[ok], fixed[ok], fd[ok], fd_ok[ok], dev[ok],
+            ~at[ok])
+        cache, folded = {}, {}
+        fixed_names = np.array([cache.get(p) or cache.setdefault(p, paths.open_path(".", p))
+                                if f else None for p, f in zip(path.tolist(), fixed.tolist())],
+                               dtype=object)
+        # open/creat join even an absolute path to the cwd: the same folded path, unless
+        # the cwd makes it too long
+        abs_cwd = absolute & ~fixed
+        fixed_names[abs_cwd] = [folded.get(p) or folded.setdefault(p, paths.normalize(p))
+                                for p in path[abs_cwd].tolist()]
+        plen = np.array([len(p.encode("utf-8", "surrogateescape")) for p in path.tolist()],
+                        dtype=np.int64)
+        # a failed open names its path (open/creat: as given when absolute), else the full name
+        null_fixed = np.where(is_oc & absolute, path, fixed_names)
+        self._nulls.append((rows, null_fixed, path))
+        made = fd_ok & (fd >= 0)
+        tpl = self._templates(
+            type=np.where(flags[made] & F.PPM_O_DIRECTORY, F.DIRECTORY, F.FILE_V2),
+            name=fixed_names[made], openflags=flags[made], dev=dev[made] & 0xFFFFFFFF)
+        kind = np.where(fixed, NAME_FIXED, np.where(absolute, NAME_ABS_CWD, NAME_REL))
+        actions.append((rows[made], np.zeros(made.sum()), np.full(made.sum(), CREATE),
+                        fd[made], tpl, kind[made], path[made], plen[made]))
+        sets.append((rows[made], fd[made]))
+        return self._replay_opens
+
+    def _closes(self, rows, actions):
+        """Close exits: only paired and successful ones can remove their fd."""
+        res, ok = _ints(self.state.capture, "res", rows)
+        rows = rows[ok & (res >= 0) & (self.state.enter[rows] >= 0)]
+        n = len(rows)
+        actions.append((rows, np.zeros(n), np.full(n, CLOSE), np.full(n, -1),
+                        np.full(n, -1), np.zeros(n), np.full(n, None, dtype=object),
+                        np.zeros(n)))
+
+    def _creates(self, rows, fds, tpl, actions, sets, sub=0):
+        n = len(rows)
+        actions.append((rows, np.full(n, sub), np.full(n, CREATE), fds, tpl,
+                        np.full(n, NAME_FIXED), np.full(n, None, dtype=object), np.zeros(n)))
+
+    def _sockets(self, rows, actions, sets):
+        st, cap = self.state, self.state.capture
+        fd, ok = _ints(cap, "fd", rows)
+        e = st.stored[rows]
+        ok &= (fd >= 0) & (e >= 0)
+        rows, fd, e = rows[ok], fd[ok], e[ok]
+        dom, dom_ok = _ints(cap, "domain", e)
+        typ, typ_ok = _ints(cap, "type", e)
+        pro, pro_ok = _ints(cap, "proto", e)
+        entries = {}
+        keep, tpl_rows = [], []
+        for k, key in enumerate(zip(np.where(dom_ok, dom, 0).tolist(),
+                                    np.where(typ_ok, typ, 0).tolist(),
+                                    np.where(pro_ok, pro, 0).tolist())):
+            if key not in entries:
+                entries[key] = F._socket_entry(*key)
+            if entries[key] is not None:
+                keep.append(k)
+                tpl_rows.append(entries[key])
+        keep = np.asarray(keep, dtype=np.int64)
+        if not len(keep):
+            return
+        tpl = self._templates(type=[x.type for x in tpl_rows],
+                              l4proto=[x.l4proto for x in tpl_rows])
+        self._creates(rows[keep], fd[keep], tpl, actions, sets)
+        sets.append((rows[keep], fd[keep]))
+
+    def _pairs(self, rows, type_, actions, sets):
+        cap = self.state.capture
+        res, ok = _ints(cap, "res", rows)
+        rows = rows[ok & (res >= 0)]
+        fd1, ok1 = _ints(cap, "fd1", rows)
+        fd2, ok2 = _ints(cap, "fd2", rows)
+        # a missing fd number: the replay's table would key it by None; leave those to it
+        good = ok1 & ok2
+        self._odd.append(rows[~good])
+        rows, fd1, fd2 = rows[good], fd1[good], fd2[good]
+        ino = np.zeros(len(rows), np.int64)
+        if type_ == F.FIFO:
+            ino, ino_ok = _ints(cap, "ino", rows)
+            ino = np.where(ino_ok, ino, 0)
+        self._creates(rows, fd1, self._templates(type=np.full(len(rows), type_), ino=ino),
+                      actions, sets, sub=0)
+        self._creates(rows, fd2, self._templates(type=np.full(len(rows), type_), ino=ino),
+                      actions, sets, sub=1)
+        sets.append((rows, fd2))
+
+    def _singles(self, rows, actions, sets):
+        st = self.state
+        p0 = F._int_param(st.capture, 0)[rows] if len(rows) else np.zeros(0, np.int64)
+        made = p0 >= 0
+        rows, fd = rows[made], p0[made]
+        names = eventtable.libs()
+        types = [F._SINGLE_TYPE[names[int(t)].name] for t in st.types[rows]]
+        self._creates(rows, fd, self._templates(type=types), actions, sets)
+        sets.append((rows, fd))
+
+    def _accepts(self, rows, actions, sets):
+        cap = self.state.capture
+        fd, ok = _ints(cap, "fd", rows)
+        ok &= fd >= 0
+        rows, fd = rows[ok], fd[ok]
+        sets.append((rows, fd))
+        raws = F._Params(cap, rows, ()) if len(rows) else None
+        made, entries = [], []
+        for k, r in enumerate(rows.tolist()):
+            raw = raws.raw("tuple", r)
+            tup = F._sock_tuple(raw)
+            entry = F._accepted(tup, raw) if tup is not None else None
+            if entry is not None:
+                made.append(k)
+                entries.append(entry)
+        if not made:
+            return
+        made = np.asarray(made, dtype=np.int64)
+        tpl = self._templates(**{k: [getattr(x, k) for x in entries] for k in _FIELDS})
+        self._creates(rows[made], fd[made], tpl, actions, sets)
+
+    # -- applying a batch
+    def start(self, machine):
+        """Effects that need no state: lastevent_fd sets, failed-open names without a cwd."""
+        st = self.state
+        machine.set_fd.update(zip(self.s_row.tolist(), self.s_fd.tolist()))
+        rows = np.concatenate([n[0] for n in self._nulls]) if self._nulls else np.zeros(0)
+        fixed = np.concatenate([n[1] for n in self._nulls]) if self._nulls else np.zeros(0)
+        path = np.concatenate([n[2] for n in self._nulls]) if self._nulls else np.zeros(0)
+        rows = rows.astype(np.int64)
+        have = np.array([f is not None for f in fixed.tolist()], dtype=bool)
+        st.null_path.update(zip(rows[have].tolist(), fixed[have].tolist()))
+        order = np.argsort(rows[~have], kind="stable")
+        self.n_row, self.n_path = rows[~have][order], path[~have][order]
+        self.blocks = []
+        self._joined = {}
+
+    def _cwd_name(self, cwd, path):
+        key = (cwd, path)
+        name = self._joined.get(key)
+        if name is None:
+            name = self._joined[key] = paths.open_path(cwd, path)
+        return name
+
+    def apply(self, m, lo, hi):
+        """Apply the common events of rows [lo, hi) (no replayed row among them) to the
+        machine `m`, whose thread model holds for all of them."""
+        st = self.state
+        th = m.threads
+        n0, n1 = np.searchsorted(self.n_row, [lo, hi])
+        for r, p in zip(self.n_row[n0:n1].tolist(), self.n_path[n0:n1].tolist()):
+            st.null_path[r] = self._cwd_name(th.get_cwd(int(st.tids[r])), p)
+        s0, s1 = np.searchsorted(self.s_row, [lo, hi])
+        a0, a1 = np.searchsorted(self.a_row, [lo, hi])
+        if a1 > a0:
+            self._apply_actions(m, a0, a1, s0, s1)
+        if s1 > s0:
+            # each thread's last setting in the batch is what later replayed rows see
+            s_rows = self.s_row[s0:s1]
+            tids = st.tids[s_rows]
+            last = len(tids) - 1 - np.unique(tids[::-1], return_index=True)[1]
+            st._overrides.update(zip(tids[last].tolist(),
+                                     zip(s_rows[last].tolist(), self.s_fd[s0:s1][last].tolist())))
+
+    def _close_fds(self, rows, s0, s1):
+        """The fd each close removes: the thread's lastevent_fd (FdState._lastevent_fd), with
+        the settings by earlier exits of this batch taken into account."""
+        st = self.state
+        le = st._last_enter[rows]
+        fd = np.where(le >= 0, st._enter_value[np.maximum(le, 0)], 0)
+        tids = st.tids[rows]
+        over_row = np.full(len(rows), -1, dtype=np.int64)
+        over_val = np.zeros(len(rows), dtype=np.int64)
+        for k, t in enumerate(tids.tolist()):
+            got = st._overrides.get(t)
+            if got is not None:
+                over_row[k], over_val[k] = got
+        if s1 > s0:
+            s_rows = self.s_row[s0:s1]
+            s_tids = st.tids[s_rows]
+            codes, inv = np.unique(np.concatenate([s_tids, tids]), return_inverse=True)
+            span = int(max(s_rows.max(), rows.max())) + 2
+            skey = inv[:len(s_rows)].astype(np.int64) * span + s_rows
+            order = np.argsort(skey, kind="stable")
+            skey_sorted = skey[order]
+            ckey = inv[len(s_rows):].astype(np.int64) * span + rows
+            pos = np.searchsorted(skey_sorted, ckey) - 1
+            same = (pos >= 0) & (skey_sorted[np.maximum(pos, 0)] // span ==
+                                 inv[len(s_rows):])
+            hit = order[np.maximum(pos, 0)]
+            over_row = np.where(same, s_rows[hit], over_row)
+            over_val = np.where(same, self.s_fd[s0:s1][hit], over_val)
+        return np.where(over_row > le, over_val, fd)
+
+    def _apply_actions(self, m, a0, a1, s0, s1):
+        st = self.state
+        th = m.threads
+        rows = self.a_row[a0:a1]
+        ops = self.a_op[a0:a1]
+        fds = self.a_fd[a0:a1].copy()
+        closing = ops == CLOSE
+        if closing.any():
+            fds[closing] = self._close_fds(rows[closing], s0, s1)
+        tids = st.tids[rows]
+        utids, inv = np.unique(tids, return_inverse=True)
+        owners = np.array([th.owner(t) for t in utids.tolist()], dtype=np.int64)[inv]
+        n = len(rows)
+        order = np.lexsort((np.arange(n), fds, owners))
+        o_owner, o_fd, o_op, o_row = owners[order], fds[order], ops[order], rows[order]
+        first = np.r_[True, (o_owner[1:] != o_owner[:-1]) | (o_fd[1:] != o_fd[:-1])]
+        last = np.r_[first[1:], True]
+        # does the key have a table entry before the batch? (one look per key)
+        firsts = np.flatnonzero(first)
+        tables = m.tables
+        existed = np.array([fd in tables.get(owner, ()) for owner, fd in
+                            zip(o_owner[firsts].tolist(), o_fd[firsts].tolist())], dtype=bool)
+        # where each create's version ends: the next create's row, or the next close's + 1
+        nxt = np.minimum(np.arange(n) + 1, n - 1)
+        end = np.where(o_op[nxt] == CREATE, o_row[nxt], o_row[nxt] + 1)
+        # entries from before the batch end at their key's first action
+        gone = firsts[existed]
+        for owner, fd, e in zip(o_owner[gone].tolist(), o_fd[gone].tolist(),
+                                end_first(o_op, o_row, gone)):
+            m._close_version(tables[owner][fd], e)
+        creates = o_op == CREATE
+        closed = creates & ~last
+        live = creates & last
+        tpl = self.a_tpl[a0:a1][order]
+        names = self._names(order, a0, tids, th, tpl)
+        if closed.any():
+            sel = np.flatnonzero(closed)
+            block = {"owner": o_owner[sel], "fd": o_fd[sel], "start": o_row[sel],
+                     "end": end[sel], "name": names[sel]}
+            for k in ("type", "sip", "sport", "dip", "dport", "l4proto", "role", "dev",
+                      "connected"):
+                block[k] = self.tpl_arrays[k][tpl[sel]]
+            self.blocks.append(block)
+        # the keys' state after the batch: a live entry, or none
+        a = self.tpl
+        ends = np.flatnonzero(last)
+        for owner, fd, op, t, name, row in zip(
+                o_owner[ends].tolist(), o_fd[ends].tolist(), o_op[ends].tolist(),
+                tpl[ends].tolist(), names[ends].tolist(), o_row[ends].tolist()):
+            if op == CREATE:
+                entry = F._Fd(a["type"][t], name, a["sip"][t], a["sport"][t], a["dip"][t],
+                              a["dport"][t], a["l4proto"][t], a["role"][t], a["ino"][t],
+                              a["openflags"][t], a["dev"][t], a["connected"][t])
+                tables.setdefault(owner, {})[fd] = entry
+                m._record(owner, fd, entry, row)
+            else:
+                table = tables.get(owner)
+                if table is not None:
+                    table.pop(fd, None)
+
+    def _names(self, order, a0, tids, th, tpl):
+        """Each create's fd name (in `order`): fixed, or its path joined to the thread's cwd."""
+        names = self.tpl_arrays["name"][tpl]
+        kinds = self.a_name_kind[a0:a0 + len(order)][order]
+        if not (kinds != NAME_FIXED).any():
+            return names
+        names = names.copy()
+        utids, inv = np.unique(tids[order], return_inverse=True)
+        cwds = [th.get_cwd(t) for t in utids.tolist()]
+        cwd_len = np.array([len((c or "").encode("utf-8", "surrogateescape")) for c in cwds],
+                           dtype=np.int64)[inv]
+        plen = self.a_plen[a0:a0 + len(order)][order]
+        # paths.too_long: directory, name, its NUL and one more byte past the limit
+        long = (kinds == NAME_ABS_CWD) & (cwd_len + plen + 2 > paths.MAX_PATH)
+        names[long] = paths.TOO_LONG
+        need = np.flatnonzero(kinds == NAME_REL)
+        if len(need):
+            ps = self.a_path[a0:a0 + len(order)][order][need].tolist()
+            names[need] = [self._cwd_name(cwds[i], p) for i, p in zip(inv[need].tolist(), ps)]
+        return names
+
+
+def end_first(ops, rows, firsts):
+    """Where an entry from before a batch ends: at its key's first action (a create's row,
+    or the row after a close)."""
+    return np.where(ops[firsts] == CREATE, rows[firsts], rows[firsts] + 1).tolist()
+
+
+# the kinds CommonEvents decodes (others are replayed)
+_COMMON = (F.K_OPEN_X, F.K_CLOSE_X, F.K_SOCKET_X, F.K_SOCKETPAIR_X, F.K_PIPE_X, F.K_SINGLE_X,
+           F.K_ACCEPT_X, F.K_GETSOCKOPT_X, F.K_FCNTL_X)
