@@ -448,11 +448,12 @@ class CommonEvents:
 
     def _names(self, order, a0, tids, th, tpl):
         """Each create's fd name (in `order`): fixed, or its path joined to the thread's cwd."""
-        names = self.tpl_arrays["name"][tpl]
+        names = np.full(len(tpl), None, dtype=object)
+        made = tpl >= 0                  # closes have no template
+        names[made] = self.tpl_arrays["name"][tpl[made]]
         kinds = self.a_name_kind[a0:a0 + len(order)][order]
         if not (kinds != NAME_FIXED).any():
             return names
-        names = names.copy()
         utids, inv = np.unique(tids[order], return_inverse=True)
         cwds = [th.get_cwd(t) for t in utids.tolist()]
         cwd_len = np.array([len((c or "").encode("utf-8", "surrogateescape")) for c in cwds],

@@ -1,0 +1,136 @@
+"""The fd state built with the common events applied in bulk (query.fds_bulk) is the state the
+one-by-one replay builds (FdState(capture, reference=True)): same versions, same lastevent_fd
+and table owner per event, same failed-open names, dirfd fallbacks and fchdir names."""
+import numpy as np
+import polars as pl
+import pytest
+from conftest import corpus_captures, need_capture
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from test_fds import CLONE_FILES, CLONE_THREAD, addr, ev, ms, thread, tup, write_capture
+
+from scaptool import scap
+from scaptool.query.fds import FdState
+
+
+def _versions(state):
+    v = state.versions
+    return v.sort(v.columns, nulls_last=True)
+
+
+def assert_same_state(capture_path):
+    """Both ways of building the fd state of the capture at this path agree."""
+    ref = FdState(scap.open(capture_path), reference=True)
+    new = FdState(scap.open(capture_path))
+    a, b = _versions(ref), _versions(new)
+    assert a.schema == b.schema
+    assert a.equals(b, null_equal=True), pl.concat([a, b]).filter(
+        pl.concat([a, b]).is_unique()).head(20)
+    assert np.array_equal(ref.lastevent_fd, new.lastevent_fd)
+    assert np.array_equal(ref.owner, new.owner)
+    assert ref.info_fd == new.info_fd
+    assert ref.null_path == new.null_path
+    assert ref.fchdir_names == new.fchdir_names
+    assert new.replayed <= ref.replayed
+    return ref, new
+
+
+@pytest.mark.parametrize("path", corpus_captures())
+def test_every_capture_same_as_replay(path):
+    assert_same_state(need_capture(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Generated event streams: a few threads opening, closing, duplicating, forking and changing
+# directory in any order, some calls failing, some enters missing.
+
+CLONE = {"exe": b"app", "args": b"", "tid": 100, "pid": 100, "ptid": 1, "cwd": b"/home/u",
+         "fdlimit": 1024, "pgft_maj": 0, "pgft_min": 0, "vm_size": 0, "vm_rss": 0,
+         "vm_swap": 0, "comm": b"app", "cgroups": b"", "uid": 0, "gid": 0, "vtid": 100,
+         "vpid": 100}
+PATHS = [b"/etc/passwd", b"a.txt", b"../b", b"/tmp//c/./d", b"sub/e", b"/" + b"x" * 1015]
+FDS = st.integers(min_value=3, max_value=7)
+
+
+def _call(tid, draw):
+    """The events of one system call by `tid` (enter and exit; sometimes one is lost)."""
+    kind = draw(st.sampled_from(["open", "openat", "creat", "close", "dup", "fcntl", "pipe",
+                                 "socket", "connect", "clone", "chdir", "fchdir", "eventfd",
+                                 "getsockopt", "read"]))
+    ok = draw(st.booleans()) or draw(st.booleans())
+    fd = draw(FDS)
+    res = fd if ok else -2
+    path = draw(st.sampled_from(PATHS))
+    if kind == "open":
+        out = [ev(tid, "open", ">", name=path, flags=1, mode=0),
+               ev(tid, "open", "<", fd=res, name=path, flags=1, mode=0, dev=0)]
+    elif kind == "creat":
+        out = [ev(tid, "creat", ">", name=path, mode=0),
+               ev(tid, "creat", "<", fd=res, name=path, mode=0, dev=0)]
+    elif kind == "openat":
+        dirfd = draw(st.sampled_from([-100, 3, 4]))
+        flags = draw(st.sampled_from([1, 1024 | 1]))
+        out = [ev(tid, "openat", ">", dirfd=dirfd, name=path, flags=flags, mode=0),
+               ev(tid, "openat", "<", fd=res, dirfd=dirfd, name=path, flags=flags, mode=0,
+                  dev=0)]
+    elif kind == "close":
+        out = [ev(tid, "close", ">", fd=fd), ev(tid, "close", "<", res=0 if ok else -9)]
+    elif kind == "dup":
+        out = [ev(tid, "dup", ">", fd=fd), ev(tid, "dup", "<", res=draw(FDS) if ok else -9)]
+    elif kind == "fcntl":
+        cmd = draw(st.sampled_from([1, 3]))
+        out = [ev(tid, "fcntl", ">", fd=fd, cmd=cmd),
+               ev(tid, "fcntl", "<", res=draw(FDS) if ok else -9)]
+    elif kind == "pipe":
+        out = [ev(tid, "pipe", ">"),
+               ev(tid, "pipe", "<", res=0 if ok else -9, fd1=fd, fd2=draw(FDS), ino=7)]
+    elif kind == "socket":
+        out = [ev(tid, "socket", ">", domain=2, type=1, proto=0),
+               ev(tid, "socket", "<", fd=res)]
+    elif kind == "connect":
+        out = [ev(tid, "connect", ">", fd=fd, addr=addr("10.0.0.2:80")),
+               ev(tid, "connect", "<", res=0 if ok else -111,
+                  tuple=tup("10.0.0.1:5000", "10.0.0.2:80"))]
+    elif kind == "clone":
+        flags = draw(st.sampled_from([0, CLONE_THREAD | CLONE_FILES, CLONE_FILES]))
+        child = draw(st.sampled_from([200, 201, 202]))
+        out = [ev(tid, "clone", ">"),
+               ev(tid, "clone", "<", **dict(CLONE, res=child if ok else -11, flags=flags,
+                                              tid=tid, pid=tid))]
+    elif kind == "chdir":
+        out = [ev(tid, "chdir", ">"), ev(tid, "chdir", "<", res=0 if ok else -2, path=path)]
+    elif kind == "fchdir":
+        out = [ev(tid, "fchdir", ">", fd=fd), ev(tid, "fchdir", "<", res=0 if ok else -9)]
+    elif kind == "eventfd":
+        out = [ev(tid, "eventfd", ">", initval=0, flags=0), ev(tid, "eventfd", "<", res=res)]
+    elif kind == "getsockopt":
+        out = [ev(tid, "getsockopt", ">"),
+               ev(tid, "getsockopt", "<", res=0, fd=fd, level=1, optname=1, val=None,
+                  optlen=0)]
+    else:
+        out = [ev(tid, "read", ">", fd=fd, size=1), ev(tid, "read", "<", res=1, data=b"x")]
+    lose = draw(st.sampled_from([None, None, None, 0, 1]))
+    return [e for k, e in enumerate(out) if k != lose]
+
+
+@st.composite
+def streams(draw):
+    events = []
+    for _ in range(draw(st.integers(min_value=1, max_value=40))):
+        events += _call(draw(st.sampled_from([100, 101, 200, 201, 300])), draw)
+    return events
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(events=streams())
+def test_generated_streams_same_as_replay(tmp_path, events):
+    path = tmp_path / "g.scap"
+    path.unlink(missing_ok=True)
+    write_capture(path, events,
+                  threads=[thread(100, 100), thread(101, 100, flags=CLONE_FILES | CLONE_THREAD),
+                           thread(200, 200, cwd=b"/srv")],
+                  fds={100: [ms.file_fd(3, 7, b"/var/log/app.log", 2),
+                             {"fd": 4, "ino": 9, "type": 2, "name": b"/srv/data"}]}).close()
+    assert_same_state(path)
