@@ -449,6 +449,7 @@ class FdState:
         self.enter = enter_rows(self.types, self.tids)
         self.stored = self._stored_enters()
         self.ipv4_interfaces = _ipv4_interfaces(capture)
+        self._version_texts = None
         self._build()
 
     def _stored_enters(self):
@@ -925,22 +926,38 @@ class FdState:
         """evt.info's resolution of fd values: ``<typechar l4char>name`` of fd V as the
         thread's table has it at row R (after R was parsed); null where the table lacks it."""
         vid = self.lookup(rows, fds)
-        return _render_versions(self.versions, vid)
+        if self._version_texts is None:
+            self._version_texts = _version_texts(self.versions)
+        return _render_versions(self._version_texts, vid)
 
 
-def _render_versions(versions, vid):
-    t = versions["type"].to_numpy()
-    names = versions["name"].to_list()
-    l4 = _effective_l4(versions)
-    out = []
-    for v in vid.tolist():
-        if v < 0:
-            out.append(None)
-            continue
-        ty = int(t[v])
-        out.append(f"<{TYPECHAR.get(ty, '?')}{L4CHAR.get(int(l4[v]), '')}>"
-                   f"{_sanitize(names[v] or '')}")
-    return pl.Series("fd.text", out, dtype=pl.String)
+def _render_versions(texts, vid):
+    """``<typechar l4char>name`` of versions `vid` (null where -1), gathered from every
+    version's text (_version_texts: made once, by column expressions)."""
+    vid = np.asarray(vid, dtype=np.int64)
+    if not len(texts):
+        return pl.Series("fd.text", [None] * len(vid), dtype=pl.String)
+    got = texts.gather(np.maximum(vid, 0))
+    return pl.select(pl.when(pl.Series(vid >= 0)).then(got)).to_series().alias("fd.text")
+
+
+def _version_texts(versions):
+    l4 = pl.Series("l4", _effective_l4(versions), dtype=pl.Int64)
+    texts = pl.DataFrame({"type": versions["type"], "l4": l4, "name": versions["name"]}).select(
+        pl.concat_str(
+            pl.lit("<"),
+            pl.col("type").replace_strict(list(TYPECHAR), list(TYPECHAR.values()),
+                                          default="?", return_dtype=pl.String),
+            pl.col("l4").replace_strict(list(L4CHAR), list(L4CHAR.values()), default="",
+                                        return_dtype=pl.String),
+            pl.lit(">"),
+            sanitized(pl.col("name").fill_null("")))).to_series()
+    return texts
+
+
+def sanitized(expr):
+    """_sanitize as an expression: ASCII control characters go, everything else stays."""
+    return expr.str.replace_all(r"[\x00-\x1f\x7f]", "")
 
 
 def _effective_l4(versions):
@@ -1342,7 +1359,7 @@ def fd_columns(capture):
     serv = t.is_in(list(SERVER_SOCKETS))
     is_file = t.is_in([FILE, FILE_V2])
     has_role = pl.col("role") != ROLE_NONE
-    name_from_table = pl.col("name").map_elements(_sanitize, return_dtype=pl.String)
+    name_from_table = sanitized(pl.col("name"))
     fd_name = (pl.when(pl.col("found") & ~pl.col("failed_connect")).then(name_from_table)
                .otherwise(pl.col("null_name")))
     out = frame.select(
