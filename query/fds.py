@@ -518,13 +518,15 @@ class FdState:
             sel = rows[(rows >= lo) & (rows < hi)]
             done = max(lo, context)
             for r in sel.tolist():
-                if common is not None:
-                    common.apply(m, done, r)   # the common events since the last replayed
-                    done = r + 1
+                if common is not None and common.must_apply_before(m, r, params):
+                    common.apply(m, done, r)   # the common events since the last batch
+                    common.applied(r)
+                    done = r
                 m.flush(r)
                 self._apply(m, r, params)
             if common is not None:
                 common.apply(m, done, hi)
+                common.applied(hi)
             if getattr(cap, "continues", False) and k == len(sections) - 1:
                 m.flush(hi)
                 self._carried_machine = m

@@ -92,7 +92,7 @@ class CommonEvents:
         self.tpl = {k: [] for k in _FIELDS}
         actions = []      # (rows, subs, ops, fds, tpls, name_kinds, paths)
         sets = []         # (rows, fds)
-        replay = [rows[~np.isin(kinds, _COMMON)]]
+        replay = [self._can_change(rows[~np.isin(kinds, _COMMON)])]
         self._nulls = []  # (rows, fixed names or None, paths to join to the cwd)
         self._odd = []    # common rows the replay handles after all
 
@@ -154,7 +154,38 @@ class CommonEvents:
         cmd, ok = _ints(self.state.capture, "cmd", np.maximum(stored, 0))
         dup = (stored >= 0) & ok & np.isin(cmd, (F.PPM_FCNTL_F_DUPFD,
                                                   F.PPM_FCNTL_F_DUPFD_CLOEXEC))
-        return rows[dup]
+        return self._can_change(rows[dup])
+
+    def _can_change(self, rows):
+        """The rows of replayed kinds that pass the checks FdState._apply makes before it
+        looks at any state (a successful call, paired where it must be, a non-empty address
+        or tuple): the others return at once, so they need no replay (nor a batch boundary).
+        Most sendto/recvfrom exits carry no tuple, and most are dropped here."""
+        st, cap = self.state, self.state.capture
+        kinds = st.kinds[rows]
+        res, ok = _ints(cap, "res", rows)
+        paired = st.enter[rows] >= 0
+        success = ok & (res >= 0)
+        keep = np.ones(len(rows), dtype=bool)
+        for kind in (F.K_CLONE_X, F.K_EXECVE_X, F.K_CHDIR_X):
+            keep[kinds == kind] = success[kinds == kind]
+        for kind in (F.K_DUP_X, F.K_FCNTL_X, F.K_FCHDIR_X):
+            keep[kinds == kind] = (success & paired)[kinds == kind]
+
+        def filled(name, at):
+            _, lengths, present = F.param_slices_at(cap, name, np.maximum(at, 0))
+            return (at >= 0) & present & (lengths > 0)
+        for kind, name, source in ((F.K_BIND_X, "addr", rows), (F.K_RECVFROM_X, "tuple", rows),
+                                   (F.K_SENDTO_X, "tuple", st.stored[rows]),
+                                   (F.K_CONNECT_X, "tuple", rows)):
+            sel = kinds == kind
+            if not sel.any():
+                continue
+            done = success[sel]
+            if kind == F.K_CONNECT_X:   # a connect in progress already names its socket
+                done = done | ok[sel] & (res[sel] == -F.EINPROGRESS)
+            keep[sel] = done & paired[sel] & filled(name, source[sel])
+        return rows[keep]
 
     def _opens(self, rows, actions, sets):
         """Open-like exits (FdState._apply, K_OPEN_X); returns the rows that need the table
@@ -328,6 +359,56 @@ class CommonEvents:
         self.n_row, self.n_path = rows[~have][order], path[~have][order]
         self.blocks = []
         self._joined = {}
+        # rows with any common effect, and what the ones not applied yet depend on
+        self.v_rows = np.unique(np.concatenate([self.a_row, self.s_row, self.n_row]))
+        self._scanned = 0           # index into v_rows: pending rows looked at so far
+        self._tids, self._owners, self._pids = set(), set(), set()
+
+    # -- when a replayed row must wait for the common events before it
+    def must_apply_before(self, m, r, P):
+        """Do the common events not applied yet (those before row r) and the replayed row r
+        touch the same state? If not, r can be replayed first and the batch grows on: fewer,
+        larger batches. The state a replayed row reads or changes: its thread's lastevent_fd
+        and table (and the table's entries), the thread model of the threads it creates or
+        execs, the cwd of its process; pending events depend on their threads' table owner,
+        pid (the cwd's holder) and cwd, and change their tables and lastevent_fds."""
+        st = self.state
+        th = m.threads
+        end = int(np.searchsorted(self.v_rows, r))
+        if end > self._scanned:
+            new = np.unique(st.tids[self.v_rows[self._scanned:end]]).tolist()
+            self._scanned = end
+            for t in new:
+                if t not in self._tids:
+                    self._tids.add(t)
+                    self._owners.add(th.owner(t))
+                    self._pids.add(th.pid.get(t, t))
+        if not self._tids:
+            return False
+        tid = int(st.tids[r])
+        kind = int(st.kinds[r])
+        if tid in self._tids or th.owner(tid) in self._owners:
+            return True
+        if kind in (F.K_CHDIR_X, F.K_FCHDIR_X):
+            return th.main(tid) in self._pids or tid in self._pids
+        if kind == F.K_EXECVE_X:
+            return tid in self._pids
+        if kind == F.K_CLONE_X:
+            res = P.int("res", r)
+            flags = P.int("flags", r) or 0
+            thread = bool(flags & F.PPM_CL_CLONE_THREAD)
+            if res == 0:
+                child, parent = tid, P.int("pid" if thread else "ptid", r)
+            else:
+                child, parent = res, tid
+            return (child in self._tids or child in self._owners or child in self._pids or
+                    not thread and th.owner(parent) in self._owners)
+        return False
+
+    def applied(self, r):
+        """The pending events before row r were applied."""
+        self._scanned = int(np.searchsorted(self.v_rows, r))
+        self._tids, self._owners, self._pids = set(), set(), set()
 
     def _cwd_name(self, cwd, path):
         key = (cwd, path)

@@ -42,6 +42,40 @@ def test_every_capture_same_as_replay(path):
 
 
 # --------------------------------------------------------------------------------------------
+# A replayed event may wait for the common events before it only when they touch no common
+# state: these would go wrong if it did not wait.
+
+def test_a_thread_that_ran_before_its_clone_exit(tmp_path):
+    """The child's open comes before the parent's clone exit: it goes to the child's own table,
+    though the child uses its parent's table from the clone on."""
+    path = tmp_path / "c.scap"
+    write_capture(path, [
+        ev(201, "open", ">", name=b"/a", flags=1, mode=0),
+        ev(201, "open", "<", fd=5, name=b"/a", flags=1, mode=0, dev=0),
+        ev(100, "clone", ">"),
+        ev(100, "clone", "<", **dict(CLONE, res=201, flags=CLONE_THREAD | CLONE_FILES)),
+        ev(201, "read", ">", fd=5, size=1),
+    ], threads=[thread(100, 100)]).close()
+    ref, _ = assert_same_state(path)
+    assert ref.versions["owner"].to_list() == [201]
+
+
+def test_an_open_before_its_process_changes_directory(tmp_path):
+    """A thread with a table of its own opens a relative path; then its main thread changes
+    the process's directory: the open was relative to the old one."""
+    path = tmp_path / "c.scap"
+    write_capture(path, [
+        ev(102, "open", ">", name=b"a.txt", flags=1, mode=0),
+        ev(102, "open", "<", fd=5, name=b"a.txt", flags=1, mode=0, dev=0),
+        ev(100, "chdir", ">"),
+        ev(100, "chdir", "<", res=0, path=b"/tmp"),
+        ev(102, "read", ">", fd=5, size=1),
+    ], threads=[thread(100, 100), thread(102, 100, flags=CLONE_THREAD)]).close()
+    ref, _ = assert_same_state(path)
+    assert ref.versions.filter(ref.versions["fd"] == 5)["name"].to_list() == ["/home/u/a.txt"]
+
+
+# --------------------------------------------------------------------------------------------
 # Generated event streams: a few threads opening, closing, duplicating, forking and changing
 # directory in any order, some calls failing, some enters missing.
 
@@ -57,7 +91,8 @@ def _call(tid, draw):
     """The events of one system call by `tid` (enter and exit; sometimes one is lost)."""
     kind = draw(st.sampled_from(["open", "openat", "creat", "close", "dup", "fcntl", "pipe",
                                  "socket", "connect", "clone", "chdir", "fchdir", "eventfd",
-                                 "getsockopt", "read"]))
+                                 "getsockopt", "read", "sendto", "recvfrom", "accept",
+                                 "bind"]))
     ok = draw(st.booleans()) or draw(st.booleans())
     fd = draw(FDS)
     res = fd if ok else -2
@@ -108,6 +143,21 @@ def _call(tid, draw):
         out = [ev(tid, "getsockopt", ">"),
                ev(tid, "getsockopt", "<", res=0, fd=fd, level=1, optname=1, val=None,
                   optlen=0)]
+    elif kind == "sendto":
+        to = draw(st.sampled_from([None, tup("0.0.0.0:0", "10.0.0.9:53")]))
+        out = [ev(tid, "sendto", ">", fd=fd, size=1, tuple=to),
+               ev(tid, "sendto", "<", res=1 if ok else -9, data=b"x")]
+    elif kind == "recvfrom":
+        got = draw(st.sampled_from([None, tup("10.0.0.9:53", "10.0.0.1:4000")]))
+        out = [ev(tid, "recvfrom", ">", fd=fd, size=1),
+               ev(tid, "recvfrom", "<", res=1 if ok else -9, data=b"x", tuple=got)]
+    elif kind == "accept":
+        out = [ev(tid, "accept", ">"),
+               ev(tid, "accept", "<", fd=res, tuple=tup("10.0.0.7:5555", "10.0.0.1:80"),
+                  queuepct=0, queuelen=0, queuemax=0)]
+    elif kind == "bind":
+        out = [ev(tid, "bind", ">", fd=fd),
+               ev(tid, "bind", "<", res=0 if ok else -9, addr=addr("0.0.0.0:8080"))]
     else:
         out = [ev(tid, "read", ">", fd=fd, size=1), ev(tid, "read", "<", res=1, data=b"x")]
     lose = draw(st.sampled_from([None, None, None, 0, 1]))
