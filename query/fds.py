@@ -532,7 +532,7 @@ class FdState:
                 self._carried_machine = m
             else:
                 m.end_section(hi)
-        self._finish(m, common.blocks if common is not None else ())
+        self._finish(m, common)
         if getattr(cap, "continues", False):
             cap.carry_out["fds"] = self._carry(m)
 
@@ -849,11 +849,8 @@ class FdState:
         m.owner_changes.append((child, r, th.owner(child)))
 
     # -- per-event columns
-    def _finish(self, m, blocks=()):
+    def _finish(self, m, common=None):
         v = m.versions
-        if blocks:
-            # versions the bulk application closed, then those recorded one by one
-            v = {k: [x for b in blocks for x in b[k].tolist()] + v[k] for k in v}
         self.versions = pl.DataFrame({
             "owner": pl.Series(v["owner"], dtype=pl.Int64),
             "fd": pl.Series(v["fd"], dtype=pl.Int64),
@@ -869,7 +866,14 @@ class FdState:
             "role": pl.Series(v["role"], dtype=pl.Int8),
             "dev": pl.Series(v["dev"], dtype=pl.UInt32),
             "connected": pl.Series(v["connected"], dtype=pl.Boolean),
-        }).filter(pl.col("end") > pl.col("start"))
+        })
+        if common is not None:
+            from scaptool.query.fds_bulk import closed_versions
+            bulk = closed_versions(common)
+            if bulk is not None:
+                # versions the batches closed, then those recorded one by one
+                self.versions = pl.concat([bulk, self.versions])
+        self.versions = self.versions.filter(pl.col("end") > pl.col("start"))
         # lastevent_fd: forward fill per thread of enter values, exit sets and thread births
         set_rows = np.flatnonzero(self._is_enter)
         set_vals = self._enter_value[set_rows]

@@ -387,12 +387,15 @@ class CommonEvents:
             return False
         tid = int(st.tids[r])
         kind = int(st.kinds[r])
-        if tid in self._tids or th.owner(tid) in self._owners:
-            return True
-        if kind in (F.K_CHDIR_X, F.K_FCHDIR_X):
-            return th.main(tid) in self._pids or tid in self._pids
+        if kind == F.K_CHDIR_X:     # the cwd of the process, nothing else
+            return th.main(tid) in self._pids
         if kind == F.K_EXECVE_X:
-            return tid in self._pids
+            # the thread's own table from now on, and its pid: do they change?
+            if tid not in th.known or tid not in self._tids:
+                return False
+            pid = P.int("pid", r)
+            main = pid if pid in th.known or pid == tid else None
+            return tid != th.owner(tid) or main != th.main(tid)
         if kind == F.K_CLONE_X:
             res = P.int("res", r)
             flags = P.int("flags", r) or 0
@@ -403,7 +406,9 @@ class CommonEvents:
                 child, parent = res, tid
             return (child in self._tids or child in self._owners or child in self._pids or
                     not thread and th.owner(parent) in self._owners)
-        return False
+        # the others read (and may change) the thread's lastevent_fd and table entries
+        return tid in self._tids or th.owner(tid) in self._owners or \
+            kind == F.K_FCHDIR_X and th.main(tid) in self._pids
 
     def applied(self, r):
         """The pending events before row r were applied."""
@@ -444,12 +449,9 @@ class CommonEvents:
         le = st._last_enter[rows]
         fd = np.where(le >= 0, st._enter_value[np.maximum(le, 0)], 0)
         tids = st.tids[rows]
-        over_row = np.full(len(rows), -1, dtype=np.int64)
-        over_val = np.zeros(len(rows), dtype=np.int64)
-        for k, t in enumerate(tids.tolist()):
-            got = st._overrides.get(t)
-            if got is not None:
-                over_row[k], over_val[k] = got
+        before = [st._overrides.get(t, (-1, 0)) for t in tids.tolist()]
+        over_row = np.array([b[0] for b in before], dtype=np.int64)
+        over_val = np.array([b[1] for b in before], dtype=np.int64)
         if s1 > s0:
             s_rows = self.s_row[s0:s1]
             s_tids = st.tids[s_rows]
@@ -482,8 +484,10 @@ class CommonEvents:
         n = len(rows)
         order = np.lexsort((np.arange(n), fds, owners))
         o_owner, o_fd, o_op, o_row = owners[order], fds[order], ops[order], rows[order]
-        first = np.r_[True, (o_owner[1:] != o_owner[:-1]) | (o_fd[1:] != o_fd[:-1])]
-        last = np.r_[first[1:], True]
+        first = np.ones(n, dtype=bool)
+        first[1:] = (o_owner[1:] != o_owner[:-1]) | (o_fd[1:] != o_fd[:-1])
+        last = np.ones(n, dtype=bool)
+        last[:-1] = first[1:]
         # does the key have a table entry before the batch? (one look per key)
         firsts = np.flatnonzero(first)
         tables = m.tables
@@ -503,13 +507,10 @@ class CommonEvents:
         tpl = self.a_tpl[a0:a1][order]
         names = self._names(order, a0, tids, th, tpl)
         if closed.any():
+            # the template's other fields are gathered once, at the end (versions())
             sel = np.flatnonzero(closed)
-            block = {"owner": o_owner[sel], "fd": o_fd[sel], "start": o_row[sel],
-                     "end": end[sel], "name": names[sel]}
-            for k in ("type", "sip", "sport", "dip", "dport", "l4proto", "role", "dev",
-                      "connected"):
-                block[k] = self.tpl_arrays[k][tpl[sel]]
-            self.blocks.append(block)
+            self.blocks.append((o_owner[sel], o_fd[sel], o_row[sel], end[sel], names[sel],
+                                tpl[sel]))
         # the keys' state after the batch: a live entry, or none
         a = self.tpl
         ends = np.flatnonzero(last)
@@ -559,3 +560,29 @@ def end_first(ops, rows, firsts):
 # the kinds CommonEvents decodes (others are replayed)
 _COMMON = (F.K_OPEN_X, F.K_CLOSE_X, F.K_SOCKET_X, F.K_SOCKETPAIR_X, F.K_PIPE_X, F.K_SINGLE_X,
            F.K_ACCEPT_X, F.K_GETSOCKOPT_X, F.K_FCNTL_X)
+
+
+def closed_versions(common):
+    """The versions the batches closed, as a frame with FdState.versions' columns."""
+    import polars as pl
+    b = common.blocks
+    if not b:
+        return None
+    tpl = np.concatenate([x[5] for x in b])
+    a = common.tpl_arrays
+    return pl.DataFrame({
+        "owner": pl.Series(np.concatenate([x[0] for x in b]), dtype=pl.Int64),
+        "fd": pl.Series(np.concatenate([x[1] for x in b]), dtype=pl.Int64),
+        "start": pl.Series(np.concatenate([x[2] for x in b]), dtype=pl.Int64),
+        "end": pl.Series(np.concatenate([x[3] for x in b]), dtype=pl.Int64),
+        "type": pl.Series(a["type"][tpl].tolist(), dtype=pl.Int8),
+        "name": pl.Series(np.concatenate([x[4] for x in b]).tolist(), dtype=pl.String),
+        "sip": pl.Series(a["sip"][tpl].tolist(), dtype=pl.String),
+        "sport": pl.Series(a["sport"][tpl].tolist(), dtype=pl.Int64),
+        "dip": pl.Series(a["dip"][tpl].tolist(), dtype=pl.String),
+        "dport": pl.Series(a["dport"][tpl].tolist(), dtype=pl.Int64),
+        "l4proto": pl.Series(a["l4proto"][tpl].tolist(), dtype=pl.Int8),
+        "role": pl.Series(a["role"][tpl].tolist(), dtype=pl.Int8),
+        "dev": pl.Series(a["dev"][tpl].tolist(), dtype=pl.UInt32),
+        "connected": pl.Series(a["connected"][tpl].tolist(), dtype=pl.Boolean),
+    })
