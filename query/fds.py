@@ -478,7 +478,7 @@ class FdState:
         is_enter = (types % 2 == 0) & ~_skips_reset()[types]
         uses_fd = (self.flags & EF.USES_FD) != 0
         fd0 = np.full(n, -1, dtype=np.int64)
-        p0 = _int_param(cap, 0)
+        p0 = self.param0 = _int_param(cap, 0)
         fd_is_p0 = is_enter & uses_fd & _param_is_fd(types, 0)
         fd0[fd_is_p0] = p0[fd_is_p0]
         self._enter_value = fd0            # the value an enter event sets
@@ -1217,7 +1217,7 @@ class _Params:
 
     def int0(self, row):
         if self._p0 is None:
-            self._p0 = _int_param(self.capture, 0)[self.rows].tolist()
+            self._p0 = int_param_at(self.capture, 0, self.rows).tolist()
         return self._p0[self.pos[int(row)]]
 
     def raw(self, name, row):
@@ -1240,25 +1240,46 @@ def param_slices_at(capture, name, rows):
 
 
 def _param_is_fd(types, k):
+    return _fd_params()[k][types] if k < len(_fd_params()) else np.zeros(len(types), bool)
+
+
+@functools.cache
+def _fd_params():
+    """Per parameter position k, per event id: is the k-th parameter an FD?"""
     table = eventtable.libs()
-    is_fd = np.zeros(65536, dtype=bool)
+    top = max((len(table[i].params) for i in range(len(table))), default=0)
+    is_fd = np.zeros((top, 65536), dtype=bool)
     for i in range(len(table)):
-        ps = table[i].params
-        is_fd[i] = len(ps) > k and ps[k].type in (PT.FD, PT.FD32)
-    return is_fd[types]
+        for k, p in enumerate(table[i].params):
+            is_fd[k, i] = p.type in (PT.FD, PT.FD32)
+    return is_fd
 
 
 def _int_param(capture, k):
     """Parameter number k of every event as a signed integer (8, 4, 2 or 1 bytes), else 0."""
-    offsets, lengths, present = capture.param_slices(k)
+    return decode_ints(capture, *capture.param_slices(k))[0]
+
+
+def int_param_at(capture, k, rows):
+    """_int_param at `rows` only."""
+    from scaptool.scap.events import param_slices
+    rows = np.asarray(rows, dtype=np.int64)
+    return decode_ints(capture, *param_slices(capture.buffer, capture.headers.take(rows), k))[0]
+
+
+def decode_ints(capture, offsets, lengths, present):
+    """(values, ok): params as little-endian signed integers where they have 1, 2, 4 or 8
+    bytes (ok), else 0."""
     buf = np.asarray(capture.buffer)
     out = np.zeros(len(offsets), dtype=np.int64)
+    ok = np.zeros(len(offsets), dtype=bool)
     for size, dt in ((8, "<i8"), (4, "<i4"), (2, "<i2"), (1, "<i1")):
         sel = present & (lengths == size)
         if sel.any():
             idx = offsets[sel][:, None] + np.arange(size)
             out[sel] = buf[idx].copy().view(dt).reshape(-1).astype(np.int64)
-    return out
+            ok[sel] = True
+    return out, ok
 
 
 def _carry_rows(tids, section, mask):
@@ -1296,19 +1317,18 @@ def fd_name_at(capture):
 def fd_param_texts(capture):
     """{param position k: Series}: per event, the resolved text of its k-th parameter when
     that parameter is an FD (null otherwise or when unresolved), for every k that has one."""
+    from scaptool.scap.events import param_slices
     state = fd_state(capture)
-    table = eventtable.libs()
     types = state.types
     out = {}
-    top = max((len(table[i].params) for i in range(len(table))), default=0)
-    for k in range(top):
+    for k in range(len(_fd_params())):
         sel = np.flatnonzero(_param_is_fd(types, k))
         if not len(sel):
             continue
-        _, _, present = capture.param_slices(np.where(_param_is_fd(types, k), k, -1))
-        values = _int_param(capture, k)
-        rows = sel[present[sel]]
-        text = state.resolved_text(rows, values[rows])
+        values, _, present = _decoded(capture, param_slices(capture.buffer,
+                                                            capture.headers.take(sel), k))
+        rows = sel[present]
+        text = state.resolved_text(rows, values[present])
         col = pl.Series(f"fdtext.{k}", [None] * state.n, dtype=pl.String)
         out[k] = col.scatter(rows, text) if len(rows) else col
     return out
@@ -1424,33 +1444,63 @@ def _basename(path):
     return "/"
 
 
+def _decoded(capture, slices):
+    """(values, ok, present) of param slices."""
+    values, ok = decode_ints(capture, *slices)
+    return values, ok, slices[2]
+
+
+@functools.cache
+def _creators():
+    """Per event id: 1 for open-likes, 2 for accept and connect, whose exits name their fd
+    from their own parameters when the table has no entry; 0 otherwise."""
+    table = eventtable.libs()
+    out = np.zeros(65536, dtype=np.int8)
+    for i in range(len(table)):
+        name = table[i].name
+        if name in ("open", "creat", "openat", "openat2"):
+            out[i] = 1
+        elif name in ("accept", "accept4", "connect"):
+            out[i] = 2
+    return out
+
+
 def _failed_connect(state, rows):
-    names = np.array([eventtable.libs()[int(t)].name == "connect" for t in
-                      range(len(eventtable.libs()))] + [False] * (65536 - len(eventtable.libs())))
-    is_cx = names[state.types[rows]] & (state.types[rows] % 2 == 1)
-    res = _int_param(state.capture, 0)[rows]
-    return is_cx & (res < 0)
+    types = state.types[rows]
+    is_cx = _connects()[types] & (types % 2 == 1)
+    return is_cx & (state.param0[rows] < 0)
+
+
+@functools.cache
+def _connects():
+    table = eventtable.libs()
+    out = np.zeros(65536, dtype=bool)
+    out[list(table.ids_named("connect"))] = True
+    return out
 
 
 def _null_names(state, rows):
     """extract_fdname_from_creator: the fd name of exits without a table entry."""
     cap = state.capture
-    table = eventtable.libs()
     types = state.types[rows]
     out = np.full(len(rows), None, dtype=object)
     is_exit = types % 2 == 1
     out[is_exit] = ""
-    names = [table[int(t)].name for t in types]
-    want = {k for k, nm in enumerate(names) if is_exit[k] and
-            nm in ("open", "creat", "accept", "accept4", "connect", "openat", "openat2")}
-    if not want:
-        return pl.Series(out.tolist(), dtype=pl.String)
-    idx = np.array(sorted(want), dtype=np.int64)
-    sub = rows[idx]
-    params = _Params(cap, sub, ())
-    for k, r in zip(idx.tolist(), sub.tolist()):
-        if names[k] in ("accept", "accept4", "connect"):
-            out[k] = _param_text(PT.SOCKTUPLE, params.raw("tuple", r))
-        else:
-            out[k] = state.null_path.get(r)
+    creator = np.where(is_exit, _creators()[types], 0)
+    opens = np.flatnonzero(creator == 1)
+    if len(opens) and state.null_path:
+        keys = np.fromiter(state.null_path.keys(), dtype=np.int64, count=len(state.null_path))
+        values = np.array(list(state.null_path.values()), dtype=object)
+        order = np.argsort(keys)
+        keys, values = keys[order], values[order]
+        pos = np.minimum(np.searchsorted(keys, rows[opens]), len(keys) - 1)
+        found = keys[pos] == rows[opens]
+        out[opens] = np.where(found, values[pos], None)
+    elif len(opens):
+        out[opens] = None
+    socks = np.flatnonzero(creator == 2)
+    if len(socks):
+        sub = rows[socks]
+        params = _Params(cap, sub, ())
+        out[socks] = [_param_text(PT.SOCKTUPLE, params.raw("tuple", r)) for r in sub.tolist()]
     return pl.Series(out.tolist(), dtype=pl.String)

@@ -315,7 +315,7 @@ class CommonEvents:
 
     def _singles(self, rows, actions, sets):
         st = self.state
-        p0 = F._int_param(st.capture, 0)[rows] if len(rows) else np.zeros(0, np.int64)
+        p0 = st.param0[rows]
         made = p0 >= 0
         rows, fd = rows[made], p0[made]
         names = eventtable.libs()
