@@ -52,24 +52,40 @@ def _ints(capture, name, rows):
 
 
 def _texts(capture, name, rows):
-    """The text of param `name` at each row (_Params.text: cut at NUL, "" where absent)."""
+    """The text of param `name` at each row (_Params.text: cut at NUL, "" where absent),
+    decoded for all rows at once: the values are gathered into one array, cut at their
+    first NUL, and turned into strings by pyarrow when all are ASCII (else by Python's
+    lenient UTF-8 decoding, as _text does)."""
+    import pyarrow as pa
     rows = np.asarray(rows, dtype=np.int64)
     if not len(rows):
         return []
     offsets, lengths, present = F.param_slices_at(capture, name, rows)
     lengths = np.where(present, lengths, 0)
-    # one gather of all the values into one bytes object: slicing that is cheap
+    data = _gathered(np.asarray(capture.buffer), offsets, lengths)
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    idx = np.repeat(offsets - starts, lengths) + np.arange(int(ends[-1]), dtype=np.int64)
-    data = np.asarray(capture.buffer)[idx].tobytes()
-    out = []
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        raw = data[a:b]
-        cut = raw.find(b"\0")
-        out.append((raw if cut < 0 else raw[:cut]).decode("utf-8", "replace"))
-    return out
+    zeros = np.flatnonzero(data == 0)
+    z = np.searchsorted(zeros, starts)
+    first = zeros[np.minimum(z, len(zeros) - 1)] if len(zeros) else ends
+    cut = np.where((z < len(zeros)) & (first < ends), first, ends) - starts
+    text = _gathered(data, starts, cut)
+    bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(cut, out=bounds[1:])
+    if (text < 0x80).all():
+        return pa.LargeStringArray.from_buffers(len(rows), pa.py_buffer(bounds),
+                                                pa.py_buffer(text.tobytes())).to_pylist()
+    raw = text.tobytes()
+    return [raw[a:b].decode("utf-8", "replace")
+            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
 
+
+def _gathered(buf, offsets, lengths):
+    """The bytes buf[offsets[i]:offsets[i] + lengths[i]] of every i, end to end."""
+    ends = np.cumsum(lengths)
+    idx = np.repeat(offsets - (ends - lengths), lengths) + np.arange(int(ends[-1]) if
+                                                                       len(ends) else 0)
+    return buf[idx]
 
 
 class CommonEvents:

@@ -83,7 +83,8 @@ CLONE = {"exe": b"app", "args": b"", "tid": 100, "pid": 100, "ptid": 1, "cwd": b
          "fdlimit": 1024, "pgft_maj": 0, "pgft_min": 0, "vm_size": 0, "vm_rss": 0,
          "vm_swap": 0, "comm": b"app", "cgroups": b"", "uid": 0, "gid": 0, "vtid": 100,
          "vpid": 100}
-PATHS = [b"/etc/passwd", b"a.txt", b"../b", b"/tmp//c/./d", b"sub/e", b"/" + b"x" * 1015]
+PATHS = [b"/etc/passwd", b"a.txt", b"../b", b"/tmp//c/./d", b"sub/e", b"/" + b"x" * 1015,
+         "/caf\u00e9".encode(), b"/bad\xffname", b"/nul\x00tail"]
 FDS = st.integers(min_value=3, max_value=7)
 
 
