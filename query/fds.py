@@ -12,9 +12,15 @@ built as tables of versions:
   sendto/recvfrom on sockets without a tuple yet, fork/clone copies). A change made by the
   event at row r is visible from row r on; a close removes the fd from row r + 1 on (sysdig
   removes closed fds when it starts the next event, so the close exit still shows the name).
-  These events are replayed by one Python loop over the fd-changing events only (building the
-  tuple of a socket or copying a table on fork is awkward to vectorize); every other event
-  gets its values from vectorized as-of joins.
+  Most of these events need no state to know what they do: the common ones (open-likes,
+  close, socket, pipe, socketpair, eventfd-likes, accept, getsockopt) are decoded for all
+  rows at once and applied in batches by query.fds_bulk. A Python loop replays the rest one
+  by one (clone/fork, execve, chdir/fchdir, dup*, fcntl F_DUPFD, and bind/connect/sendto/
+  recvfrom that patch an existing socket entry, openat relative to a directory fd: well
+  under 1% of the events), each after the batch of common events before it when they share
+  state. ``FdState(capture, reference=True)`` replays every one of them in that loop: the
+  oracle the bulk path is tested against. Every other event gets its values from vectorized
+  as-of joins.
 * **lastevent_fd per event**: a forward fill per thread of the values set by enter events
   (-1, or their fd parameter when the event uses an fd) and by exits that create an fd.
 * **table owner per event**: the pid of the thread (threads with CLONE_FILES share the main
