@@ -1406,13 +1406,13 @@ def fd_columns(capture):
         .otherwise(pl.col("nullchar")).alias("fd.typechar"),
         fd_name.alias("fd.name"),
         pl.when(pl.col("found") & is_file)
-        .then(pl.col("name").map_elements(_dirname, return_dtype=pl.String))
+        .then(dirname(pl.col("name")))
         .when(pl.col("found") & (t == DIRECTORY)).then(name_from_table)
         .when(~pl.col("found")).then(
-            pl.col("null_name").map_elements(_dirname, return_dtype=pl.String))
+            dirname(pl.col("null_name")))
         .alias("fd.directory"),
         pl.when(pl.col("found") & is_file)
-        .then(pl.col("name").map_elements(_basename, return_dtype=pl.String))
+        .then(basename(pl.col("name")))
         .alias("fd.filename"),
         pl.when(sock & has_role).then(pl.col("vdip")).when(serv).then(pl.col("vsip"))
         .alias("fd.sip"),
@@ -1430,6 +1430,23 @@ def fd_columns(capture):
     )
     full = pl.DataFrame({"row": np.arange(n, dtype=np.int64)})
     return full.join(out, on="row", how="left").drop("row")
+
+
+def dirname(expr):
+    """_dirname as an expression: all before the last '/', or '/' when that is nothing; a
+    path ending in '/' (longer than "/") stays whole."""
+    before = expr.str.extract(r"(?s)^(.*)/[^/]*$", 1)
+    whole = expr.str.ends_with("/") & (expr.str.len_chars() > 1)
+    return (pl.when(expr.is_null()).then(None).when(whole).then(expr)
+            .when(before.is_null() | (before == "")).then(pl.lit("/")).otherwise(before))
+
+
+def basename(expr):
+    """_basename as an expression: all after the last '/'; '/' without one; a path ending
+    in '/' stays whole."""
+    after = expr.str.extract(r"(?s)/([^/]*)$", 1)
+    return (pl.when(expr.is_null()).then(None).when(~expr.str.contains("/", literal=True))
+            .then(pl.lit("/")).when(expr.str.ends_with("/")).then(expr).otherwise(after))
 
 
 def _dirname(path):
