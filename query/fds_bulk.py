@@ -16,7 +16,10 @@ event); only the entries still open after the batch become table objects for the
 This module first decodes every common event's effect at once (:class:`CommonEvents`), then
 applies batches of them to FdState's machine (:func:`apply_batch`).
 """
+import functools
+
 import numpy as np
+import polars as pl
 
 from scaptool.query import fds as F
 from scaptool.query import paths
@@ -78,6 +81,30 @@ def _texts(capture, name, rows):
     raw = text.tobytes()
     return [raw[a:b].decode("utf-8", "replace")
             for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+
+def _folded(paths_):
+    """paths.normalize of each path (an object array), computed once per distinct path."""
+    if not len(paths_):
+        return []
+    column = pl.Series(paths_.tolist(), dtype=pl.String)
+    uniq = column.unique()
+    folded = pl.Series([paths.normalize(p) for p in uniq.to_list()], dtype=pl.String)
+    return column.replace_strict(uniq, folded).to_numpy().astype(object)
+
+
+_OPEN, _CREAT, _OPENAT = 1, 2, 3
+
+
+@functools.cache
+def _open_flavours():
+    """Per event id: open, creat or openat(2) (the parsers differ a little)."""
+    table = eventtable.libs()
+    out = np.zeros(65536, dtype=np.int8)
+    for i in range(len(table)):
+        out[i] = {"open": _OPEN, "creat": _CREAT, "openat": _OPENAT,
+                  "openat2": _OPENAT}.get(table[i].name, 0)
+    return out
 
 
 def _gathered(buf, offsets, lengths):
@@ -207,15 +234,14 @@ class CommonEvents:
         """Open-like exits (FdState._apply, K_OPEN_X); returns the rows that need the table
         (a relative path under a directory fd)."""
         st, cap = self.state, self.state.capture
-        names = eventtable.libs()
-        tnames = np.array([names[int(t)].name for t in st.types[rows]], dtype=object)
-        is_creat = tnames == "creat"
-        is_at = (tnames == "openat") | (tnames == "openat2")
+        flavour = _open_flavours()[st.types[rows]]
+        is_creat = flavour == _CREAT
+        is_at = flavour == _OPENAT
         old = st.types[rows] == 103
         stored = st.stored[rows]
         keep = ~old | (stored >= 0)          # an old openat without its enter: nothing
-        rows, tnames, is_creat, is_at, old, stored = (
-            rows[keep], tnames[keep], is_creat[keep], is_at[keep], old[keep], stored[keep])
+        rows, is_creat, is_at, old, stored = (
+            rows[keep], is_creat[keep], is_at[keep], old[keep], stored[keep])
         e = np.maximum(stored, 0)
         fd, fd_ok = _ints(cap, "fd", rows)
         xpath = _texts(cap, "name", rows)
@@ -226,8 +252,11 @@ class CommonEvents:
         edirfd, edirfd_ok = _ints(cap, "dirfd", e)
         dev, _ = _ints(cap, "dev", rows)
         has_e = stored >= 0
-        use_e = old | has_e & np.array([bool(p) and p != "(NULL)" for p in epath], dtype=bool)
-        path = np.where(use_e, np.asarray(epath, dtype=object), np.asarray(xpath, dtype=object))
+        epath_s = pl.Series(epath, dtype=pl.String)
+        use_e = old | has_e & ((epath_s != "") & (epath_s != "(NULL)")).to_numpy()
+        path_s = pl.select(pl.when(pl.Series(use_e)).then(epath_s)
+                           .otherwise(pl.Series(xpath, dtype=pl.String))).to_series()
+        path = path_s.to_numpy().astype(object)
         # flags: None counts as 0 everywhere they are used
         flags = np.where(use_e, np.where(eflags_ok, eflags, 0), np.where(xflags_ok, xflags, 0))
         flags = np.where(is_creat, 0, flags)
@@ -236,25 +265,24 @@ class CommonEvents:
         dirfd = np.where(use_e, edirfd, xdirfd)
         at = is_at | old
         dirfd = np.where(at & dirfd_known, dirfd, F.AT_FDCWD)
-        absolute = np.array([p.startswith("/") for p in path], dtype=bool)
+        absolute = path_s.str.starts_with("/").to_numpy()
+        # the byte length counts towards sysdig's path size limit (paths.too_long)
+        plen = path_s.str.len_bytes().to_numpy().astype(np.int64)
         fixed = absolute & at
         needs_table = ~fixed & (dirfd != F.AT_FDCWD)
         self._replay_opens = rows[needs_table]
         ok = ~needs_table
-        rows, path, flags, absolute, fixed, fd, fd_ok, dev, is_oc = (
+        rows, path, flags, absolute, fixed, fd, fd_ok, dev, is_oc, plen = (
             rows[ok], path[ok], flags[ok], absolute[ok], fixed[ok], fd[ok], fd_ok[ok], dev[ok],
-            ~at[ok])
-        cache, folded = {}, {}
-        fixed_names = np.array([cache.get(p) or cache.setdefault(p, paths.open_path(".", p))
-                                if f else None for p, f in zip(path.tolist(), fixed.tolist())],
-                               dtype=object)
-        # open/creat join even an absolute path to the cwd: the same folded path, unless
-        # the cwd makes it too long
+            ~at[ok], plen[ok])
+        # an absolute path's name is the path folded (once per distinct path), or
+        # /PATH_TOO_LONG: openat* join it to ".", open/creat to the cwd (NAME_ABS_CWD: decided
+        # when the batch is applied)
+        fixed_names = np.full(len(path), None, dtype=object)
+        fixed_names[absolute] = _folded(path[absolute])
+        too_long = fixed & (plen + len(".") + 2 > paths.MAX_PATH)
+        fixed_names[too_long] = paths.TOO_LONG
         abs_cwd = absolute & ~fixed
-        fixed_names[abs_cwd] = [folded.get(p) or folded.setdefault(p, paths.normalize(p))
-                                for p in path[abs_cwd].tolist()]
-        plen = np.array([len(p.encode("utf-8", "surrogateescape")) for p in path.tolist()],
-                        dtype=np.int64)
         # a failed open names its path (open/creat: as given when absolute), else the full name
         null_fixed = np.where(is_oc & absolute, path, fixed_names)
         self._nulls.append((rows, null_fixed, path))
