@@ -397,7 +397,7 @@ class CommonEvents:
         fixed = np.concatenate([n[1] for n in self._nulls]) if self._nulls else np.zeros(0)
         path = np.concatenate([n[2] for n in self._nulls]) if self._nulls else np.zeros(0)
         rows = rows.astype(np.int64)
-        have = np.array([f is not None for f in fixed.tolist()], dtype=bool)
+        have = np.not_equal(fixed, None) if len(fixed) else np.zeros(0, dtype=bool)
         st.null_path.update(zip(rows[have].tolist(), fixed[have].tolist()))
         order = np.argsort(rows[~have], kind="stable")
         self.n_row, self.n_path = rows[~have][order], path[~have][order]
@@ -493,9 +493,10 @@ class CommonEvents:
         le = st._last_enter[rows]
         fd = np.where(le >= 0, st._enter_value[np.maximum(le, 0)], 0)
         tids = st.tids[rows]
-        before = [st._overrides.get(t, (-1, 0)) for t in tids.tolist()]
-        over_row = np.array([b[0] for b in before], dtype=np.int64)
-        over_val = np.array([b[1] for b in before], dtype=np.int64)
+        utids, inv = np.unique(tids, return_inverse=True)
+        before = [st._overrides.get(t, (-1, 0)) for t in utids.tolist()]
+        over_row = np.array([b[0] for b in before], dtype=np.int64)[inv.reshape(-1)]
+        over_val = np.array([b[1] for b in before], dtype=np.int64)[inv.reshape(-1)]
         if s1 > s0:
             s_rows = self.s_row[s0:s1]
             s_tids = st.tids[s_rows]
