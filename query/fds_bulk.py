@@ -282,7 +282,6 @@ class CommonEvents:
         fixed_names[absolute] = _folded(path[absolute])
         too_long = fixed & (plen + len(".") + 2 > paths.MAX_PATH)
         fixed_names[too_long] = paths.TOO_LONG
-        abs_cwd = absolute & ~fixed
         # a failed open names its path (open/creat: as given when absolute), else the full name
         null_fixed = np.where(is_oc & absolute, path, fixed_names)
         self._nulls.append((rows, null_fixed, path))
@@ -500,7 +499,7 @@ class CommonEvents:
         if s1 > s0:
             s_rows = self.s_row[s0:s1]
             s_tids = st.tids[s_rows]
-            codes, inv = np.unique(np.concatenate([s_tids, tids]), return_inverse=True)
+            _, inv = np.unique(np.concatenate([s_tids, tids]), return_inverse=True)
             span = int(max(s_rows.max(), rows.max())) + 2
             skey = inv[:len(s_rows)].astype(np.int64) * span + s_rows
             order = np.argsort(skey, kind="stable")
@@ -548,7 +547,6 @@ class CommonEvents:
             m._close_version(tables[owner][fd], e)
         creates = o_op == CREATE
         closed = creates & ~last
-        live = creates & last
         tpl = self.a_tpl[a0:a1][order]
         names = self._names(order, a0, tids, th, tpl)
         if closed.any():
