@@ -185,3 +185,20 @@ def test_generated_streams_same_as_replay(tmp_path, events):
                   fds={100: [ms.file_fd(3, 7, b"/var/log/app.log", 2),
                              {"fd": 4, "ino": 9, "type": 2, "name": b"/srv/data"}]}).close()
     assert_same_state(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The column expressions that replaced per-event Python in fd_columns
+
+NAMES = st.lists(st.one_of(st.none(), st.text(alphabet="/ab.\n\x00\x1f\x7f\u00e9\u2028",
+                                             max_size=8)), min_size=1, max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=NAMES)
+def test_name_expressions_as_python(values):
+    from scaptool.query.fds import _basename, _dirname, _sanitize, basename, dirname, sanitized
+    column = pl.Series("x", values, dtype=pl.String)
+    for expr, python in ((dirname, _dirname), (basename, _basename), (sanitized, _sanitize)):
+        got = pl.select(expr(pl.lit(column))).to_series().to_list()
+        assert got == [python(v) for v in values], python.__name__
