@@ -12,9 +12,12 @@ replayed ones form a *batch* that sees one fixed thread model, and a batch is ap
 array operations: per (table, fd) key, each create's version ends at the key's next create
 (at its row) or close (at the row after it, as sysdig removes closed fds before the next
 event); only the entries still open after the batch become table objects for the replay.
+A replayed row ends the batch before it only when the two share state (its thread, its
+table, the cwd it changes, the thread it creates: CommonEvents.must_apply_before), so most
+batches run across many replayed rows.
 
 This module first decodes every common event's effect at once (:class:`CommonEvents`), then
-applies batches of them to FdState's machine (:func:`apply_batch`).
+applies batches of them to FdState's machine (CommonEvents.apply).
 """
 import functools
 
@@ -125,7 +128,8 @@ class CommonEvents:
       ``a_tpl`` (the created entry, an index into the templates), ``a_name_kind`` and
       ``a_path`` (a name joined to the thread's cwd when the batch is applied);
     * per row that sets lastevent_fd: ``s_row``, ``s_fd``;
-    * ``null_rows``/``null_fixed``/``null_cwd``: failed-open names (some need the cwd).
+    * failed-open names: set at once in FdState.null_path where they need no cwd (start),
+      else ``n_row``/``n_path``, joined to the cwd when their batch is applied.
     """
 
     def __init__(self, state, rows):
