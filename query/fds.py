@@ -12,9 +12,15 @@ built as tables of versions:
   sendto/recvfrom on sockets without a tuple yet, fork/clone copies). A change made by the
   event at row r is visible from row r on; a close removes the fd from row r + 1 on (sysdig
   removes closed fds when it starts the next event, so the close exit still shows the name).
-  These events are replayed by one Python loop over the fd-changing events only (building the
-  tuple of a socket or copying a table on fork is awkward to vectorize); every other event
-  gets its values from vectorized as-of joins.
+  Most of these events need no state to know what they do: the common ones (open-likes,
+  close, socket, pipe, socketpair, eventfd-likes, accept, getsockopt) are decoded for all
+  rows at once and applied in batches by query.fds_bulk. A Python loop replays the rest one
+  by one (clone/fork, execve, chdir/fchdir, dup*, fcntl F_DUPFD, and bind/connect/sendto/
+  recvfrom that patch an existing socket entry, openat relative to a directory fd: well
+  under 1% of the events), each after the batch of common events before it when they share
+  state. ``FdState(capture, reference=True)`` replays every one of them in that loop: the
+  oracle the bulk path is tested against. Every other event gets its values from vectorized
+  as-of joins.
 * **lastevent_fd per event**: a forward fill per thread of the values set by enter events
   (-1, or their fd parameter when the event uses an fd) and by exits that create an fd.
 * **table owner per event**: the pid of the thread (threads with CLONE_FILES share the main
@@ -428,8 +434,11 @@ def _param_text(ptype, raw):
 class FdState:
     """fd state of one capture: the versions table and, per event, its fd and table owner."""
 
-    def __init__(self, capture):
+    def __init__(self, capture, reference=False):
         self.capture = capture
+        # reference=True replays every fd-changing event one by one (the oracle the bulk
+        # application of the common ones is tested against)
+        self.reference = reference
         h = capture.headers
         self.n = n = len(h)
         self.types = np.asarray(h.type).astype(np.int64)
@@ -445,6 +454,7 @@ class FdState:
         self.enter = enter_rows(self.types, self.tids)
         self.stored = self._stored_enters()
         self.ipv4_interfaces = _ipv4_interfaces(capture)
+        self._version_texts = None
         self._build()
 
     def _stored_enters(self):
@@ -473,7 +483,7 @@ class FdState:
         is_enter = (types % 2 == 0) & ~sysdig0293.skips_reset()[types]
         uses_fd = (self.flags & EF.USES_FD) != 0
         fd0 = np.full(n, -1, dtype=np.int64)
-        p0 = _int_param(cap, 0)
+        p0 = self.param0 = _int_param(cap, 0)
         fd_is_p0 = is_enter & uses_fd & _param_is_fd(types, 0)
         fd0[fd_is_p0] = p0[fd_is_p0]
         self._enter_value = fd0            # the value an enter event sets
@@ -492,6 +502,13 @@ class FdState:
         context = getattr(cap, "context", 0)   # a chunk's context events: not replayed
         rows = np.flatnonzero(self.kinds > 0)
         rows = rows[rows >= context]
+        common = None
+        if not self.reference:
+            from scaptool.query.fds_bulk import CommonEvents
+            common = CommonEvents(self, rows)
+            rows = common.replay
+            common.start(m)
+        self.replayed = len(rows)
         params = _Params(cap, rows, (self.enter, self.stored))
         sections = cap.sections
         bounds = [s.first_event for s in sections] + [n]
@@ -504,15 +521,23 @@ class FdState:
             else:
                 self._seed(m, k, lo, cap.processes, cap.fds)
             sel = rows[(rows >= lo) & (rows < hi)]
+            done = max(lo, context)
             for r in sel.tolist():
+                if common is not None and common.must_apply_before(m, r, params):
+                    common.apply(m, done, r)   # the common events since the last batch
+                    common.applied(r)
+                    done = r
                 m.flush(r)
                 self._apply(m, r, params)
+            if common is not None:
+                common.apply(m, done, hi)
+                common.applied(hi)
             if getattr(cap, "continues", False) and k == len(sections) - 1:
                 m.flush(hi)
                 self._carried_machine = m
             else:
                 m.end_section(hi)
-        self._finish(m)
+        self._finish(m, common)
         if getattr(cap, "continues", False):
             cap.carry_out["fds"] = self._carry(m)
 
@@ -829,7 +854,7 @@ class FdState:
         m.owner_changes.append((child, r, th.owner(child)))
 
     # -- per-event columns
-    def _finish(self, m):
+    def _finish(self, m, common=None):
         v = m.versions
         self.versions = pl.DataFrame({
             "owner": pl.Series(v["owner"], dtype=pl.Int64),
@@ -846,7 +871,14 @@ class FdState:
             "role": pl.Series(v["role"], dtype=pl.Int8),
             "dev": pl.Series(v["dev"], dtype=pl.UInt32),
             "connected": pl.Series(v["connected"], dtype=pl.Boolean),
-        }).filter(pl.col("end") > pl.col("start"))
+        })
+        if common is not None:
+            from scaptool.query.fds_bulk import closed_versions
+            bulk = closed_versions(common)
+            if bulk is not None:
+                # versions the batches closed, then those recorded one by one
+                self.versions = pl.concat([bulk, self.versions])
+        self.versions = self.versions.filter(pl.col("end") > pl.col("start"))
         # lastevent_fd: forward fill per thread of enter values, exit sets and thread births
         set_rows = np.flatnonzero(self._is_enter)
         set_vals = self._enter_value[set_rows]
@@ -905,38 +937,38 @@ class FdState:
         """evt.info's resolution of fd values: ``<typechar l4char>name`` of fd V as the
         thread's table has it at row R (after R was parsed); null where the table lacks it."""
         vid = self.lookup(rows, fds)
-        if "_version_texts" not in self.__dict__:
+        if self._version_texts is None:
             self._version_texts = _version_texts(self.versions)
-        return _render_versions(self.versions, vid, self._version_texts)
+        return _render_versions(self._version_texts, vid)
 
 
-def _render_versions(versions, vid, texts=None):
-    """The text of version vid[i] (null for -1): `texts` are _version_texts(versions)."""
-    if texts is None:
-        texts = _version_texts(versions)
+def _render_versions(texts, vid):
+    """``<typechar l4char>name`` of versions `vid` (null where -1), gathered from every
+    version's text (_version_texts: made once, by column expressions)."""
     vid = np.asarray(vid, dtype=np.int64)
-    found = vid >= 0
-    picked = texts.gather(np.where(found, vid, 0)) if len(texts) else \
-        pl.Series("fd.text", [None] * len(vid), dtype=pl.String)
-    return pl.select(pl.when(pl.Series(found)).then(picked)).to_series().alias("fd.text")
+    if not len(texts):
+        return pl.Series("fd.text", [None] * len(vid), dtype=pl.String)
+    got = texts.gather(np.maximum(vid, 0))
+    return pl.select(pl.when(pl.Series(vid >= 0)).then(got)).to_series().alias("fd.text")
 
 
 def _version_texts(versions):
-    """``<typechar l4char>name`` of every version, built once per table: each distinct name
-    is sanitized once, the rest are lookups and one concatenation."""
-    t = versions["type"].to_numpy().astype(np.int64)
-    l4 = _effective_l4(versions)
-    typechar = np.array([TYPECHAR.get(k, "?") for k in range(max(TYPECHAR) + 1)])
-    l4char = np.array([L4CHAR.get(k, "") for k in range(max(L4CHAR) + 1)])
-    tc = np.where((t >= 0) & (t < len(typechar)), typechar[np.clip(t, 0, len(typechar) - 1)], "?")
-    lc = np.where((l4 >= 0) & (l4 < len(l4char)), l4char[np.clip(l4, 0, len(l4char) - 1)], "")
-    names = versions["name"].fill_null("")
-    distinct = names.unique()
-    clean = pl.Series([_sanitize(n) for n in distinct.to_list()], dtype=pl.String)
-    names = names.replace_strict(distinct, clean, return_dtype=pl.String)
-    return pl.select(pl.concat_str([pl.lit("<"), pl.Series(tc.astype(str)),
-                                    pl.Series(lc.astype(str)), pl.lit(">"), names])
-                     ).to_series().alias("fd.text")
+    l4 = pl.Series("l4", _effective_l4(versions), dtype=pl.Int64)
+    texts = pl.DataFrame({"type": versions["type"], "l4": l4, "name": versions["name"]}).select(
+        pl.concat_str(
+            pl.lit("<"),
+            pl.col("type").replace_strict(list(TYPECHAR), list(TYPECHAR.values()),
+                                          default="?", return_dtype=pl.String),
+            pl.col("l4").replace_strict(list(L4CHAR), list(L4CHAR.values()), default="",
+                                        return_dtype=pl.String),
+            pl.lit(">"),
+            sanitized(pl.col("name").fill_null("")))).to_series()
+    return texts
+
+
+def sanitized(expr):
+    """_sanitize as an expression: ASCII control characters go, everything else stays."""
+    return expr.str.replace_all(r"[\x00-\x1f\x7f]", "")
 
 
 def _effective_l4(versions):
@@ -1173,13 +1205,10 @@ class _Params:
         different types into one dtype."""
         col = self._cache.get(name)
         if col is None:
-            index = np.full(self.capture.headers.__len__(), -1, dtype=np.int64)
-            index[self.rows] = self.capture.param_index(name)[self.rows]
-            offsets, lengths, present = self.capture.param_slices(index)
+            offsets, lengths, present = param_slices_at(self.capture, name, self.rows)
             buf = self.capture.buffer
             col = [bytes(buf[o:o + n]) if ok else None for o, n, ok in
-                   zip(offsets[self.rows].tolist(), lengths[self.rows].tolist(),
-                       present[self.rows].tolist())]
+                   zip(offsets.tolist(), lengths.tolist(), present.tolist())]
             self._cache[name] = col
         return col
 
@@ -1193,7 +1222,7 @@ class _Params:
 
     def int0(self, row):
         if self._p0 is None:
-            self._p0 = _int_param(self.capture, 0)[self.rows].tolist()
+            self._p0 = int_param_at(self.capture, 0, self.rows).tolist()
         return self._p0[self.pos[int(row)]]
 
     def raw(self, name, row):
@@ -1205,26 +1234,57 @@ class _Params:
         return _text(self.raw(name, row))
 
 
+def param_slices_at(capture, name, rows):
+    """(offsets, lengths, present) of the param called `name` at `rows` only (the capture's
+    param_slices works out every event's, too slow for a few thousand rows)."""
+    from scaptool.scap.capture import _param_layout
+    from scaptool.scap.events import param_slices
+    rows = np.asarray(rows, dtype=np.int64)
+    index = _param_layout(name)[0][capture.event_types[rows]]
+    return param_slices(capture.buffer, capture.headers.take(rows), index)
+
+
 def _param_is_fd(types, k):
+    return _fd_params()[k][types] if k < len(_fd_params()) else np.zeros(len(types), bool)
+
+
+@functools.cache
+def _fd_params():
+    """Per parameter position k, per event id: is the k-th parameter an FD?"""
     table = eventtable.libs()
-    is_fd = np.zeros(65536, dtype=bool)
+    top = max((len(table[i].params) for i in range(len(table))), default=0)
+    is_fd = np.zeros((top, 65536), dtype=bool)
     for i in range(len(table)):
-        ps = table[i].params
-        is_fd[i] = len(ps) > k and ps[k].type in (PT.FD, PT.FD32)
-    return is_fd[types]
+        for k, p in enumerate(table[i].params):
+            is_fd[k, i] = p.type in (PT.FD, PT.FD32)
+    return is_fd
 
 
 def _int_param(capture, k):
     """Parameter number k of every event as a signed integer (8, 4, 2 or 1 bytes), else 0."""
-    offsets, lengths, present = capture.param_slices(k)
+    return decode_ints(capture, *capture.param_slices(k))[0]
+
+
+def int_param_at(capture, k, rows):
+    """_int_param at `rows` only."""
+    from scaptool.scap.events import param_slices
+    rows = np.asarray(rows, dtype=np.int64)
+    return decode_ints(capture, *param_slices(capture.buffer, capture.headers.take(rows), k))[0]
+
+
+def decode_ints(capture, offsets, lengths, present):
+    """(values, ok): params as little-endian signed integers where they have 1, 2, 4 or 8
+    bytes (ok), else 0."""
     buf = np.asarray(capture.buffer)
     out = np.zeros(len(offsets), dtype=np.int64)
+    ok = np.zeros(len(offsets), dtype=bool)
     for size, dt in ((8, "<i8"), (4, "<i4"), (2, "<i2"), (1, "<i1")):
         sel = present & (lengths == size)
         if sel.any():
             idx = offsets[sel][:, None] + np.arange(size)
             out[sel] = buf[idx].copy().view(dt).reshape(-1).astype(np.int64)
-    return out
+            ok[sel] = True
+    return out, ok
 
 
 def _carry_rows(tids, section, mask):
@@ -1262,19 +1322,18 @@ def fd_name_at(capture):
 def fd_param_texts(capture):
     """{param position k: Series}: per event, the resolved text of its k-th parameter when
     that parameter is an FD (null otherwise or when unresolved), for every k that has one."""
+    from scaptool.scap.events import param_slices
     state = fd_state(capture)
-    table = eventtable.libs()
     types = state.types
     out = {}
-    top = max((len(table[i].params) for i in range(len(table))), default=0)
-    for k in range(top):
+    for k in range(len(_fd_params())):
         sel = np.flatnonzero(_param_is_fd(types, k))
         if not len(sel):
             continue
-        _, _, present = capture.param_slices(np.where(_param_is_fd(types, k), k, -1))
-        values = _int_param(capture, k)
-        rows = sel[present[sel]]
-        text = state.resolved_text(rows, values[rows])
+        values, _, present = _decoded(capture, param_slices(capture.buffer,
+                                                            capture.headers.take(sel), k))
+        rows = sel[present]
+        text = state.resolved_text(rows, values[present])
         col = pl.Series(f"fdtext.{k}", [None] * state.n, dtype=pl.String)
         out[k] = col.scatter(rows, text) if len(rows) else col
     return out
@@ -1331,7 +1390,7 @@ def fd_columns(capture):
     serv = t.is_in(list(SERVER_SOCKETS))
     is_file = t.is_in([FILE, FILE_V2])
     has_role = pl.col("role") != ROLE_NONE
-    name_from_table = pl.col("name").map_elements(_sanitize, return_dtype=pl.String)
+    name_from_table = sanitized(pl.col("name"))
     fd_name = (pl.when(pl.col("found") & ~pl.col("failed_connect")).then(name_from_table)
                .otherwise(pl.col("null_name")))
     out = frame.select(
@@ -1346,13 +1405,13 @@ def fd_columns(capture):
         .otherwise(pl.col("nullchar")).alias("fd.typechar"),
         fd_name.alias("fd.name"),
         pl.when(pl.col("found") & is_file)
-        .then(pl.col("name").map_elements(_dirname, return_dtype=pl.String))
+        .then(dirname(pl.col("name")))
         .when(pl.col("found") & (t == DIRECTORY)).then(name_from_table)
         .when(~pl.col("found")).then(
-            pl.col("null_name").map_elements(_dirname, return_dtype=pl.String))
+            dirname(pl.col("null_name")))
         .alias("fd.directory"),
         pl.when(pl.col("found") & is_file)
-        .then(pl.col("name").map_elements(_basename, return_dtype=pl.String))
+        .then(basename(pl.col("name")))
         .alias("fd.filename"),
         pl.when(sock & has_role).then(pl.col("vdip")).when(serv).then(pl.col("vsip"))
         .alias("fd.sip"),
@@ -1370,6 +1429,23 @@ def fd_columns(capture):
     )
     full = pl.DataFrame({"row": np.arange(n, dtype=np.int64)})
     return full.join(out, on="row", how="left").drop("row")
+
+
+def dirname(expr):
+    """_dirname as an expression: all before the last '/', or '/' when that is nothing; a
+    path ending in '/' (longer than "/") stays whole."""
+    before = expr.str.extract(r"(?s)^(.*)/[^/]*$", 1)
+    whole = expr.str.ends_with("/") & (expr.str.len_chars() > 1)
+    return (pl.when(expr.is_null()).then(None).when(whole).then(expr)
+            .when(before.is_null() | (before == "")).then(pl.lit("/")).otherwise(before))
+
+
+def basename(expr):
+    """_basename as an expression: all after the last '/'; '/' without one; a path ending
+    in '/' stays whole."""
+    after = expr.str.extract(r"(?s)/([^/]*)$", 1)
+    return (pl.when(expr.is_null()).then(None).when(~expr.str.contains("/", literal=True))
+            .then(pl.lit("/")).when(expr.str.ends_with("/")).then(expr).otherwise(after))
 
 
 def _dirname(path):
@@ -1390,33 +1466,63 @@ def _basename(path):
     return "/"
 
 
+def _decoded(capture, slices):
+    """(values, ok, present) of param slices."""
+    values, ok = decode_ints(capture, *slices)
+    return values, ok, slices[2]
+
+
+@functools.cache
+def _creators():
+    """Per event id: 1 for open-likes, 2 for accept and connect, whose exits name their fd
+    from their own parameters when the table has no entry; 0 otherwise."""
+    table = eventtable.libs()
+    out = np.zeros(65536, dtype=np.int8)
+    for i in range(len(table)):
+        name = table[i].name
+        if name in ("open", "creat", "openat", "openat2"):
+            out[i] = 1
+        elif name in ("accept", "accept4", "connect"):
+            out[i] = 2
+    return out
+
+
 def _failed_connect(state, rows):
-    names = np.array([eventtable.libs()[int(t)].name == "connect" for t in
-                      range(len(eventtable.libs()))] + [False] * (65536 - len(eventtable.libs())))
-    is_cx = names[state.types[rows]] & (state.types[rows] % 2 == 1)
-    res = _int_param(state.capture, 0)[rows]
-    return is_cx & (res < 0)
+    types = state.types[rows]
+    is_cx = _connects()[types] & (types % 2 == 1)
+    return is_cx & (state.param0[rows] < 0)
+
+
+@functools.cache
+def _connects():
+    table = eventtable.libs()
+    out = np.zeros(65536, dtype=bool)
+    out[list(table.ids_named("connect"))] = True
+    return out
 
 
 def _null_names(state, rows):
     """extract_fdname_from_creator: the fd name of exits without a table entry."""
     cap = state.capture
-    table = eventtable.libs()
     types = state.types[rows]
     out = np.full(len(rows), None, dtype=object)
     is_exit = types % 2 == 1
     out[is_exit] = ""
-    names = [table[int(t)].name for t in types]
-    want = {k for k, nm in enumerate(names) if is_exit[k] and
-            nm in ("open", "creat", "accept", "accept4", "connect", "openat", "openat2")}
-    if not want:
-        return pl.Series(out.tolist(), dtype=pl.String)
-    idx = np.array(sorted(want), dtype=np.int64)
-    sub = rows[idx]
-    params = _Params(cap, sub, ())
-    for k, r in zip(idx.tolist(), sub.tolist()):
-        if names[k] in ("accept", "accept4", "connect"):
-            out[k] = _param_text(PT.SOCKTUPLE, params.raw("tuple", r))
-        else:
-            out[k] = state.null_path.get(r)
+    creator = np.where(is_exit, _creators()[types], 0)
+    opens = np.flatnonzero(creator == 1)
+    if len(opens) and state.null_path:
+        keys = np.fromiter(state.null_path.keys(), dtype=np.int64, count=len(state.null_path))
+        values = np.array(list(state.null_path.values()), dtype=object)
+        order = np.argsort(keys)
+        keys, values = keys[order], values[order]
+        pos = np.minimum(np.searchsorted(keys, rows[opens]), len(keys) - 1)
+        found = keys[pos] == rows[opens]
+        out[opens] = np.where(found, values[pos], None)
+    elif len(opens):
+        out[opens] = None
+    socks = np.flatnonzero(creator == 2)
+    if len(socks):
+        sub = rows[socks]
+        params = _Params(cap, sub, ())
+        out[socks] = [_param_text(PT.SOCKTUPLE, params.raw("tuple", r)) for r in sub.tolist()]
     return pl.Series(out.tolist(), dtype=pl.String)
