@@ -141,14 +141,16 @@ def slice_command(path, out, compress, tids, pids, names, start, end, filter_tex
     if around:   # a first reading finds the moments: a window may reach back into a chunk
         reading = Reading()
         moments = []
-        for data in event_data_chunks(path, read.CHUNK_EVENTS, reading=reading):
+        for data in event_data_chunks(path, read.CHUNK_EVENTS, window=read.CHUNK_BYTES,
+                                      reading=reading):
             moments += around_moments(data.capture, around, data)
         _damaged(reading, path)
     reading = Reading()
     kept = total = 0
     bounds = None
     with CaptureWriter(out, compress=compress) as writer:
-        for data in event_data_chunks(path, read.CHUNK_EVENTS, reading=reading):
+        for data in event_data_chunks(path, read.CHUNK_EVENTS, window=read.CHUNK_BYTES,
+                                      reading=reading):
             chunk = data.capture
             if bounds is None:   # offsets count from the capture's first event
                 first = int(chunk.headers.ts[0]) if len(chunk) else 0

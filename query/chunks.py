@@ -303,12 +303,13 @@ class Reading:
 
 
 def event_data_chunks(source, events=DEFAULT_CHUNK_EVENTS, *, max_wait_ms="pipes",
-                      reading=None, **options):
+                      reading=None, window=None, **options):
     """EventData over each chunk of a capture in turn (query.events.EventData options), read
     from `source` (a path, an open Capture (its file is read again), a binary file object or a
     file descriptor) with scap.stream.StreamReader, with the state of the chunks before carried
     in. A chunk's state is advanced once the consumer is done with it, whether or not it asked
-    for it. Where the capture is damaged the chunks end there, and `reading.damage` (a Reading
+    for it. `window`: the bytes the reader reads at a time, and the most a chunk holds
+    (scap.stream's default when None). Where the capture is damaged the chunks end there, and `reading.damage` (a Reading
     given, or made) says where."""
     from scaptool.scap.stream import EventChunk, StreamReader
 
@@ -316,7 +317,8 @@ def event_data_chunks(source, events=DEFAULT_CHUNK_EVENTS, *, max_wait_ms="pipes
     if isinstance(source, Capture):
         source = source.path
     reading = reading if reading is not None else Reading()
-    reader = StreamReader(source, max_events=events, max_wait_ms=max_wait_ms)
+    sizes = {} if window is None else {"max_bytes": window, "read_size": window}
+    reader = StreamReader(source, max_events=events, max_wait_ms=max_wait_ms, **sizes)
     reading.reader = reader
     memory = reading.memory
     items = iter(reader)

@@ -138,7 +138,7 @@ class EventData:
     @functools.cached_property
     def fds(self):
         from . import fds
-        return fds.fd_columns(self.capture)
+        return fds.FdColumns(self.capture)
 
     @functools.cached_property
     def fd_param_texts(self):

@@ -1339,12 +1339,9 @@ def fd_param_texts(capture):
     return out
 
 
-def fd_columns(capture):
-    """One row per event, aligned with the capture's events: fd.num, fd.type, fd.typechar,
-    fd.name, fd.directory, fd.filename, fd.sip, fd.sport, fd.cip, fd.cport, fd.l4proto,
-    fd.sockfamily; null where sysdig 0.29.3 has no value (events without an fd, or no table
-    entry). fd.is_server is left out: it needs the interface list (sip of a connected socket
-    on a local interface), which this module does not read yet."""
+def _fd_column_parts(capture):
+    """(frame of the events that have an fd, {fd field: its expression over that frame},
+    their rows, the number of events): what fd_columns and FdColumns compute from."""
     state = fd_state(capture)
     n = state.n
     has = ((state.flags & (EF.CREATES_FD | EF.USES_FD | EF.DESTROYS_FD)) != 0) & \
@@ -1393,8 +1390,7 @@ def fd_columns(capture):
     name_from_table = sanitized(pl.col("name"))
     fd_name = (pl.when(pl.col("found") & ~pl.col("failed_connect")).then(name_from_table)
                .otherwise(pl.col("null_name")))
-    out = frame.select(
-        pl.col("row"),
+    exprs = [
         pl.col("num").alias("fd.num"),
         pl.when(pl.col("found")).then(
             t.replace_strict(list(TYPENAME), list(TYPENAME.values()), default="<NA>",
@@ -1426,9 +1422,42 @@ def fd_columns(capture):
                                         return_dtype=pl.String)).alias("fd.l4proto"),
         pl.when(sock | serv).then(pl.lit("ip")).when(t == UNIX_SOCK).then(pl.lit("unix"))
         .alias("fd.sockfamily"),
-    )
-    full = pl.DataFrame({"row": np.arange(n, dtype=np.int64)})
-    return full.join(out, on="row", how="left").drop("row")
+    
+    ]
+    return frame, {e.meta.output_name(): e for e in exprs}, rows, n
+
+
+def fd_columns(capture):
+    """One row per event, aligned with the capture's events: fd.num, fd.type, fd.typechar,
+    fd.name, fd.directory, fd.filename, fd.sip, fd.sport, fd.cip, fd.cport, fd.l4proto,
+    fd.sockfamily; null where sysdig 0.29.3 has no value (events without an fd, or no table
+    entry). fd.is_server is left out: it needs the interface list (sip of a connected socket
+    on a local interface), which this module does not read yet."""
+    table = FdColumns(capture)
+    return pl.DataFrame([table[name] for name in table.columns])
+
+
+class FdColumns:
+    """fd_columns, each column computed when first asked for (table[name]): a filter on
+    fd.name needs neither the addresses nor the directories of every event."""
+
+    def __init__(self, capture):
+        self._frame, self._exprs, self._rows, self._n = _fd_column_parts(capture)
+        self._done = {}
+
+    @property
+    def columns(self):
+        return list(self._exprs)
+
+    def __getitem__(self, name):
+        if name not in self._done:
+            part = self._frame.select(self._exprs[name]).to_series()
+            column = pl.Series(name, [None] * self._n, dtype=part.dtype)
+            self._done[name] = column.scatter(self._rows, part) if len(self._rows) else column
+        return self._done[name]
+
+    def select(self, names):
+        return pl.DataFrame([self[name] for name in names])
 
 
 def dirname(expr):
