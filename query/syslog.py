@@ -152,6 +152,9 @@ def _decode_capture(capture):
     # a failed write decodes nothing; a write of 0 bytes still does
     res = capture.param("res", rows=rows).cast(pl.Int64, strict=False)
     rows = rows[(res >= 0).fill_null(False).to_numpy()]
+    # most writes hold no PRI where decode() reads one: those need no fd state at all (a
+    # chunk of a reading cannot rule out /dev/log from its names alone, as a capture can)
+    rows = rows[_pri_readable(capture, rows)]
     if not len(rows):
         return _empty()
     # sysdig attaches the decoder to fds named .../dev/log... when they are opened,
@@ -186,6 +189,31 @@ def _decode_capture(capture):
         out["payload"].append(message.payload)
         out["info"].append(message.info)
     return pl.DataFrame(out, schema=_empty().schema)
+
+
+def _pri_readable(capture, rows):
+    """Per row: does its data hold what decode() reads as a PRI (digits from the second byte
+    up to a '>', a NUL or the end, at most _PRI_DIGITS_MAX of them, and room after them)?
+    decode() itself still decides; this only leaves out the rows it would refuse."""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    index = np.full(len(capture), -1, dtype=np.int64)
+    index[rows] = capture.param_index("data")[rows]
+    offsets, lengths, present = (a[rows] for a in capture.param_slices(index))
+    lengths = np.where(present, lengths, 0)
+    width = _PRI_DIGITS_MAX + 2
+    at = np.arange(width)
+    inside = at[None, :] < lengths[:, None]
+    buf = capture.buffer
+    pos = np.minimum(offsets[:, None] + at, max(len(buf) - 1, 0))
+    byte = np.where(inside, buf[pos], 0)
+    # decode's scan from the second byte stops at '>', NUL, the end, or after 15 digits
+    stop = ~inside | (byte == ord(">")) | (byte == 0) | (at[None, :] - 1 >= _PRI_DIGITS_MAX)
+    stop[:, 0] = False
+    end = np.argmax(stop, axis=1)
+    digit = (byte >= ord("0")) & (byte <= ord("9"))
+    leading = np.cumprod(digit[:, 1:], axis=1).sum(axis=1)
+    return present & (end > 1) & (lengths >= end + 1) & (leading >= end - 1)
 
 
 def info_lines(capture):

@@ -437,3 +437,37 @@ def test_the_syslog_gate_searches_where_names_come_from(tmp_path, where):
     assert capture.mentions(b"/dev/log") is True  # the whole file does mention it
     assert capture.mentions(b"/dev/log", syslog._naming_types()) is named
     assert len(syslog.decoded(capture)) == (1 if named else 0)
+
+
+def test_the_pri_gate_never_drops_a_decodable_write():
+    """syslog._pri_readable leaves out, before any fd state is computed, only writes whose
+    data decode() refuses (it is decode() that decides for the rest)."""
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scaptool.query import syslog
+
+    class Writes:   # the parts of a capture the gate reads: one 'data' parameter per event
+        def __init__(self, datas):
+            self.buffer = np.frombuffer(b"".join(datas) + b"\0", dtype=np.uint8)
+            self.offsets = np.cumsum([0] + [len(d) for d in datas[:-1]]).astype(np.int64)
+            self.lengths = np.array([len(d) for d in datas], dtype=np.int64)
+
+        def __len__(self):
+            return len(self.lengths)
+
+        def param_index(self, name):
+            return np.zeros(len(self), dtype=np.int64)
+
+        def param_slices(self, index):
+            return self.offsets, self.lengths, np.ones(len(self), dtype=bool)
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.lists(st.sampled_from(list(b"0123456789<>\0a-")), max_size=24)
+                    .map(bytes), min_size=1, max_size=8))
+    def check(datas):
+        kept = syslog._pri_readable(Writes(datas), np.arange(len(datas)))
+        for keep, data in zip(kept, datas):
+            assert keep or syslog.decode(data) is None, data
+    check()
