@@ -261,12 +261,12 @@ class _Run:
             self.counts = counts if self.counts is None else self.counts + counts
 
     def _run_chisel(self, capture):
+        """A chisel over the capture: a chunked one reads it a chunk at a time, as printing
+        does (chisels/run.py)."""
         from scaptool.chisels.run import run_chisel
-        from scaptool.query.events import EventData
         _imports_done()
-        data = EventData(capture, bytebuf_limit=None, buffer_format=self.buffers or "normal")
-        data.timetype = self.timetype
-        run_chisel(capture, self.chisel, self.filter_words, data=data,
+        run_chisel(capture, self.chisel, self.filter_words, chunk_events=CHUNK_EVENTS,
+                   buffer_format=self.buffers or "normal", timetype=self.timetype,
                    print_container=self.fmt in ("c", "container"), carry=self.chisel_carry)
 
     def finish(self):
