@@ -149,31 +149,35 @@ class _Run:
         """Read one capture; returns the error that ended it early, or None."""
         started = time.perf_counter()
         _watch_progress()   # sysdig's -P lines end with each capture
-        capture = scap.open(path)
-        if self.chisel is not None:
-            self._run_chisel(capture)
-            _progress_done()
-            return capture.damage
-        if self.filter_words or self.numevents is not None or not (self.quiet or self.out):
-            self._read_in_chunks(capture)
+        if self.chisel is None and (self.filter_words or self.numevents is not None
+                                    or not (self.quiet or self.out)):
+            damage, events = self._read_in_chunks(path)
         else:
+            capture = scap.open(path)
+            if self.chisel is not None:
+                self._run_chisel(capture)
+                _progress_done()
+                return capture.damage
             self._read_whole(capture)
+            damage = capture.damage
+            events = int(capture.event_numbers.max()) if len(capture) else 0
         if self.verbose:
             # sysdig -v ends each capture with its statistics on stderr; a file has no
             # driver counters
             elapsed = time.perf_counter() - started
-            events = int(capture.event_numbers.max()) if len(capture) else 0
             click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
                        f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
                        f"{events / elapsed if elapsed else 0:.2f} eps", err=True)
-        return capture.damage
+        return damage
 
-    def _read_in_chunks(self, capture):
-        """Events to select, print or write: read a chunk at a time (query.chunks), with
-        sysdig's state carried from one to the next, so that memory follows the chunk."""
+    def _read_in_chunks(self, path):
+        """Events to select, print or write: the file is read a chunk at a time (query.chunks,
+        over scap.stream), with sysdig's state carried from one chunk to the next, so that
+        memory follows the chunk, not the capture. Returns (the error that ended the capture
+        early or None, the number of the last event read)."""
         import numpy as np
         polars_import.load()
-        from scaptool.query.chunks import event_data_chunks
+        from scaptool.query.chunks import Reading, event_data_chunks
         filter_text = " ".join(self.filter_words)
         if filter_text.strip():
             import scaptool.query.select  # noqa: F401 - pyparsing and the grammar, first
@@ -182,10 +186,15 @@ class _Run:
         limit = None if (self.verbose or self.as_json) else 80
         left = self.numevents
         writer = self._writer() if self.out else None
-        for data in event_data_chunks(capture, CHUNK_EVENTS, bytebuf_limit=limit,
-                                      buffer_format=self.buffers or "normal"):
+        reading = Reading()
+        numbered = 0
+        for data in event_data_chunks(path, CHUNK_EVENTS, bytebuf_limit=limit,
+                                      buffer_format=self.buffers or "normal",
+                                      reading=reading):
             data.timetype = self.timetype
             chunk = data.capture
+            if len(chunk) > chunk.context:
+                numbered = max(numbered, int(chunk.event_numbers[-1]))
             own = np.zeros(len(data), dtype=bool)
             own[chunk.context:] = True
             rows = None
@@ -214,6 +223,10 @@ class _Run:
             # sysdig resets the terminal's colours once a capture's events are printed (not
             # after a format of the user's own)
             click.echo("\x1b[00m", nl=False)
+        if reading.damage is not None and numbered == 0 and \
+                not isinstance(reading.damage, scap.TruncatedError):
+            raise reading.damage   # not a capture at all, no such file...: nothing was read
+        return reading.damage, numbered
 
     def abort(self):
         if self.writer is not None:

@@ -147,6 +147,9 @@ def _replay_rows(capture):
     if found is None:
         roles = _event_roles()[np.asarray(capture.event_types)]
         rows = np.flatnonzero(roles != 0)  # (a bool array: flatnonzero is 10x faster on it)
+        # a chunk's context events were replayed by the chunk before: their effects (and the
+        # placeholders they made) are in the state it carried
+        rows = rows[rows >= getattr(capture, "context", 0)]
         roles = roles[rows]
         found = rows[(roles & _STATE) != 0], rows[(roles & _CREATES) != 0]
         _REPLAY_ROWS[capture] = found

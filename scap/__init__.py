@@ -9,6 +9,17 @@ from .errors import (CorruptBlockError, NotAScapError, ScapError, ScapWarning, T
                      UnsupportedVersionError, WriteError)
 from .rewrite import write_capture, write_captures
 
-__all__ = ["Capture", "open", "write_capture", "write_captures", "ScapError", "NotAScapError",
-           "UnsupportedVersionError", "CorruptBlockError", "TruncatedError", "WriteError",
-           "ScapWarning"]
+__all__ = ["Capture", "open", "write_capture", "write_captures", "StreamReader", "SectionStart",
+           "EventChunk", "ScapError", "NotAScapError", "UnsupportedVersionError",
+           "CorruptBlockError", "TruncatedError", "WriteError", "ScapWarning"]
+
+_STREAM = ("StreamReader", "SectionStart", "EventChunk")
+
+
+def __getattr__(name):
+    """The stream reader (scap/stream.py) loads when first asked for: commands that read
+    whole files do not pay for importing it."""
+    if name in _STREAM:
+        from . import stream
+        return getattr(stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

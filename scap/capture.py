@@ -17,7 +17,7 @@ import numpy as np
 
 from . import blocktypes as bt
 from . import eventtable
-from .errors import ScapError
+from .errors import ScapError, TruncatedError
 from .eventtable import PT
 from .events import decode_headers, param_slices
 from .scan import scan
@@ -143,7 +143,8 @@ class Capture:
             import warnings
             from .errors import ScapWarning
             warnings.warn(ScapWarning(f"{damage}; keeping everything before it"), stacklevel=3)
-        return headers, self.layout.damage or damage
+        # an event that cannot be read comes before the scan's damage: reading stops there
+        return headers, damage or self.layout.damage
 
     @property
     def headers(self):
@@ -152,9 +153,14 @@ class Capture:
 
     @property
     def damage(self):
-        """The ScapError that stopped reading early, or None. (A gzip stream cut short is
-        named first: the block it leaves unfinished is its consequence.)"""
-        return self._stream_damage or self._decoded[1]
+        """The ScapError that stopped reading early, or None: the first damage there is. (A
+        gzip stream cut short or damaged is named rather than the block it leaves unfinished
+        at the end of the data, its consequence.)"""
+        first = self._decoded[1]
+        if self._stream_damage is not None and (first is None or
+                                                isinstance(first, TruncatedError)):
+            return self._stream_damage
+        return first
 
     @functools.cached_property
     def event_types(self):

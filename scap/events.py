@@ -17,6 +17,9 @@ from .scan import BLOCK_ID_OF_KIND, length_widths, unaligned_view
 
 V1_HEADER = 22
 V2_HEADER = 26
+# More parameters than any event table gives an event (libs: 32): only unknown ids, whose
+# every u16 is a candidate length, have more candidate counts.
+_TABLE_NPARAMS_MAX = 32
 # Old writers stored a length 3 bytes too long for these two (notification, infrastructure).
 _V1_LEN_QUIRK = (280, 286)
 _CHUNK = 1 << 20
@@ -225,31 +228,36 @@ def decode_headers(buf, layout, path=None):
         flags[with_flags] = _gather_fields(buf, off4[with_flags].astype(np.int64) * 4,
                                            _FLAGS_FIELDS, ["flags"])["flags"]
     headers = EventHeaders(buf, off4, kind, type=etype, flags=flags, tid=layout.event_tids)
-    damage = None
+    # reading stops at the first event that cannot be read, whichever check finds it (and
+    # so the same whether the events come all at once or in a stream reader's chunks)
+    first_v1_bad = n
     v1 = np.flatnonzero((kind & 2) == 0)
     if len(v1):
         headers.v1_nparams = np.zeros(n, dtype=np.uint16)
         bad = _infer_v1_nparams(buf, headers, v1)
         if len(bad):
-            first = int(bad[0])
-            damage = CorruptBlockError(
-                "can't work out the number of parameters of this V1 event "
-                f"(type {int(etype[first])}, length {int(headers.take([first]).length[0])})",
-                path=path, offset=int(off4[first]) * 4,
-                block=bt.name(int(headers.block_type[first])))
-            headers = headers.take(slice(0, first))
+            first_v1_bad = int(bad[0])
     # EVF and V1 records are rare: check them the general way
     others = np.flatnonzero(headers.kind != 2)
     bad = others[_check_bounds(headers.take(others), len(buf))] if len(others) else others
     if len(bad):
         first_bad = min(first_bad, int(bad[0]))
-    if first_bad < len(headers) and damage is None:
-        one = headers.take([first_bad])
+    if first_v1_bad < n and first_v1_bad <= first_bad:
+        first = first_v1_bad
+        damage = CorruptBlockError(
+            "can't work out the number of parameters of this V1 event "
+            f"(type {int(etype[first])}, length {int(headers.take([first]).length[0])})",
+            path=path, offset=int(off4[first]) * 4,
+            block=bt.name(int(headers.block_type[first])))
+    elif first_bad < n:
+        first = first_bad
+        one = headers.take([first])
         damage = CorruptBlockError(
             f"event record of length {int(one.length[0])} does not fit its block",
             path=path, offset=int(one.block_offset[0]), block=bt.name(int(one.block_type[0])))
-        headers = headers.take(slice(0, first_bad))
-    return headers, damage
+    else:
+        return headers, None
+    return headers.take(slice(0, first)), damage
 
 
 def _first_misfit(buf, off4, kind, etype):
@@ -316,8 +324,14 @@ def _infer_v1_nparams(buf, h, rows):
     start = h.take(rows).lens_start
     size = len(buf)
     result = np.full(len(rows), -1, dtype=np.int64)
-    unresolved = np.ones(len(rows), dtype=bool)
-    maxn = int(top.max()) if len(top) else 0
+    # an unknown id claiming a long record has that many candidates: counted one by one,
+    # so that its candidates do not become a column for every event (a damaged capture)
+    wide = np.flatnonzero(top > _TABLE_NPARAMS_MAX)
+    for i in wide:
+        result[i] = _count_down(buf, int(start[i]), int(length[i]), int(top[i]))
+    top[wide] = -1
+    unresolved = top >= 0
+    maxn = max(int(top.max()), 0) if len(top) else 0
     # sums[k] = 22 + 2k + sum of the first k lengths, for every event (NaN-free: -1 = unreadable)
     sums = np.full((maxn + 1, len(rows)), -1, dtype=np.int64)
     running = np.full(len(rows), V1_HEADER, dtype=np.int64)
@@ -344,6 +358,19 @@ def _infer_v1_nparams(buf, h, rows):
         unresolved &= ~short
     h.v1_nparams[rows] = np.where(result >= 0, result, 0)
     return rows[result < 0]
+
+
+def _count_down(buf, start, length, top):
+    """The inference above for one event: the largest count (at most top) whose header, u16
+    lengths and values add up to `length`, readable within the record and the data; -1 if
+    a readable count falls short of it first, or none is found."""
+    limit = min(start - V1_HEADER + length, len(buf))
+    count = min(top, max(0, (limit - start) // 2))
+    lens = np.frombuffer(buf, dtype="<u2", count=count, offset=start) if count else \
+        np.zeros(0, np.uint16)
+    sums = V1_HEADER + 2 * np.arange(count + 1) + np.r_[0, np.cumsum(lens, dtype=np.int64)]
+    n = int(np.searchsorted(sums, length, side="right")) - 1  # sums only grow
+    return n if n >= 0 and sums[n] == length else -1
 
 
 def param_slices(buf, h, index):

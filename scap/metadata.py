@@ -79,10 +79,12 @@ def table_of(rows, name):
     return _frame(rows, _SCHEMAS[name])
 
 
-def read_rows(buf, sections, name):
-    """One metadata table as a list of dicts, the DataFrame's rows ('machine': one dict)."""
+def read_rows(buf, sections, name, first_index=0):
+    """One metadata table as a list of dicts, the DataFrame's rows ('machine': one dict).
+    first_index: the index in its capture of sections[0] (a stream reader has one section's
+    blocks at a time), which the rows' `section` column holds."""
     machine, threads, fds, users, groups, ifaces = {}, [], [], [], [], []
-    for index, section in enumerate(sections):
+    for index, section in enumerate(sections, start=first_index):
         for btype, body in parsed_blocks(buf, section, TABLE_BLOCKS[name]):
             if btype == bt.MI:
                 if not machine:

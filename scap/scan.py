@@ -5,11 +5,18 @@ every 4-aligned word that holds an event-block id, followed by a length whose tr
 matches, is a candidate block start; where consecutive candidates tile the stream exactly,
 the chain is trusted as a whole. Only where tiling breaks (a false candidate inside some
 event's data, a new section, damage) do we walk block by block, and only across the break.
+
+scan() reads a whole buffer. The stream reader (stream.py) drives the same pieces over the
+window of data it has read so far: read_section_block and next_metadata_block for a
+section's header blocks, event_run for event blocks, which there stop with a TruncatedError
+at the first block not all read yet.
 """
 import functools
+import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,11 +82,12 @@ def scan(buf, path=None):
         sections.append(section)
         if pos >= size:
             break
-        ev_off, ev_types, pos, damage, etypes, extra = _event_run(buf, words, pos, path)
-        extras.append(extra)
-        offsets.append(ev_off)
-        types.append(ev_types)
-        event_types.append(etypes)
+        run = event_run(buf, words, pos, path)
+        pos, damage = run.end, run.damage
+        extras.append(None if run.tids is None else (run.tids, run.first_misfit))
+        offsets.append(run.offsets4)
+        types.append(run.kinds)
+        event_types.append(run.types)
         if damage is not None or pos >= size:
             break
     if damage is not None:
@@ -114,6 +122,19 @@ def _header(buf, words, pos, path):
 
 def _read_section_header(buf, words, pos, path, index):
     """Read an SHB and the metadata blocks after it; return (Section, offset of first event)."""
+    section, pos = read_section_block(buf, words, pos, path)
+    while pos < len(buf):
+        block = next_metadata_block(buf, words, pos, path)
+        if block is None:
+            break
+        section.metadata.append((pos, *block))
+        pos += block[1]
+    check_first_section(section, index, pos >= len(buf), path, pos)
+    return section, pos
+
+
+def read_section_block(buf, words, pos, path):
+    """The SHB at pos: (Section without its metadata yet, offset after the SHB)."""
     btype, total = _header(buf, words, pos, path)
     if btype != bt.SHB:
         raise CorruptBlockError(f"expected a section header, found block type 0x{btype:X}",
@@ -132,25 +153,31 @@ def _read_section_header(buf, words, pos, path, index):
     if major != 1:
         raise UnsupportedVersionError(f"format version {major}.{minor} is newer than this reader "
                                       "knows (1.x)", path=path, offset=pos, block="SHB")
-    section = Section(pos, (major, minor))
-    pos += total
-    while pos < len(buf):
-        btype, total = _header(buf, words, pos, path)
-        canon = bt.canonical(btype)
-        if canon in bt.EVENT_BLOCKS:
-            break
-        if btype in _PCAPNG_NETWORK:
-            raise NotAScapError("a pcapng network capture, not a system-call capture "
-                                f"(block type {btype})", path=path, offset=pos)
-        if btype == bt.SHB:
-            break  # a section without events
-        _check_length(buf, pos, total, btype, path, trailer=True)
-        section.metadata.append((pos, canon, total))
-        pos += total
-    if index == 0 and not section.metadata and pos >= len(buf):
+    return Section(pos, (major, minor)), pos + total
+
+
+def next_metadata_block(buf, words, pos, path):
+    """(canonical block type, total length) of the header-phase block at pos, or None where
+    the header phase ends (an event block, or the SHB of a section without events). A block
+    that is not all there raises TruncatedError: a stream reader reads on and asks again."""
+    btype, total = _header(buf, words, pos, path)
+    canon = bt.canonical(btype)
+    if canon in bt.EVENT_BLOCKS:
+        return None
+    if btype in _PCAPNG_NETWORK:
+        raise NotAScapError("a pcapng network capture, not a system-call capture "
+                            f"(block type {btype})", path=path, offset=pos)
+    if btype == bt.SHB:
+        return None  # a section without events
+    _check_length(buf, pos, total, btype, path, trailer=True)
+    return canon, total
+
+
+def check_first_section(section, index, at_end, path, pos):
+    """A capture whose first section holds nothing after its SHB is no capture at all."""
+    if index == 0 and not section.metadata and at_end:
         raise NotAScapError("no machine, process or event blocks after the section header",
                             path=path, offset=pos)
-    return section, pos
 
 
 def _check_length(buf, pos, total, btype, path, trailer):
@@ -158,14 +185,19 @@ def _check_length(buf, pos, total, btype, path, trailer):
         raise CorruptBlockError(f"invalid block length {total}", path=path, offset=pos,
                                 block=bt.name(btype))
     if pos + total > len(buf):
-        raise TruncatedError(f"block of {total} bytes runs past the end of the data "
-                             f"({len(buf) - pos} bytes left); is the file truncated?",
-                             path=path, offset=pos, block=bt.name(btype))
+        raise block_past_end(total, len(buf) - pos, btype, path, pos)
     if trailer:
         tail = int.from_bytes(bytes(buf[pos + total - 4:pos + total]), "little")
         if tail != total:
             raise CorruptBlockError(f"block length {total} does not match its trailer {tail}",
                                     path=path, offset=pos, block=bt.name(btype))
+
+
+def block_past_end(total, left, btype, path, pos):
+    """The error of a block whose length runs past the end of the data."""
+    return TruncatedError(f"block of {total} bytes runs past the end of the data ({left} bytes "
+                          "left); is the file truncated?", path=path, offset=pos,
+                          block=bt.name(btype))
 
 
 _EVENT_ID_LO, _EVENT_ID_HI = 0x204, 0x222
@@ -216,12 +248,12 @@ def _candidates(words, first_word):
     return idx[ok].astype(np.int64), lengths[ok]
 
 
-def _chunk_blocks(buf, words, lo, hi, block_id=None):
+def _chunk_blocks(buf, words, lo, hi, block_id=None, reach=False):
     """Well-framed event-block candidates starting in words[lo:hi], with their ends, runs of
-    candidates that tile, block kinds, event types, thread ids and record misfits (see
-    _record_fields). With `block_id`, only blocks of that id are looked for (one compare
-    per word instead of a range test and a table lookup). Pure numpy: runs in a worker
-    thread."""
+    candidates that tile, block kinds, event types, thread ids, record misfits and (with
+    `reach`) records that reach past their block (see _record_fields). With `block_id`, only
+    blocks of that id are looked for (one compare per word instead of a range test and a
+    table lookup). Pure numpy: runs in a worker thread."""
     n = len(words)
     w = words[lo:hi]
     if block_id is None:
@@ -247,13 +279,14 @@ def _chunk_blocks(buf, words, lo, hi, block_id=None):
     flagged = np.flatnonzero(kinds & 1)
     if len(flagged):
         types[flagged] = words[np.minimum(idx[flagged] + 8, n - 1)] >> np.uint32(16)
-    tids, misfits = _record_fields(buf, words, idx, kinds, types, w7, flagged)
+    tids, misfits, beyond = _record_fields(buf, words, idx, kinds, types, w7, flagged,
+                                           ends if reach else None)
     breaks = np.flatnonzero(ends[:-1] != idx[1:])
     return (idx, ends, np.r_[0, breaks + 1], np.r_[breaks + 1, len(idx)], kinds, types, tids,
-            misfits)
+            misfits, beyond)
 
 
-def _record_fields(buf, words, idx, kinds, types, w7, flagged):
+def _record_fields(buf, words, idx, kinds, types, w7, flagged, ends=None):
     """The thread id of the event block at each word index, and whether a plain V2 record
     (kind 2) does not fit its data: the record must hold its own header and length array
     and end inside the data, or libscap stops reading there (see events.decode_headers).
@@ -262,6 +295,10 @@ def _record_fields(buf, words, idx, kinds, types, w7, flagged):
     Every field sits at an even offset: tid at byte 18 of the block (22 after EVF flags),
     the record length at 26, the parameter count at 32 (only plain V2 records are checked;
     w7 is word 7 of each block, flagged the EVF ones).
+
+    With the blocks' ends (word indexes), also whether each record's header or length
+    reaches past its block (a stream reader must then read on: see stream_window); else
+    None.
     """
     n = len(words)
     start = idx * 4
@@ -275,7 +312,14 @@ def _record_fields(buf, words, idx, kinds, types, w7, flagged):
     nparams = words[np.minimum(idx + 8, n - 1)].astype(np.int64)
     need = nparams * length_widths()[types] + 26  # header + length array
     misfits = (length < need) | (start + 10 + length > n * 4)
-    return tids, misfits & (kinds == 2)
+    beyond = None
+    if ends is not None:
+        if len(flagged):  # after the flags field: the high half of word 7, the low of word 8
+            w8 = words[np.minimum(idx[flagged] + 8, n - 1)]
+            length[flagged] = (w7[flagged] >> np.uint32(16)) | (w8 << np.uint32(16))
+        header = np.where(kinds & 2, 26, 22)
+        beyond = start + 10 + np.maximum(length, header) > ends * 4
+    return tids, misfits & (kinds == 2), beyond
 
 
 def unaligned_view(buf, dtype):
@@ -296,11 +340,15 @@ def length_widths():
     return width
 
 
-def _tiled_chain(buf, words, first, size):
+def _tiled_chain(buf, words, first, size, reach=False):
     """The usual case, cheaply: (word offsets, block kinds, event types, thread ids, index of
-    the first record that does not fit its data, or the count) of an unbroken chain of event
-    blocks from word `first` to the end of the data, or None if anything else is there
-    (another section, damage, a block the bulk test misses), which the walk then handles.
+    the first record that does not fit its data, or the count, word index where the chain
+    stops) of the unbroken chain of event blocks from word `first`. It stops at the end of
+    the data or where anything else is (another section, damage, a block the bulk test
+    misses, the unfinished block at the end of a stream reader's window), which the walk then
+    handles. None where it cannot start (data that ends inside a word, or no data at all).
+    With `reach`, an eighth item: the index of the first record that reaches past its block,
+    or the count (see _record_fields).
 
     Chunks are searched on two threads (numpy releases the GIL); the chain is then followed
     from run to run, in order: event data that happens to look like a block breaks a run, and
@@ -316,7 +364,7 @@ def _tiled_chain(buf, words, first, size):
     kinds_out = np.empty(capacity, dtype=np.uint8)
     types_out = np.empty(capacity, dtype=np.uint16)
     tids_out = np.empty(capacity, dtype=np.int32)  # widened if some tid needs it
-    first_misfit = None
+    first_misfit = first_beyond = None
     count, expect = 0, first
     bounds = [(lo, min(n, lo + _CHUNK_WORDS)) for lo in range(first, n, _CHUNK_WORDS)]
     length_widths()  # loaded here once, not raced for by the two workers
@@ -324,14 +372,17 @@ def _tiled_chain(buf, words, first, size):
     if not (_EVENT_ID_LO <= block_id <= _EVENT_ID_HI and _IS_EVENT_ID[block_id - _EVENT_ID_LO]):
         block_id = None
     ahead = 3  # chunks in flight: enough to keep both threads busy, few results held
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        def submit(k):
-            return pool.submit(_chunk_blocks, buf, words, *bounds[k], block_id) \
-                if k < len(bounds) else None
-        pending = [submit(k) for k in range(ahead)]
+    # one chunk (a small capture, a small stream window) is not worth a thread
+    pool = _workers() if len(bounds) > 1 else _InlinePool()
+
+    def submit(k):
+        return pool.submit(_chunk_blocks, buf, words, *bounds[k], block_id, reach) \
+            if k < len(bounds) else None
+    pending = [submit(k) for k in range(ahead)]
+    try:
         k = 0
         while k < len(bounds):
-            idx, ends, run_starts, run_stops, kinds, types, tids, misfits = \
+            idx, ends, run_starts, run_stops, kinds, types, tids, misfits, beyond = \
                 pending[k].result()
             pending[k] = None
             pending.append(submit(k + ahead))
@@ -343,6 +394,10 @@ def _tiled_chain(buf, words, first, size):
                 run = int(np.searchsorted(run_starts, at, side="right")) - 1
                 stop = int(run_stops[run])
                 m = stop - at
+                if count + m > len(out):  # blocks shorter than 36 bytes (damaged data)
+                    out, kinds_out, types_out, tids_out = (
+                        _grown(a, count, count + m) for a in (out, kinds_out, types_out,
+                                                                tids_out))
                 out[count:count + m] = idx[at:stop]
                 kinds_out[count:count + m] = kinds[at:stop]
                 types_out[count:count + m] = types[at:stop]
@@ -353,35 +408,112 @@ def _tiled_chain(buf, words, first, size):
                 tids_out[count:count + m] = part
                 if first_misfit is None and misfits[at:stop].any():
                     first_misfit = count + int(np.argmax(misfits[at:stop]))
+                if reach and first_beyond is None and beyond[at:stop].any():
+                    first_beyond = count + int(np.argmax(beyond[at:stop]))
                 count += m
                 expect = int(ends[stop - 1])
             if expect >= hi:
                 k += 1
                 continue
             if block_id is None:
-                return None
+                break
             # a block of another kind (or none): search this chunk and the rest for all kinds
             block_id = None
-            for f in pending[k + 1:]:
-                if f is not None:
-                    f.cancel()
+            _settle(pending[k + 1:])
             pending[k:] = [submit(j) for j in range(k, k + ahead)]
-    if expect != n:
-        return None
-    return out[:count], kinds_out[:count], types_out[:count], tids_out[:count], \
-        count if first_misfit is None else first_misfit
+    finally:
+        _settle(pending)
+    chain = (out[:count], kinds_out[:count], types_out[:count], tids_out[:count],
+             count if first_misfit is None else first_misfit, expect)
+    return chain + (count if first_beyond is None else first_beyond,) if reach else chain
 
 
-def _event_run(buf, words, pos, path):
-    """Event blocks from pos to the next SHB, EOF or damage.
+def _grown(array, used, need):
+    """array with room for `need` entries, its first `used` kept."""
+    grown = np.empty(max(need, 2 * len(array)), dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
 
-    Returns (word offsets, block ids, position reached, damage or None, event types or None).
-    """
+
+def _settle(futures):
+    """Cancel the searches not started; wait for the others, which view the buffer."""
+    for f in futures:
+        if f is not None and not f.cancel():
+            f.exception()
+
+
+_WORKERS = None
+
+
+def _workers():
+    """The two threads that search chunks, started once for every scan (a stream reader
+    scans window after window; threads started per scan took longer than small scans)."""
+    global _WORKERS
+    if _WORKERS is None:
+        _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scap-scan")
+    return _WORKERS
+
+
+def _forget_workers():
+    global _WORKERS
+    _WORKERS = None  # a forked child has the pool but not its threads
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
+class _InlinePool:
+    """ThreadPoolExecutor's submit, run in the calling thread."""
+
+    def submit(self, fn, *args):
+        done = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+class EventRun(NamedTuple):
+    """Event blocks found from some offset on, up to where the event phase stops."""
+    offsets4: np.ndarray   # word offset of each event block
+    kinds: np.ndarray      # uint8 block kind of each
+    end: int               # where it stops: the end of the data, a new SHB, or the damage
+    damage: object = None  # the ScapError found at `end`, if any (TruncatedError: data ends)
+    # seen by the bulk scan while the blocks were in cache, where it found every block of
+    # the run (else None): see Layout
+    types: object = None
+    tids: object = None
+    first_misfit: object = None
+    first_beyond: object = None   # asked for with `reach`: see _record_fields
+
+
+def event_run(buf, words, pos, path, reach=False):
+    """Event blocks from pos to the next SHB, the end of the data, or damage (an EventRun).
+
+    The tiled chain follows the usual unbroken run in bulk; the walk takes over where it
+    stops, block by block. A stream reader gives the data it has so far: there the run
+    stops with a TruncatedError at the first block not all there yet (and asks, with
+    `reach`, which records reach past their block)."""
     size = len(buf)
-    if pos % 4 == 0:
-        chain = _tiled_chain(buf, words, pos // 4, size)
-        if chain is not None:
-            return chain[0], chain[1], size, None, chain[2], chain[3:]
+    chain = _tiled_chain(buf, words, pos // 4, size, reach) if pos % 4 == 0 else None
+    if chain is not None:
+        offsets4, kinds, types, tids, first_misfit, stop = chain[:6]
+        hints = (types, tids, first_misfit, chain[6] if reach else None)
+        if stop * 4 == size:
+            return EventRun(offsets4, kinds, size, None, *hints)
+        pos = stop * 4
+    walked = _walk(buf, words, pos, path)
+    if chain is None:
+        return walked
+    if not len(walked.offsets4):  # the walk stopped where the chain did: its hints hold
+        return EventRun(offsets4, kinds, walked.end, walked.damage, *hints)
+    return EventRun(np.concatenate([offsets4, walked.offsets4]),
+                    np.concatenate([kinds, walked.kinds]), walked.end, walked.damage)
+
+
+def _walk(buf, words, pos, path):
+    """event_run's careful part: candidate blocks where they tile, block headers read one by
+    one where they do not (false candidates inside event data, trailers that do not match,
+    the 2014 EV_INT blocks, a new section, damage)."""
+    size = len(buf)
     cand_words, cand_len = _candidates(words, pos // 4)
     starts = cand_words * 4
     types = words[cand_words]
@@ -408,7 +540,9 @@ def _event_run(buf, words, pos, path):
         try:
             btype, total = _header(buf, words, pos, path)
         except TruncatedError as e:
-            damage = e
+            # kept without its traceback, whose frames view the buffer (a memory map
+            # cannot close, a stream reader's window cannot be reused, while they live)
+            damage = e.with_traceback(None)
             break
         canon = bt.canonical(btype)
         if btype == bt.SHB:
@@ -425,9 +559,7 @@ def _event_run(buf, words, pos, path):
                                        offset=pos, block=bt.name(btype))
             break
         if pos + total > size:
-            damage = TruncatedError(f"block of {total} bytes runs past the end of the data "
-                                    f"({size - pos} bytes left); is the file truncated?",
-                                    path=path, offset=pos, block=bt.name(btype))
+            damage = block_past_end(total, size - pos, btype, path, pos)
             break
         # libscap never checks event-block trailers, so neither do we
         extra_off.append(pos)
@@ -441,5 +573,5 @@ def _event_run(buf, words, pos, path):
         order = np.argsort(offsets, kind="stable")
         offsets, btypes = offsets[order], btypes[order]
     offsets4 = offsets // 4
-    return (offsets4.astype(np.uint32 if size < 1 << 34 else np.uint64), _kinds(btypes), pos,
-            damage, None, None)
+    return EventRun(offsets4.astype(np.uint32 if size < 1 << 34 else np.uint64), _kinds(btypes),
+                    pos, damage)

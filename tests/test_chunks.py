@@ -6,7 +6,7 @@ import pytest
 
 from conftest import corpus_capture, corpus_captures, need_capture
 from scaptool import scap
-from scaptool.query.chunks import context_rows, event_data_chunks, section_chunks
+from scaptool.query.chunks import Reading, context_rows, event_data_chunks
 from scaptool.query.events import EventData
 from scaptool.query.fields import FIELDS
 from scaptool.query.format import DEFAULT_FORMAT, format_lines, json_lines
@@ -65,27 +65,61 @@ def test_chunks_of_a_few_events(name, events):
 
 
 def test_chunks_cover_every_event_once():
-    capture = scap.open(corpus_capture("sysflow-ls"))
-    bounds = list(section_chunks(capture, 1000))
-    covered = np.concatenate([np.arange(lo, hi) for _, lo, hi in bounds])
-    assert np.array_equal(covered, np.arange(len(capture)))
-    assert all(hi - lo <= 1000 for _, lo, hi in bounds)
+    path = corpus_capture("sysflow-ls")
+    seen = []
+    for data in event_data_chunks(path, 1000):
+        chunk = data.capture
+        seen.append(chunk.global_rows_of(np.arange(chunk.context, len(chunk))))
+        assert len(chunk) - chunk.context <= 1000
+    covered = np.concatenate(seen)
+    assert np.array_equal(covered, np.arange(len(scap.open(path))))
 
 
 def test_context_is_each_threads_last_call():
     """An exit's enter comes along; so does a call still waiting for its exit."""
-    capture = scap.open(corpus_capture("falco-cat-write"))
-    rows = np.arange(len(capture))
-    kept = context_rows(capture, rows)
-    types = np.asarray(capture.headers.type)
-    tids = np.asarray(capture.headers.tid)
+    path = corpus_capture("falco-cat-write")
+    data = next(iter(event_data_chunks(path, 100_000)))
+    chunk = data.capture
+    kept = context_rows(chunk)
+    types = np.asarray(chunk.headers.type)
+    tids = np.asarray(chunk.headers.tid)
+    rows = np.arange(len(chunk))
     for tid in set(tids[kept].tolist()):
         mine = kept[tids[kept] == tid]
         theirs = rows[tids == tid]
         assert mine[-1] <= theirs[-1]
         if types[mine[-1]] % 2 == 1 and len(mine) > 1:
             assert types[mine[-2]] == types[mine[-1]] - 1
-    assert len(kept) < len(rows)
+    assert 0 < len(kept) < len(rows)
+
+
+def test_a_damaged_capture_ends_the_chunks_and_says_where(tmp_path):
+    cut = tmp_path / "cut.scap"
+    cut.write_bytes(corpus_capture("sysflow-ls").read_bytes()[:600_000])
+    reading = Reading()
+    lines = _lines(event_data_chunks(cut, 500, reading=reading), DEFAULT_FORMAT)
+    whole = scap.open(cut)
+    assert lines == _lines([EventData(whole)], DEFAULT_FORMAT)
+    assert str(reading.damage) == str(whole.damage)
+
+
+def test_a_pipe_is_read_by_chunks(tmp_path):
+    """The same engine reads a stream that is not a file (the live helper's pipe)."""
+    import os
+    import threading
+    path = corpus_capture("falco-cat-write")
+    data = path.read_bytes()
+    read_end, write_end = os.pipe()
+
+    def feed():
+        with os.fdopen(write_end, "wb") as w:
+            for at in range(0, len(data), 997):
+                w.write(data[at:at + 997])
+                w.flush()
+    threading.Thread(target=feed, daemon=True).start()
+    lines = _lines(event_data_chunks(read_end, 50, max_wait_ms=20), DEFAULT_FORMAT)
+    os.close(read_end)
+    assert lines == _lines([EventData(scap.open(path))], DEFAULT_FORMAT)
 
 
 def test_the_command_line_reads_in_chunks(monkeypatch):

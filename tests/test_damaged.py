@@ -164,6 +164,39 @@ def test_record_longer_than_the_data_is_damage(tmp_path):
     assert cap.damage.offset == at and "does not fit its block" in str(cap.damage)
 
 
+def test_the_first_damage_is_named(tmp_path):
+    """A record that does not fit, then a corrupt block further on: reading stops at the
+    record, and that is the damage named (not the block the scan stopped at)."""
+    data = bytearray(_capture(6))
+    first = len(_capture(0))
+    record_at = first + EVENT_SIZE
+    data[record_at + 26:record_at + 30] = struct.pack("<I", 1 << 30)   # event 1's record
+    block_at = first + EVENT_SIZE * 4
+    data[block_at + 4:block_at + 8] = struct.pack("<I", 7)            # event 4's block
+    f = tmp_path / "twice.scap"
+    f.write_bytes(bytes(data))
+    with pytest.warns(scap.ScapWarning):
+        cap = scap.open(f)
+        assert cap.layout.damage.offset == block_at
+    assert len(cap) == 1
+    assert cap.damage.offset == record_at and "does not fit its block" in str(cap.damage)
+
+
+def test_a_gzip_stream_damaged_after_a_corrupt_block(tmp_path):
+    """The corrupt block comes first: it is named, not the gzip damage that ends the data."""
+    data = bytearray(_capture(50))
+    block_at = len(_capture(0)) + EVENT_SIZE * 10
+    data[block_at + 4:block_at + 8] = struct.pack("<I", 7)
+    packed = bytearray(gzip.compress(bytes(data)))
+    packed[-6] ^= 0xFF   # the CRC: zlib says so once everything is inflated
+    f = tmp_path / "both.scap.gz"
+    f.write_bytes(bytes(packed))
+    with pytest.warns(scap.ScapWarning):
+        cap = scap.open(f)
+        assert len(cap) == 10
+    assert isinstance(cap.damage, scap.CorruptBlockError) and cap.damage.offset == block_at
+
+
 def test_thread_ids_beyond_32_bits_late_in_the_file(tmp_path):
     """Thread ids are kept in 32 bits while they fit; one that does not, in a later chunk,
     widens the column without changing the values before it."""
