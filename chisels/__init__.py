@@ -77,14 +77,17 @@ class Chisel:
     # the function is called once per chunk of the capture (see the module's docstring);
     # without it, once with the whole capture
     chunked: bool = False
+    # a chunked chisel that reads its capture again (ChiselRun.read_again): from a pipe, which
+    # cannot be read twice, it is called once with the whole capture
+    rereads: bool = False
 
 
 def chisel(name, category, description, args=(), details="", at_end=False, resets=False,
-           chunked=False):
+           chunked=False, rereads=False):
     """Register the decorated function as a chisel."""
     def register(function):
         REGISTRY[name] = Chisel(name, category, description, function, tuple(args), details,
-                                at_end, resets, chunked)
+                                at_end, resets, chunked, rereads)
         return function
     return register
 

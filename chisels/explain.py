@@ -54,7 +54,7 @@ _NAMES = ["evt.num", "evt.type", "evt.dir", "evt.failed", "evt.res", "fd.name", 
                 "first line of each request read from a client, files opened, connections "
                 "made and the first lines their peers answered (answers that read as errors "
                 "are flagged), failed system calls with their error, and the event itself.",
-        chunked=True)
+        chunked=True, rereads=True)
 def explain(run):
     range_ms = run.arg("range_ms", 1000, int)
     if not run.user_filter:

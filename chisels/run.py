@@ -101,6 +101,9 @@ class ChiselRun:
         # how the capture is read: events per chunk, EventData options (read_again)
         self.chunk_events = None
         self.options = {"bytebuf_limit": None}
+        # what a chunked reading reads (read_again reads it again); None for a whole capture
+        self.source = None
+        self.damage = None
         # What a chisel keeps from one capture to the next when several are read one after
         # the other (sysdig keeps its chisels' Lua state: the table printed after the second
         # capture counts the first one's events too). Empty for the first capture.
@@ -158,13 +161,15 @@ class ChiselRun:
         return reading_rows(self.data, rows)
 
     def read_again(self):
-        """The whole capture read again from its start, a chunk at a time as the chisel's own
-        reading (an EventData per chunk): for what needs events of chunks given up already,
-        e.g. those before a moment found later."""
+        """The whole capture read again from its start, a chunk at a time as a reading of
+        the chisel's own (an EventData per chunk, the file opened again): for what needs
+        events of chunks given up already, e.g. those before a moment found later. A chisel
+        that calls it registers with rereads=True; it holds the whole capture (one piece)
+        when its source cannot be read twice."""
+        if self.source is None:   # the whole capture is at hand
+            return iter([self.data])
         from scaptool.query.chunks import event_data_chunks
-        capture = getattr(self.capture, "parent", self.capture)
-        events = chunk_size(self.chunk_events) or len(capture) + 1
-        return event_data_chunks(capture, events, **self.options)
+        return event_data_chunks(self.source, chunk_size(self.chunk_events), **self.options)
 
     def stop(self):
         """Read no further of this capture: the chisel is not called again for it."""
@@ -220,12 +225,14 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
                timetype="h"):
     """Take the chisel's arguments from `words` and run it over the capture; `name` is a
     chisel's name or file, or a Chisel already found (a user's file then runs once).
+    `capture`: an open Capture, or what query.chunks reads (a path, a binary file object, a
+    file descriptor), opened here only for a chisel that reads the whole capture at once.
     print_container: sysdig's -pc, which makes some chisels show each event's container.
     carry: a dict kept across the captures of one command (ChiselRun.carry).
     A chunked chisel reads the capture `chunk_events` events at a time (query.chunks'
     default size when None; 0: the whole capture at once); given `data` (an EventData over
     the whole capture), it reads that. buffer_format and timetype: the EventData options of
-    -A/-x/-X and -t."""
+    -A/-x/-X and -t. The run's `damage` is the error that ended the capture early, or None."""
     from . import Chisel, find
     chisel = name if isinstance(name, Chisel) else find(name)
     args, user_filter = take_arguments(chisel, words)
@@ -242,7 +249,7 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
     # output, after an event-by-event chisel's (which then may reset them its own way)
     if chisel.at_end:
         run.events_over()
-    for piece, first, final in _pieces(capture, chisel, data, chunk_events, run.options):
+    for piece, first, final in _pieces(run, capture, chisel, data, chunk_events):
         piece.timetype = timetype
         run._hold(piece, first, final)
         chisel.run(run)
@@ -254,29 +261,66 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
     return run
 
 
-def _pieces(capture, chisel, data, chunk_events, options):
+def _pieces(run, source, chisel, data, chunk_events):
     """(EventData, first, final) of each piece the chisel is called with: the chunks of the
-    capture for a chunked chisel, else the whole capture."""
+    capture for a chunked chisel, else the whole capture. A chisel that reads its capture
+    again (Chisel.rereads) gets the whole capture at once from what cannot be read twice (a
+    pipe)."""
     from scaptool.query.events import EventData
+    options = run.options
     if data is not None:
         yield data, True, True
         return
     events = chunk_size(chunk_events)
-    if not chisel.chunked or not events:
+    if not chisel.chunked or not events or (chisel.rereads and not _rereadable(source)):
+        capture = _opened(source)
+        run.damage = capture.damage
         yield EventData(capture, **options), True, True
         return
-    from scaptool.query.chunks import event_data_chunks
-    last_section = len(capture.sections) - 1
+    from scaptool.query.chunks import Reading, event_data_chunks
+    run.source = source
+    reading = Reading()
     first = True
-    for piece in event_data_chunks(capture, events, **options):
+    for piece in event_data_chunks(source, events, reading=reading, **options):
         chunk = piece.capture
-        final = chunk.section_index == last_section and not chunk.continues
-        end = chunk.lo + len(chunk) - chunk.context
-        yield piece, first, final
+        yield piece, first, chunk.last
         first = False
-        capture.report("printing", end)   # the progress bar, sysdig's -P lines
-    if first:   # no section, no chunk: the chisel still sees the (empty) capture
+        chunk.report("printing", len(chunk))   # the progress bar, sysdig's -P lines
+    run.damage = reading.damage
+    if first:
+        # no chunk: not a capture (the error the whole capture gives), or no events (the
+        # chisel still sees the empty capture)
+        if reading.damage is not None and not _rereadable(source):
+            raise reading.damage
+        capture = _opened(source)
+        run.damage = capture.damage
         yield EventData(capture, **options), True, True
+
+
+def _opened(source):
+    """The whole capture: `source` itself when it is a Capture, else opened from its path."""
+    from scaptool.scap.capture import Capture
+    if isinstance(source, Capture):
+        return source
+    from scaptool import scap
+    if not isinstance(source, (str, os.PathLike)):
+        raise ChiselError("this chisel reads its capture twice: give it a file, not a pipe")
+    return scap.open(source)
+
+
+def _rereadable(source):
+    """Can the capture be read again from its start (a regular file, not a pipe)?"""
+    import stat
+
+    from scaptool.scap.capture import Capture
+    if isinstance(source, Capture):
+        source = source.path
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    try:
+        return stat.S_ISREG(os.stat(source).st_mode)
+    except OSError:
+        return False
 
 
 def chunk_size(requested=None):

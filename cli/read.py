@@ -152,12 +152,12 @@ class _Run:
         if self.chisel is None and (self.filter_words or self.numevents is not None
                                     or not (self.quiet or self.out)):
             damage, events = self._read_in_chunks(path)
+        elif self.chisel is not None:
+            damage = self._run_chisel(path)
+            _progress_done()
+            return damage
         else:
             capture = scap.open(path)
-            if self.chisel is not None:
-                self._run_chisel(capture)
-                _progress_done()
-                return capture.damage
             self._read_whole(capture)
             damage = capture.damage
             events = int(capture.event_numbers.max()) if len(capture) else 0
@@ -273,14 +273,15 @@ class _Run:
             counts = capture_summary_counts(capture, rows)
             self.counts = counts if self.counts is None else self.counts + counts
 
-    def _run_chisel(self, capture):
+    def _run_chisel(self, path):
         """A chisel over the capture: a chunked one reads it a chunk at a time, as printing
-        does (chisels/run.py)."""
+        does (chisels/run.py). Returns the error that ended the capture early, or None."""
         from scaptool.chisels.run import run_chisel
         _imports_done()
-        run_chisel(capture, self.chisel, self.filter_words, chunk_events=CHUNK_EVENTS,
-                   buffer_format=self.buffers or "normal", timetype=self.timetype,
-                   print_container=self.fmt in ("c", "container"), carry=self.chisel_carry)
+        return run_chisel(path, self.chisel, self.filter_words, chunk_events=CHUNK_EVENTS,
+                          buffer_format=self.buffers or "normal", timetype=self.timetype,
+                          print_container=self.fmt in ("c", "container"),
+                          carry=self.chisel_carry).damage
 
     def finish(self):
         """What comes once every capture is read: the -w output, the -S table."""
