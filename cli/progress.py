@@ -35,14 +35,15 @@ _LINES_EVERY = 10000   # sysdig prints a progress line at every 10000th event...
 _LINES_STEP = 0.1      # ... when the percentage moved by more than this since the last one
 
 
-def watch(lines=False):
+def watch(lines=False, path=None):
     """Report progress for the rest of the command: sysdig's lines (-P) or, standard error
-    being a terminal, a bar. The watcher is closed when the command's click context closes
-    (errors included), or earlier by its close()."""
+    being a terminal, a bar (naming `path`, the capture about to be read, from the start).
+    The watcher is closed when the command's click context closes (errors included), or
+    earlier by its close()."""
     import click
 
     from scaptool.scap import Capture
-    watcher = Lines() if lines else Bar(_delay())
+    watcher = Lines() if lines else Bar(_delay(), path)
     Capture.progress = watcher
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
@@ -59,7 +60,9 @@ def _delay():
 
 
 def _fraction(capture, upto):
-    return capture.offset_before(upto) / len(capture.buffer)
+    """The part of the capture read (None where its size is not known: a pipe)."""
+    done, total, _, _ = capture.progress_point(upto)
+    return done / total if total else None
 
 
 class Lines:
@@ -88,15 +91,19 @@ class Lines:
         """(Inflating a gzip file is not a pass over events: sysdig's lines do not follow it.)"""
 
     def passed(self, capture, phase, upto):
+        done, total, events, events_total = capture.progress_point(upto)
+        if not total:
+            return   # a pipe: no percentage to give
         if phase == "end":
-            self._end = 100.0 * _fraction(capture, upto)
+            self._end = 100.0 * done / total
             return
-        if phase not in ("printing", "writing") or upto >= len(capture.layout.event_offsets4):
+        if phase not in ("printing", "writing") or \
+                (events_total is not None and events >= events_total) or done >= total:
             # the end of a pass is handle_end_of_file's, when the command is done
             return
-        if upto // _LINES_EVERY > self._events // _LINES_EVERY:
-            self._events = upto
-            self._show(100.0 * _fraction(capture, upto))
+        if events // _LINES_EVERY > self._events // _LINES_EVERY:
+            self._events = events
+            self._show(100.0 * done / total)
 
     def close(self):
         if self._closed:
@@ -133,9 +140,11 @@ class Lines:
 class Bar:
     """The progress bar on a terminal's standard error (see the module's description)."""
 
-    def __init__(self, delay):
+    def __init__(self, delay, path=None):
         # (phase, bytes done, bytes in all, events done, events in all, file), as last reported
         self._state = None
+        if path is not None:
+            self.opening(path)
         self._lock = threading.RLock()  # the drawing thread's, and other writers' to stderr
         self._stop = threading.Event()
         self._bar = None                # the tqdm bar, once shown
@@ -160,17 +169,23 @@ class Bar:
     def inflating(self, path, done, total):
         self._state = ("inflating", done, total, 0, 0, path)
 
+    def opening(self, path):
+        """A capture is about to be read as a stream (its size on disk, its events unknown)."""
+        try:
+            size = os.path.getsize(path)
+        except (OSError, TypeError):
+            size = 0
+        self._state = ("reading", 0, size, 0, None,
+                       str(path) if isinstance(path, (str, os.PathLike)) else None)
+
     def passed(self, capture, phase, upto):
         if phase == "end":
             return
-        total = capture.file_size
+        done, total, events, events_total = capture.progress_point(upto)
         if phase == "opened":
-            self._state = ("reading", 0, total, 0, len(capture.layout.event_offsets4),
-                           capture.path)
+            self._state = ("reading", 0, total, 0, events_total, capture.path)
             return
-        events = len(capture.layout.event_offsets4)
-        done = round(total * _fraction(capture, upto))
-        self._state = (phase, done, total, upto, events, capture.path)
+        self._state = (phase, done, total or 0, events, events_total, capture.path)
 
     def close(self):
         """Stop drawing, clear the bar, give the streams back (once; later calls do nothing)."""
@@ -246,16 +261,16 @@ class Bar:
             desc = phase
             form = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}B{postfix} "
                     "[{rate_fmt}, {remaining} left]")
-            postfix = ""
-            if events_total:
-                spent = time.monotonic() - self._phase_started
-                counted = events - self._phase_events
-                rate = f" ({_size(counted / spent)}/s)" if spent > 0 and counted > 0 else ""
-                postfix = f"{_size(events)} events{rate}"
+            postfix = f"{_size(events)} events{self._event_rate(events)}" \
+                if events_total or events else ""
         else:
             desc = f"{phase} {os.path.basename(name) if name else 'the capture'}"
             if events_total:
                 desc += f" ({_size(total)}B, {_size(events_total)} events)"
+            elif events:   # read as a stream: how far, without an end to compare with
+                desc += f": {_size(events)} events{self._event_rate(events)}"
+            elif total:
+                desc += f" ({_size(total)}B)"
             form, postfix = "{desc} [{elapsed}]", ""
         columns, lines = self._terminal_size()
         if self._bar is None:
@@ -274,6 +289,11 @@ class Bar:
         if steps:
             bar.n = min(done, total)
         bar.refresh()
+
+    def _event_rate(self, events):
+        spent = time.monotonic() - self._phase_started
+        counted = events - self._phase_events
+        return f" ({_size(counted / spent)}/s)" if spent > 0 and counted > 0 else ""
 
     def _terminal_size(self):
         """The terminal's columns and lines now (it may have been resized); 80 x 24 where it

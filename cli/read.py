@@ -148,7 +148,7 @@ class _Run:
     def read(self, path):
         """Read one capture; returns the error that ended it early, or None."""
         started = time.perf_counter()
-        _watch_progress()   # sysdig's -P lines end with each capture
+        _watch_progress(path)   # sysdig's -P lines end with each capture
         if self.chisel is None and (self.filter_words or self.numevents is not None
                                     or not (self.quiet or self.out)):
             damage, events = self._read_in_chunks(path)
@@ -215,17 +215,20 @@ class _Run:
                 from scaptool.query.summary import capture_summary_counts
                 counts = capture_summary_counts(chunk, own if rows is None else rows)
                 self.counts = counts if self.counts is None else self.counts + counts
+            # (the lines printed report as they go; this covers chunks with none selected)
+            chunk.report("writing" if writer is not None else
+                         "filtering" if self.quiet else "printing", len(chunk))
             if left == 0:
                 break   # -n: sysdig reads no further
+        if reading.damage is not None and numbered == 0 and \
+                not isinstance(reading.damage, scap.TruncatedError):
+            raise reading.damage   # not a capture at all, no such file...: nothing was read
         if writer is None:   # with -w the pass goes on: the file is finished at the end
             _progress_done()
         if terminal and not self.out and (self.fmt in (None, "c", "container") or self.as_json):
             # sysdig resets the terminal's colours once a capture's events are printed (not
             # after a format of the user's own)
             click.echo("\x1b[00m", nl=False)
-        if reading.damage is not None and numbered == 0 and \
-                not isinstance(reading.damage, scap.TruncatedError):
-            raise reading.damage   # not a capture at all, no such file...: nothing was read
         return reading.damage, numbered
 
     def abort(self):
@@ -298,13 +301,14 @@ class _Run:
             click.echo(format_summary(counts), nl=False)
 
 
-def _watch_progress():
+def _watch_progress(path=None):
     """-P: sysdig's progress lines; else, standard error on a terminal: a progress bar (see
-    cli/progress.py, which nothing else imports: a run without either costs no more)."""
+    cli/progress.py, which nothing else imports: a run without either costs no more).
+    `path`: the capture about to be read, for the bar to name."""
     lines = click.get_current_context().meta.get("scaptool.progress_lines", False)
     if scap.Capture.progress is None and (lines or _isatty(sys.stderr)):
         from . import progress
-        progress.watch(lines=lines)
+        progress.watch(lines=lines, path=path)
 
 
 def _progress_done():

@@ -19,10 +19,10 @@ import gc
 
 import numpy as np
 
-from scaptool.scap.capture import SYSDIG_0293_EVENT_MAX, Capture
+from scaptool.scap import sysdig0293
+from scaptool.scap.capture import Capture
 from scaptool.scap.scan import Layout, Section
 
-from .pairing import _skips_reset
 
 DEFAULT_CHUNK_EVENTS = 1 << 17
 # how far back a thread's context goes at most (its last enter is almost always 1-2 back)
@@ -175,9 +175,29 @@ class ChunkCapture(Capture):
             return self.stream_offset + int(self.headers.offset4[upto]) * 4 - first_own
         return self.stream_offset + self.own_bytes
 
+    def section_metadata(self, k):
+        """The section's header blocks are not in the chunk's buffer: they are its start's."""
+        return self.start.data, self.start.local_section
+
+    def progress_point(self, upto):
+        """(bytes, bytes in all, events, events in all) read when a pass over this chunk has
+        gone through its events before `upto`: positions in the whole reading. How many
+        events there are in all is not known while streaming (None); neither are the bytes
+        of a pipe or a gzip stream's compressed position (bytes in all: None)."""
+        upto = max(self.context, min(upto, len(self)))
+        events = self.lo + upto - self.context
+        if self.path is None or self.compressed:
+            return self.offset_before(upto), None, events, None
+        import os
+        try:
+            total = os.path.getsize(self.path)
+        except OSError:
+            total = None
+        return self.offset_before(upto), total, events, None
+
     @property
     def counted(self):
-        counted = self.event_types < SYSDIG_0293_EVENT_MAX
+        counted = sysdig0293.counted(self.event_types)
         counted[:self.context] = False
         return counted
 
@@ -234,7 +254,7 @@ def context_rows(chunk):
     h = chunk.headers
     types = np.asarray(h.type)
     tids = np.asarray(h.tid).astype(np.int64)
-    counts = ~_skips_reset()[types]
+    counts = ~sysdig0293.skips_reset()[types]
     # the counting events in (thread, position) order: each one's predecessor in its thread
     order = np.lexsort((np.arange(n), tids))
     mine = order[counts[order]]
@@ -349,14 +369,13 @@ def _advance(chunk, data):
 def _remember(data, memory):
     """What the chunks after this one need to know of its events, whatever the consumer
     asked: the first event's time (evt.reltime, -t r) and the last read one's (evt.deltatime)."""
-    from .summary import INITIAL_STATE_TYPES_0293
     counted = data.capture.counted
     read = np.flatnonzero(counted)
     if not len(read):
         return
     if "first_ts" not in memory:   # container events do not set it (format._first_timestamp)
         first = np.flatnonzero(counted & ~np.isin(data.headers.type,
-                                                  list(INITIAL_STATE_TYPES_0293)))
+                                                  list(sysdig0293.LEADING_STATE_TYPES)))
         if len(first):
             memory["first_ts"] = int(data.headers.ts[first[0]])
     memory["read_ts_before"] = int(data.headers.ts[read[-1]])

@@ -14,8 +14,6 @@ from scaptool.scap import eventtable
 from . import pairing
 from .render import Renderer, visible_rows
 
-SYSDIG_EVENT_MAX = 336
-
 
 def _cached_per_instance(method):
     """functools.cache for a method, with the cache kept on the instance: a module-wide one
@@ -185,19 +183,10 @@ class EventData:
         return out
 
     def rendered_at(self, what, arg, rows):
-        """The same text as rendered(), for the given rows only."""
-        r = self.renderer
-        if what in ("evt.info", "evt.args"):
-            text = r.info if what == "evt.info" else r.args  # they differ on syslog writes
-        else:
-            which = int(arg) if arg is not None and arg.isdigit() else arg
-            text = lambda row, raw: r.arg(row, which, raw)  # noqa: E731
-        rows = np.asarray(rows, dtype=np.int64)
-        values = []
-        for lo in range(0, len(rows), 4096):  # raw parameters read a batch at a time
-            part = rows[lo:lo + 4096]
-            values += [text(row, raw) for row, raw in zip(part.tolist(), r.raw_params_at(part))]
-        return pl.Series(what, values, dtype=pl.String)
+        """The same text as rendered(), for the given rows only: built as columns
+        (query.info_columns), a few rare rows event by event."""
+        from .info_columns import rendered_texts
+        return rendered_texts(self, what, arg, rows)[0]
 
     @_cached_per_instance
     def rendered(self, what, arg=None):

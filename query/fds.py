@@ -44,8 +44,8 @@ import numpy as np
 import polars as pl
 
 from scaptool.query import paths
-from scaptool.query.pairing import _skips_reset, enter_rows, last_row_where, stored_enter_rows_at
-from scaptool.scap import eventtable
+from scaptool.query.pairing import enter_rows, last_row_where, stored_enter_rows_at
+from scaptool.scap import eventtable, sysdig0293
 from scaptool.scap.capture import per_capture_cache
 from scaptool.scap.codecs import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX, codec_for
 from scaptool.scap.eventtable import EF, PT
@@ -96,7 +96,6 @@ PPM_FCNTL_F_DUPFD, PPM_FCNTL_F_DUPFD_CLOEXEC = 1, 26
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW = 0, 1, 6, 17, 255
 EINPROGRESS = 115
-SYSDIG_0293_EVENT_MAX = 336
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,7 +470,7 @@ class FdState:
     def _build(self):
         cap, n = self.capture, self.n
         types, tids = self.types, self.tids
-        is_enter = (types % 2 == 0) & ~_skips_reset()[types]
+        is_enter = (types % 2 == 0) & ~sysdig0293.skips_reset()[types]
         uses_fd = (self.flags & EF.USES_FD) != 0
         fd0 = np.full(n, -1, dtype=np.int64)
         p0 = _int_param(cap, 0)
@@ -1274,7 +1273,7 @@ def fd_columns(capture):
     state = fd_state(capture)
     n = state.n
     has = ((state.flags & (EF.CREATES_FD | EF.USES_FD | EF.DESTROYS_FD)) != 0) & \
-        ~_skips_reset()[state.types]
+        ~sysdig0293.skips_reset()[state.types]
     rows = np.flatnonzero(has)
     fdnum = state.lastevent_fd[rows]
     shown = fdnum.copy()

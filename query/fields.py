@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from scaptool.scap import eventtable, names
+from scaptool.scap import eventtable, names, sysdig0293
 from scaptool.scap.eventtable import EC, EF
 
 FIELDS = {}
@@ -122,12 +122,7 @@ def columns(data, names):
 
 
 def _flag_per_type(flag):
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    out = np.zeros(65536, dtype=bool)
-    for i in range(len(new)):
-        info = old[i] if i < len(old) else new[i]
-        out[i] = bool(info.flags & flag)
-    return out
+    return sysdig0293.has_flag(flag)
 
 
 def _column(data, source, name):
@@ -356,8 +351,7 @@ _IO_CATEGORY_OF_FD = {"file": "file", "directory": "file", "ipv4": "net", "ipv6"
 @field("evt.category", "CHARBUF", "string",
        "file, net, memory, process, ...; I/O events take the category of their fd")
 def _evt_category(data, arg):
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    text = [(old[i] if i < len(old) else new[i]).category_name for i in range(len(new))]
+    text = sysdig0293.per_type("category_name")
     by_type = pl.Series("evt.category", text, dtype=pl.String).gather(data.headers.type)
     # generic events (types 0/1) take the category of their syscall (PPM_SC id in the ID param),
     # from libscap's syscall info table; its I/O categories again defer to the fd, as above
@@ -604,9 +598,8 @@ def _evt_around(data, arg):
 # -- event-table and parameter fields ----------------------------------------------------------
 
 def _info_per_type(attribute):
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    return np.array([getattr(old[i] if i < len(old) else new[i], attribute)
-                     for i in range(len(new))] + [0] * (65536 - len(new)), dtype=np.int64)
+    values = sysdig0293.per_type(attribute)
+    return np.array(values + [0] * (65536 - len(values)), dtype=np.int64)
 
 
 @field("syscall.type", "CHARBUF", "string",

@@ -61,84 +61,153 @@ def parse_format(text):
 
 
 def _texts(series, kind, bytebuf_limit):
+    """A field's values as printed text (None where missing), as a list."""
+    return _text_column(series, kind, bytebuf_limit).to_list()
+
+
+def _text_column(series, kind, bytebuf_limit):
+    """A field's values as printed text, a pl.String Series (null where missing): column
+    operations for the common dtypes, Python per value for the rare others (floats, lists,
+    binary that is not a byte buffer)."""
+    dtype = series.dtype
+    if dtype == pl.String:
+        return series
+    if dtype == pl.Null:
+        return series.cast(pl.String)
+    if kind == "bool" and dtype == pl.Boolean:
+        return pl.select(pl.when(pl.lit(series)).then(pl.lit("true"))
+                         .when(pl.lit(series).not_()).then(pl.lit("false"))).to_series() \
+            .alias(series.name)
+    if kind == "bytes" and dtype == pl.Binary:
+        return _bytebuf_column(series, bytebuf_limit)
+    if dtype.is_integer():
+        return series.cast(pl.String)
     values = series.to_list()
     if kind == "bool":
-        return [None if v is None else ("true" if v else "false") for v in values]
-    if kind == "bytes":
-        return [None if v is None else bytebuf_text(v, bytebuf_limit) for v in values]
-    if series.dtype == pl.Binary:
-        return [None if v is None else v.decode("utf-8", "replace") for v in values]
-    return [None if v is None else str(v) for v in values]
+        text = [None if v is None else ("true" if v else "false") for v in values]
+    elif kind == "bytes":
+        text = [None if v is None else bytebuf_text(v, bytebuf_limit) for v in values]
+    elif dtype == pl.Binary:
+        text = [None if v is None else v.decode("utf-8", "replace") for v in values]
+    else:
+        text = [None if v is None else str(v) for v in values]
+    return pl.Series(series.name, text, dtype=pl.String)
+
+
+def _bytebuf_column(series, limit):
+    """codecs.bytebuf_text of every value of a Binary Series (nulls stay null)."""
+    import pyarrow as pa
+
+    from scaptool.scap.codec_columns import Raw, bytebuf_texts
+    array = series.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_binary())
+    _, offsets, data = array.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    text = bytebuf_texts(Raw(buf, offsets[:-1], np.diff(offsets)), limit)
+    if series.null_count():
+        text = pl.select(pl.when(pl.lit(series).is_not_null()).then(pl.lit(text))).to_series()
+    return text.alias(series.name)
 
 
 def format_lines(data, fmt, rows, bytebuf_limit=80, previous=None):
     """The formatted line of each of the given event rows (None where the line is skipped);
     previous is the row printed just before these (for -t D across batches)."""
+    return format_column(data, fmt, rows, bytebuf_limit, previous).to_list()
+
+
+def format_column(data, fmt, rows, bytebuf_limit=80, previous=None):
+    """format_lines as a pl.String Series (null where the line is skipped), built with
+    column operations."""
     if isinstance(fmt, str):
         fmt = parse_format(fmt)
     rows = np.asarray(rows)
     columns = {}
     for name in fmt.fields:
         if name == "evt.outputtime":
-            columns[name] = output_times(data, rows, previous=previous)
+            columns[name] = output_time_column(data, rows, previous=previous)
         elif name not in columns:
             definition, arg = lookup(name)
             series = definition.series_at(data, arg, rows)
-            columns[name] = _texts(series, definition.kind, bytebuf_limit)
-    out = []
-    for i in range(len(rows)):
-        pieces = []
-        missing = False
-        for part in fmt.parts:
-            if isinstance(part, str):
-                pieces.append(part)
-                continue
-            width, name = part
-            value = columns[name][i]
-            if value is None:
-                missing = True
-                value = "<NA>"
-            if width is not None:
-                value = value[:width].ljust(width)
-            pieces.append(value)
-        out.append(None if missing and not fmt.show_missing else "".join(pieces))
-    return out
+            columns[name] = _text_column(series, definition.kind, bytebuf_limit)
+    if not len(rows):
+        return pl.Series("line", [], dtype=pl.String)
+    names = list(columns)
+    if not names:
+        text = "".join(fmt.parts)
+        return pl.repeat(text, len(rows), dtype=pl.String, eager=True).alias("line")
+    frame = pl.DataFrame([columns[n].alias(f"c{i}") for i, n in enumerate(names)],
+                         height=len(rows))
+    pieces = []
+    for part in fmt.parts:
+        if isinstance(part, str):
+            pieces.append(pl.lit(part))
+            continue
+        width, name = part
+        value = pl.col(f"c{names.index(name)}").fill_null("<NA>")
+        if width is not None:
+            value = value.str.slice(0, width).str.pad_end(width)
+        pieces.append(value)
+    line = pl.concat_str(pieces) if pieces else pl.lit("")
+    if not fmt.show_missing and names:
+        missing = pl.any_horizontal([pl.col(f"c{i}").is_null() for i in range(len(names))])
+        line = pl.when(missing.not_()).then(line)
+    return frame.select(line.alias("line"))["line"]
 
 
 def output_times(data, rows, mode=None, previous=None):
+    """%evt.outputtime of the given rows, per -t, as a list (see output_time_column)."""
+    return output_time_column(data, rows, mode, previous).to_list()
+
+
+def output_time_column(data, rows, mode=None, previous=None):
     """%evt.outputtime of the given rows, per -t: h (local clock time), a (absolute s.ns, the
     ns not zero-padded, as sysdig prints them), r (since the first event), d (the event's
-    latency), D (since the previous printed event)."""
+    latency), D (since the previous printed event). A pl.String Series."""
     mode = mode or getattr(data, "timetype", "h")
     rows = np.asarray(rows, dtype=np.int64)
-    ts = data.headers.values_at("ts", rows).tolist()
+    ts = data.headers.values_at("ts", rows).astype(np.int64)
     if mode == "h":
-        clock = data.renderer.clock_time
-        return [clock(t) for t in ts]
+        secs = ts // 10**9 + data.renderer.tz_offset
+        return _joined([(secs // 3600) % 24, ":", (secs // 60) % 60, ":", secs % 60, ".",
+                        ts % 10**9], [2, None, 2, None, 2, None, 9])
     if mode == "a":
-        return ["%d.%d" % (t // 10**9, t % 10**9) for t in ts]
+        return _joined([ts // 10**9, ".", ts % 10**9], [None, None, None])
     if mode == "r":
-        first = _first_timestamp(data)
-        delta = [t - first for t in ts]
+        delta = ts - _first_timestamp(data)
     elif mode == "d":
-        delta = [int(data.latency[i]) for i in rows]
+        delta = np.asarray(data.latency[rows], dtype=np.int64)
     elif mode == "D":
-        before = ts[:-1]
-        first = None if previous is None else int(data.headers.values_at("ts", [previous])[0])
-        delta = [0 if a is None else b - a for a, b in zip([first] + before, ts)]
+        first = ts[0] if previous is None or not len(ts) else \
+            int(data.headers.values_at("ts", [previous])[0])
+        delta = np.diff(ts, prepend=first)
     else:
         raise FormatError(f"invalid -t mode {mode!r}: use h, a, r, d or D")
-    return ["%d.%09d" % (d // 10**9, d % 10**9) for d in delta]
+    return _joined([delta // 10**9, ".", delta % 10**9], [None, None, 9])
+
+
+def _joined(parts, widths):
+    """Numbers (arrays) and literal strings joined, each number zero-padded to its width."""
+    pieces = []
+    for part, width in zip(parts, widths):
+        if isinstance(part, str):
+            pieces.append(pl.lit(part))
+            continue
+        text = pl.lit(pl.Series(values=np.asarray(part, dtype=np.int64))).cast(pl.String)
+        pieces.append(text.str.zfill(width) if width else text)
+    return pl.select(pl.concat_str(pieces).alias("evt.outputtime")).to_series()
 
 
 def _first_timestamp(data):
     """-t r counts from the first event sysdig reads (it never sees types it does not know),
     container events excepted: they do not set it."""
-    from .summary import INITIAL_STATE_TYPES_0293
+    from scaptool.scap import sysdig0293
     if "first_ts" in data.memory:   # read in chunks: found in an earlier one
         return data.memory["first_ts"]
     h = data.headers
-    counted = data.capture.counted & ~np.isin(h.type, list(INITIAL_STATE_TYPES_0293))
+    counted = data.capture.counted & ~np.isin(h.type, list(sysdig0293.LEADING_STATE_TYPES))
     first = np.flatnonzero(counted)
     return int(h.values_at("ts", first[:1])[0]) if len(first) else 0
 
@@ -167,39 +236,72 @@ def json_lines(data, fmt, rows, bytebuf_limit=None, previous=None):
     """-j: one JSON object per event with the format's fields as keys, sorted; numbers as
     numbers, booleans as booleans, evt.outputtime as integer ns; null for what is missing
     (lines with missing fields are skipped unless the format starts with '*')."""
-    from .render import json_string
+    return json_column(data, fmt, rows, bytebuf_limit, previous).to_list()
+
+
+def json_column(data, fmt, rows, bytebuf_limit=None, previous=None):
+    """json_lines as a pl.String Series (null where the line is skipped), built with column
+    operations."""
     if isinstance(fmt, str):
         fmt = parse_format(fmt)
     rows = np.asarray(rows)
     columns = {}
     for name in sorted(set(fmt.fields)):
         if name == "evt.outputtime" or name in _JSON_EVENT_TIME:
-            columns[name] = [str(t) for t in data.headers.values_at("ts", rows).tolist()]
+            columns[name] = pl.Series(values=data.headers.values_at("ts", rows)) \
+                .cast(pl.String)
             continue
         definition, arg = lookup(name)
         series = definition.series_at(data, arg, rows)
-        if name in _JSON_ZERO:
-            columns[name] = [None if v is None else "0" for v in series.to_list()]
-        elif definition.type in ("ABSTIME", "RELTIME") and series.dtype == pl.String:
-            # a count of ns (or s) printed zero-padded: the number itself in JSON
-            columns[name] = [None if v is None else (str(int(v)) if v.isdigit() else
-                                                     json_string(v))
-                             for v in series.to_list()]
-        elif definition.kind == "bool":
-            columns[name] = [None if v is None else ("true" if v else "false")
-                             for v in series.to_list()]
-        elif definition.kind in ("int", "uint", "time", "port") and series.dtype.is_numeric():
-            columns[name] = [None if v is None else str(v) for v in series.to_list()]
-        else:
-            columns[name] = [None if v is None else json_string(v) for v in
-                             _texts(series, definition.kind, bytebuf_limit)]
+        columns[name] = _json_values(name, definition, series, bytebuf_limit)
+    if not len(rows):
+        return pl.Series("line", [], dtype=pl.String)
     keys = sorted(columns)
-    out = []
-    for i in range(len(rows)):
-        values = [columns[k][i] for k in keys]
-        if not fmt.show_missing and any(v is None for v in values):
-            out.append(None)
-            continue
-        out.append("{" + ",".join('"%s":%s' % (k, "null" if v is None else v)
-                                  for k, v in zip(keys, values)) + "}")
-    return out
+    if not keys:
+        return pl.repeat("{}", len(rows), dtype=pl.String, eager=True).alias("line")
+    frame = pl.DataFrame([columns[k].alias(f"c{i}") for i, k in enumerate(keys)],
+                         height=len(rows))
+    pieces = [pl.lit("{")]
+    for i, k in enumerate(keys):
+        pieces += [pl.lit(("," if i else "") + '"%s":' % k), pl.col(f"c{i}").fill_null("null")]
+    pieces.append(pl.lit("}"))
+    line = pl.concat_str(pieces)
+    if not fmt.show_missing and keys:
+        missing = pl.any_horizontal([pl.col(f"c{i}").is_null() for i in range(len(keys))])
+        line = pl.when(missing.not_()).then(line)
+    return frame.select(line.alias("line"))["line"]
+
+
+def _json_values(name, definition, series, bytebuf_limit):
+    """A field's values as JSON tokens (pl.String, null where missing)."""
+    values = pl.lit(series)
+    if name in _JSON_ZERO:
+        return pl.select(pl.when(values.is_not_null()).then(pl.lit("0"))).to_series()
+    if definition.type in ("ABSTIME", "RELTIME") and series.dtype == pl.String:
+        # a count of ns (or s) printed zero-padded: the number itself in JSON
+        number = values.str.strip_chars_start("0")
+        number = pl.when(number == "").then(pl.lit("0")).otherwise(number)
+        return pl.select(pl.when(values.str.contains(r"^[0-9]+$")).then(number)
+                         .otherwise(json_strings(values))).to_series()
+    if definition.kind == "bool":
+        return _text_column(series, "bool", None)
+    if definition.kind in ("int", "uint", "time", "port") and series.dtype.is_numeric():
+        if series.dtype.is_integer():
+            return series.cast(pl.String)
+        return pl.Series(values=[None if v is None else str(v) for v in series.to_list()],
+                         dtype=pl.String)
+    text = _text_column(series, definition.kind, bytebuf_limit)
+    return pl.select(json_strings(pl.lit(text))).to_series()
+
+
+# the characters sysdig's JSON writer escapes: quote, backslash and control characters
+_JSON_ESCAPED = ['"', "\\"] + [chr(c) for c in range(0x20)]
+_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+                 "\r": "\\r", "\t": "\\t"}
+
+
+def json_strings(text):
+    """render.json_string of every value of a String expression (null stays null)."""
+    escaped = text.str.replace_many(
+        _JSON_ESCAPED, [_JSON_ESCAPES.get(ch, "\\u%04X" % ord(ch)) for ch in _JSON_ESCAPED])
+    return pl.concat_str(pl.lit('"'), escaped, pl.lit('"'))

@@ -7,28 +7,9 @@ Computed for all events at once: sort by (thread, position) and carry the last e
 forward within each thread. The enter's other parameters, which the state parsers read, follow
 a stricter rule (stored_enter_rows_at).
 """
-import functools
-
 import numpy as np
 
-from scaptool.scap import eventtable
-from scaptool.scap.eventtable import EF
-
-
-@functools.cache
-def _skips_reset():
-    """Per event id: does sysdig 0.29.3 skip its per-thread reset for it (EF_SKIPPARSERESET)?
-    Current libs dropped the flag from some events (the switch among them): 0.29.3's table
-    decides for the ids it knows."""
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    flags = new.flags.copy()
-    flags[:len(old)] = old.flags
-    skips = np.zeros(65536, dtype=bool)
-    skips[:len(new)] = (flags & int(EF.SKIPPARSERESET)) != 0
-    # the scheduler switch is not flagged, but sysdig's reset leaves the thread's last enter
-    # and latency alone for it too (evt.latency of a switch is its thread's last latency)
-    skips[list(new.ids_named("switch"))] = True
-    return skips
+from scaptool.scap import sysdig0293
 
 
 def last_row_where(mask, tids, section=None):
@@ -55,7 +36,7 @@ def last_row_where(mask, tids, section=None):
 def enter_rows(types, tids):
     """Per event, the row of its enter event, or -1 (enter events, unpaired exits)."""
     types = np.asarray(types)
-    counts_as_enter = (types % 2 == 0) & ~_skips_reset()[types]
+    counts_as_enter = (types % 2 == 0) & ~sysdig0293.skips_reset()[types]
     last_enter = last_row_where(counts_as_enter, tids)
     is_exit = types % 2 == 1
     safe = np.maximum(last_enter, 0)
@@ -76,7 +57,7 @@ def latency(ts, enter, types=None, tids=None):
     out[has] = (ts[has] - ts[enter[has]]).astype(np.int64)
     if types is None:
         return out
-    skips = _skips_reset()[np.asarray(types)]
+    skips = sysdig0293.skips_reset()[np.asarray(types)]
     if not skips.any():
         return out
     # a skipping event shows its thread's last latency: that of its last non-skipping event
@@ -142,7 +123,7 @@ def previous_event_rows(types, tids, rows):
     rows still unanswered then share one pass over the events of their threads."""
     types, tids = np.asarray(types), np.asarray(tids)
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-    skips = _skips_reset()
+    skips = sysdig0293.skips_reset()
     found = np.full(len(rows), -1, dtype=np.int64)
     pending = np.arange(len(rows))
     searched = 0  # every pending row has been searched this far back

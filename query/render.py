@@ -2,8 +2,9 @@
 
 Rendering needs state sysdig keeps while reading (the thread's name and cwd, what each fd
 refers to, the users): a Renderer takes it as per-event lookups, so the same code serves the
-default line, -p formats and JSON. Text is made per printed event in Python; the decoding and
-state behind it are columnar.
+default line, -p formats and JSON. Text is made one event at a time in Python: the reference
+that query.info_columns (the same text built as columns, used for printing) is tested
+against, and what renders the rare rows the columns leave to it.
 """
 import functools
 import struct
@@ -11,11 +12,10 @@ import time
 
 import numpy as np
 
-from scaptool.scap import eventtable, names
+from scaptool.scap import eventtable, names, sysdig0293
 from scaptool.scap.codecs import codec_for
-from scaptool.scap.eventtable import DYN_TABLES, EC, PT
+from scaptool.scap.eventtable import DYN_TABLES, PT
 
-SYSDIG_EVENT_MAX = 336
 AT_FDCWD = -100
 GENERIC = (0, 1)
 _LEN16 = struct.Struct("<H")
@@ -45,14 +45,13 @@ def visible_rows(capture, rows=None):
     """Events sysdig 0.29.3 prints by default: it knows the type, the type is not internal
     (procinfo, container, ...), and the event is not a state-only copy (fatfile captures).
     With rows (ascending), those of them that are visible."""
-    from .summary import leading_state_runs
     h = capture.headers
     rows = np.arange(len(h)) if rows is None else np.asarray(rows, dtype=np.int64)
-    hidden = _internal_types()[h.type[rows]]
+    hidden = sysdig0293.internal_types()[h.type[rows]]
     if h.flags is not None:
         hidden |= (h.flags[rows] & 1) != 0
     # container events leading a section are consumed while the file is opened
-    for first, end in leading_state_runs(h.type, opening_rows(capture)):
+    for first, end in sysdig0293.leading_state_runs(h.type, opening_rows(capture)):
         lo, hi = np.searchsorted(rows, [first, end])
         hidden[lo:hi] = True
     # a chunk's context events (query.chunks) were shown with the chunk before
@@ -64,16 +63,6 @@ def opening_rows(capture):
     """The first row of each section that opens in this capture (a chunk that continues a
     section read before has none: its leading events do not lead anything)."""
     return [s.first_event for s in capture.sections if not getattr(s, "continued", False)]
-
-
-@functools.cache
-def _internal_types():
-    table = eventtable.sysdig_0293()
-    internal = np.zeros(65536, dtype=bool)
-    internal[SYSDIG_EVENT_MAX:] = True
-    for i in range(len(table)):
-        internal[i] = bool(table[i].category & EC.INTERNAL)
-    return internal
 
 
 def local_offset_seconds():
@@ -133,6 +122,7 @@ class Renderer:
         self.state = state or NoState()
         self.bytebuf_limit = bytebuf_limit
         self.buffer_format = BUFFER_FORMATS.get(buffer_format)
+        self.buffer_style = buffer_format if buffer_format in BUFFER_FORMATS else None
         self.tz_offset = local_offset_seconds() if tz_offset is None else tz_offset
         self.table = eventtable.sysdig_0293()
         self._large = eventtable.libs().large_payload
@@ -236,7 +226,7 @@ class Renderer:
     def param_texts(self, row, raw=None, generic=False):
         """(name, text, resolved or None) for each parameter sysdig 0.29.3 shows."""
         etype = int(self.h.type[row])
-        if (etype in GENERIC and not generic) or etype >= SYSDIG_EVENT_MAX:
+        if (etype in GENERIC and not generic) or etype >= sysdig0293.EVENT_MAX:
             return []
         raw = raw if raw is not None else self.raw_params(row)
         params = _params_of(etype)

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from scaptool.scap import sysdig0293
+
 __all__ = [
     "PPM_EVENT_MAX_0293",
     "PPM_SC_MAX_0293",
@@ -43,10 +45,9 @@ __all__ = [
     "libstdcxx_sort",
 ]
 
-#: Number of event ids in the libs snapshot used by sysdig 0.29.3 (libs e5c53d6).
-PPM_EVENT_MAX_0293 = 336
-#: Number of PPM_SC syscall codes in the same snapshot.
-PPM_SC_MAX_0293 = 329
+#: Number of event ids and of PPM_SC codes sysdig 0.29.3 knows (libs e5c53d6)
+PPM_EVENT_MAX_0293 = sysdig0293.EVENT_MAX
+PPM_SC_MAX_0293 = sysdig0293.SC_MAX
 #: sysdig prints at most this many rows.
 MAX_ROWS = 100
 #: Name field width; longer names are cut.
@@ -57,9 +58,8 @@ HEADER = "----------------------\n" + "Event".ljust(NAME_WIDTH) + "#Calls\n" + "
 GENERIC_E = 0
 GENERIC_X = 1
 
-#: Event ids sinsp 0.29.3 consumes at open when they lead a section (container events;
-#: the user/group events of later libs have ids >= 336 and never reach it).
-INITIAL_STATE_TYPES_0293 = frozenset({228, 272, 324})
+#: Event ids sinsp 0.29.3 consumes at open when they lead a section
+INITIAL_STATE_TYPES_0293 = sysdig0293.LEADING_STATE_TYPES
 
 T = TypeVar("T")
 
@@ -247,36 +247,9 @@ def initial_state_mask(
         else:
             sec = np.asarray(section).ravel()
             starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]]).tolist()
-    for a, b in leading_state_runs(t, starts, state_types, event_max):
+    for a, b in sysdig0293.leading_state_runs(t, starts, state_types, event_max):
         mask[a:b] = True
     return mask
-
-
-def leading_state_runs(types, starts, state_types=INITIAL_STATE_TYPES_0293,
-                       event_max=PPM_EVENT_MAX_0293):
-    """[(first, end)] of the run of state events leading each section (see
-    initial_state_mask), found without looking at the rest of the capture."""
-    t = np.asarray(types).ravel()
-    n = len(t)
-    starts = sorted(set(int(a) for a in starts if 0 <= a < n))
-    ends = starts[1:] + [n]
-    state = np.array(sorted(state_types))
-    runs = []
-    for a, b in zip(starts, ends):
-        # the leading run is short: look at growing windows instead of the whole capture
-        pos, step = a, 256
-        while pos < b:
-            window = t[pos:min(b, pos + step)]
-            passive = np.isin(window, state) | (window >= event_max)
-            first = np.flatnonzero(~passive)
-            if len(first):
-                runs.append((a, pos + int(first[0])))
-                break
-            pos += step
-            step *= 2
-        else:
-            runs.append((a, b))
-    return runs
 
 
 def summary_counts(

@@ -38,8 +38,8 @@ import functools
 import numpy as np
 import polars as pl
 
-from scaptool.scap import eventtable
-from scaptool.scap.capture import SYSDIG_0293_EVENT_MAX, _params_by_name, per_capture_cache
+from scaptool.scap import eventtable, sysdig0293
+from scaptool.scap.capture import per_capture_cache
 from scaptool.scap.eventtable import EF
 
 from .pairing import member, stored_enter_rows_at
@@ -132,7 +132,7 @@ def _event_roles():
     """Per event id, for the events 0.29.3 reads (Capture.counted), a bit set: _STATE if it
     changes the thread table, _CREATES if it creates a placeholder thread."""
     kind, creates = _kinds()
-    counted = np.arange(len(kind)) < SYSDIG_0293_EVENT_MAX
+    counted = sysdig0293.counted(np.arange(len(kind)))
     return (((kind != "") & counted) * _STATE | (creates & counted) * _CREATES).astype(np.uint8)
 
 
@@ -155,19 +155,6 @@ def _replay_rows(capture):
         _REPLAY_ROWS[capture] = found
     return found
 
-
-@functools.cache
-def _read_by_0293(name, old_name=None):
-    """Per event id: does 0.29.3 read the parameter called `name` (that libs' table places at
-    the same position, within 0.29.3's own parameter count)? `old_name`: what 0.29.3 calls
-    it, when libs renamed it (execve's pgid became vpgid)."""
-    old = eventtable.sysdig_0293()
-    out = np.zeros(65536, dtype=bool)
-    for event_id, k, _ in _params_by_name().get(name, ()):
-        if event_id < len(old):
-            params = old[event_id].params
-            out[event_id] = k < len(params) and params[k].name == (old_name or name)
-    return out
 
 
 # The parameters the replay reads from the state-changing events: read together, on first use.
@@ -192,7 +179,7 @@ class _Params:
                 wanted = [name] + [n for n in _REPLAYED_PARAMS
                                    if n != name and n not in self._values]
                 self._values.update(self.capture.param_lists(wanted, self.rows))
-            ok = _read_by_0293(name, old_name)[self.types]
+            ok = sysdig0293.reads_param(name, old_name)[self.types]
             self._cache[key] = [v if k else None for v, k in zip(self._values[name], ok)]
         return self._cache[key]
 
@@ -709,7 +696,7 @@ def replay(capture):
         for name, pairs in wanted.items():
             at = [e for _, e in pairs]
             values = capture.param_lists([name], at)[name]
-            ok = _read_by_0293(name)[types[at]]
+            ok = sysdig0293.reads_param(name)[types[at]]
             for (r, _), v, k in zip(pairs, values, ok):
                 if k:
                     enter_values[r] = v

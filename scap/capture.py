@@ -17,14 +17,13 @@ import numpy as np
 
 from . import blocktypes as bt
 from . import eventtable
+from . import sysdig0293
 from .errors import ScapError, TruncatedError
 from .eventtable import PT
 from .events import decode_headers, param_slices
 from .scan import scan
 from .source import load
 
-# sysdig 0.29.3 knows event ids below this; it skips (and does not number) the others.
-SYSDIG_0293_EVENT_MAX = 336
 
 
 # Up to this many events, searching some event types copies them out rather than searching the
@@ -128,6 +127,19 @@ class Capture:
         of events."""
         offsets = self.layout.event_offsets4
         return int(offsets[upto]) * 4 if upto < len(offsets) else len(self.buffer)
+
+    def section_metadata(self, k):
+        """(bytes, scan.Section) where section k's metadata blocks are read: the section's
+        offsets index the bytes."""
+        return self.buffer, self.sections[k]
+
+    def progress_point(self, upto):
+        """How far a pass that has gone through the events before `upto` got, for progress
+        reports: (bytes of the file, bytes in all, events, events in all). A gzip capture's
+        bytes are those of its file on disk, in proportion to the inflated stream."""
+        total = self.file_size
+        done = round(total * self.offset_before(upto) / max(1, len(self.buffer)))
+        return done, total, upto, len(self.layout.event_offsets4)
 
     @functools.cached_property
     def file_size(self):
@@ -285,17 +297,14 @@ class Capture:
     @functools.cached_property
     def event_numbers(self):
         """evt.num as sysdig 0.29.3 counts: every event it returns, from 1; 0 for skipped types."""
-        counted = self.event_types < SYSDIG_0293_EVENT_MAX
-        num = np.cumsum(counted, dtype=np.uint32 if len(counted) < 1 << 32 else np.uint64)
-        num *= counted  # in place: a capture's worth of memory is not allocated twice
-        return num
+        return sysdig0293.event_numbers(self.event_types)
 
     def event_numbers_at(self, rows):
         """event_numbers[rows], without numbering every event: the uncounted types are few."""
         rows = np.asarray(rows, dtype=np.int64)
         if "event_numbers" in self.__dict__:
             return self.event_numbers[rows]
-        uncounted = np.flatnonzero(self.event_types >= SYSDIG_0293_EVENT_MAX)
+        uncounted = np.flatnonzero(~sysdig0293.counted(self.event_types))
         num = rows + 1 - np.searchsorted(uncounted, rows, side="right")
         num[np.isin(rows, uncounted)] = 0
         return num.astype(np.uint64)
@@ -303,7 +312,7 @@ class Capture:
     @functools.cached_property
     def counted(self):
         """Does sysdig 0.29.3 read (and number) each event? It skips types it does not know."""
-        return self.event_types < SYSDIG_0293_EVENT_MAX
+        return sysdig0293.counted(self.event_types)
 
     def events(self, params=()):
         """A DataFrame of the events in file order, the named parameters as `arg.NAME`

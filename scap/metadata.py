@@ -237,8 +237,8 @@ def _interface_row(e, section):
 
 def current_blocks(capture, section_index):
     """Bytes of the section's metadata blocks, each rebuilt in its current block version."""
-    section = capture.sections[section_index]
-    return [upgrade(btype, body) for btype, body in parsed_blocks(capture.buffer, section)
+    buffer, section = capture.section_metadata(section_index)
+    return [upgrade(btype, body) for btype, body in parsed_blocks(buffer, section)
             if btype in _UPGRADES]
 
 

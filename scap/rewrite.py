@@ -1,7 +1,9 @@
 """Write an opened capture (all of it, or some of its events) in the current format."""
+import functools
+
 import numpy as np
 
-from . import eventtable
+from . import sysdig0293
 from .eventtable import EC, EF
 from .writer import Writer
 
@@ -98,13 +100,10 @@ def _reporter(capture, sel, end):
     return written
 
 
+@functools.cache
 def _state_kinds():
     """Per event id: does it change sysdig's state; is it internal (never shown)?"""
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
-    modifies = np.zeros(65536, dtype=bool)
     internal = np.zeros(65536, dtype=bool)
-    for i in range(len(new)):
-        info = old[i] if i < len(old) else new[i]
-        modifies[i] = bool(info.flags & EF.MODIFIES_STATE)
-        internal[i] = bool(info.category & EC.INTERNAL)
-    return modifies, internal
+    categories = np.asarray(sysdig0293.per_type("category"), dtype=np.int64)
+    internal[:len(categories)] = (categories & int(EC.INTERNAL)) != 0
+    return sysdig0293.has_flag(EF.MODIFIES_STATE), internal

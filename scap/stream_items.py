@@ -59,7 +59,7 @@ class SectionStart:
                 for offset, btype, total in self.section.metadata]
 
     @functools.cached_property
-    def _local(self):
+    def local_section(self):
         """The Section with offsets into self.data, which the metadata parsers read."""
         return Section(0, self.version, [(offset - self.offset, btype, total) for
                                          offset, btype, total in self.section.metadata])
@@ -69,7 +69,7 @@ class SectionStart:
         is one dict, empty without an MI block), parsed on first use."""
         if name not in self._rows:
             from . import metadata  # construct and polars load only when a table is asked for
-            self._rows[name] = metadata.read_rows(self.data, [self._local], name,
+            self._rows[name] = metadata.read_rows(self.data, [self.local_section], name,
                                                   first_index=self.index)
         return self._rows[name]
 

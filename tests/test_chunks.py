@@ -141,3 +141,49 @@ def test_the_command_line_reads_in_chunks(monkeypatch):
     chunked = CliRunner().invoke(cli, ["-r", str(path), "evt.type=write"]).output
     assert chunked == whole and whole
     assert len(seen) >= 9 and max(seen) < 3333 + 200
+
+
+def _grow(tmp_path, name, copies):
+    """A corpus capture's events repeated (bench/grown.py): the same threads are created,
+    exit and are created again, from one chunk to the next."""
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "grown", pathlib.Path(__file__).resolve().parents[1] / "bench" / "grown.py")
+    grown = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grown)
+    out = tmp_path / f"{name}-x{copies}.scap"
+    grown.grow(corpus_capture(name), out, copies)
+    return out
+
+
+def test_a_thread_made_again_in_a_later_chunk(tmp_path):
+    """A thread that exited in one chunk and is cloned again in the next: its old events,
+    handed over as context, must not make it up again (its clone exit creates it)."""
+    path = _grow(tmp_path, "sysflow-mpm-event-full", 3)
+    capture = scap.open(path)
+    fmt = "*%evt.num %thread.tid %proc.name %proc.pid %proc.ppid %evt.type %fd.name"
+    _same(capture, fmt, 20_000)
+
+
+def test_a_filtered_write_by_chunks_is_the_whole_ones(tmp_path):
+    """-w with a filter writes chunk by chunk: the same bytes as writing the whole capture's
+    selection, each section's header blocks included."""
+    from click.testing import CliRunner
+
+    from scaptool.cli import read as read_command
+    from scaptool.cli.main import cli
+    from scaptool.query.select import filter_mask
+    from scaptool.scap.rewrite import write_capture
+    path = corpus_capture("sysdig-examples-nginx")
+    whole = scap.open(path)
+    write_capture(tmp_path / "whole.scap", whole,
+                  rows=filter_mask(whole, "evt.type=open", EventData(whole)))
+    read_command.CHUNK_EVENTS, saved = 97, read_command.CHUNK_EVENTS
+    try:
+        result = CliRunner().invoke(cli, ["-r", str(path), "-w", str(tmp_path / "chunked.scap"),
+                                          "evt.type=open"])
+    finally:
+        read_command.CHUNK_EVENTS = saved
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "chunked.scap").read_bytes() == (tmp_path / "whole.scap").read_bytes()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from scaptool import scap
+from scaptool.scap import sysdig0293
 from conftest import corpus_captures, corpus_path, need_capture
 from scaptool.query import pairing
 from scaptool.query.pairing import enter_rows, latency, previous_event_rows, stored_enter_rows_at
@@ -38,7 +39,7 @@ def test_switch_shows_its_threads_last_latency():
 def _stored_by_walking(types, tids, stored):
     """stored_enter_rows_at's rule, one event at a time as sysdig applies it: per thread, the
     last enter's type and the copy of the last stored enter, freed at every exit."""
-    skips = pairing._skips_reset()
+    skips = sysdig0293.skips_reset()
     last_type, copy, out = {}, {}, []
     for r, (t, tid) in enumerate(zip(types.tolist(), tids.tolist())):
         if skips[t]:
