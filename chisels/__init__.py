@@ -78,8 +78,13 @@ class Chisel:
     # without it, once with the whole capture
     chunked: bool = False
     # a chunked chisel that reads its capture again (ChiselRun.read_again): from a pipe, which
-    # cannot be read twice, it is called once with the whole capture
-    rereads: bool = False
+    # cannot be read twice, it is called once with the whole capture. True, or a function of
+    # the arguments (a dict by name) that says whether they make it read again
+    rereads: object = False
+
+    def reads_again(self, args):
+        """Does the chisel read its capture again, given these arguments?"""
+        return bool(self.rereads(args) if callable(self.rereads) else self.rereads)
 
 
 def chisel(name, category, description, args=(), details="", at_end=False, resets=False,

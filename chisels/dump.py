@@ -63,24 +63,21 @@ def _merged(starts, ends):
     return merged_starts, merged_ends
 
 
-def export(capture, path, moments, range_ms, compress=False, chunk_events=None):
-    """Write the events around the moments (and the state they need) to `path`, reading the
-    capture again a chunk at a time (the windows may reach back into chunks read long before
-    the moment was seen); returns how many events were selected. `capture`: the whole one
-    (a chunk's parent)."""
-    from scaptool.query.chunks import event_data_chunks
+def export(readings, path, moments, range_ms, compress=False):
+    """Write the events around the moments (and the state they need) to `path` from
+    `readings`, the EventData of a second reading of the capture (ChiselRun.read_again: a
+    chunk at a time, since the windows may reach back into chunks read long before the moment
+    was seen; or the whole capture at once); returns how many events were selected."""
     from scaptool.scap.rewrite import CaptureWriter
-
-    from .run import chunk_size
-    capture = getattr(capture, "parent", capture)
     windows = Windows(moments, range_ms)
-    capture.report("writing", 0)
     selected = 0
     with CaptureWriter(path, compress=compress) as writer:
-        for data in event_data_chunks(capture, chunk_size(chunk_events) or len(capture) + 1):
+        for n, data in enumerate(readings):
             chunk = data.capture
+            if not n:
+                chunk.report("writing", 0)
             rows = windows.mask(chunk)
-            rows[:chunk.context] = False
+            rows[:getattr(chunk, "context", 0)] = False
             selected += int(np.count_nonzero(rows))
             writer.add(chunk, rows)
     return selected

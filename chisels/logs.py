@@ -22,6 +22,11 @@ _DUMP_ARGS = (
 )
 
 
+def _exports(args):
+    """Do the arguments ask for an export (which reads the capture again)?"""
+    return bool(args.get("dump_file_name"))
+
+
 def _dump_settings(run):
     """(dump_file_name, dump_range_ms); the output is checked before the first chunk's
     work, not after the last one's."""
@@ -52,8 +57,7 @@ def _export(run, path, range_ms, saying):
     """After the capture's last chunk: say how many messages (saying(count) is the line),
     then write the events around them (a second reading of the capture)."""
     run.line(saying(run.state.get("shown", 0)))
-    export(run.capture, path, run.state.get("moments", []), range_ms,
-           chunk_events=run.chunk_events)
+    export(run.read_again(), path, run.state.get("moments", []), range_ms)
 
 
 def _log_color(line):
@@ -73,7 +77,8 @@ def _log_color(line):
                 "on a terminal (yellow: warn, red: err, green: other). With dump_file_name, "
                 "the events of each writing thread within dump_range_ms of its write go to "
                 "that capture, with the state needed to read them.", resets=True,
-        chunked=True)
+        chunked=True,
+        rereads=_exports)
 def spy_logs(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"({LOG_FILES}) and {SUCCESSFUL_WRITE}")
@@ -120,7 +125,8 @@ def _syslog_color(severity):
         details="Writes to /dev/log are decoded as syslog messages and printed as "
                 "`facility.severity process[tid] message` (red for errors and worse, yellow "
                 "for warnings on a terminal). dump_file_name and dump_range_ms export the "
-                "events around each message, as spy_logs does.", resets=True, chunked=True)
+                "events around each message, as spy_logs does.", resets=True, chunked=True,
+        rereads=_exports)
 def spy_syslog(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"fd.name contains /dev/log and {SUCCESSFUL_WRITE}")
@@ -161,7 +167,7 @@ def spy_syslog(run):
                 "(default 1000)", True)),
         details="Needs a filter: for every event it matches, prints its time, process and "
                 "thread, and exports that thread's events within dump_range_ms of it.",
-        chunked=True)
+        chunked=True, rereads=True)
 def around(run):
     path = run.arg("dump_file_name")
     range_ms = run.arg("dump_range_ms", 1000, int)

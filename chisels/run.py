@@ -168,6 +168,8 @@ class ChiselRun:
         when its source cannot be read twice."""
         if self.source is None:   # the whole capture is at hand
             return iter([self.data])
+        if not _rereadable(self.source):
+            raise ChiselError("a chisel that reads its capture again says so (rereads)")
         from scaptool.query.chunks import event_data_chunks
         return event_data_chunks(self.source, chunk_size(self.chunk_events), **self.options)
 
@@ -272,7 +274,8 @@ def _pieces(run, source, chisel, data, chunk_events):
         yield data, True, True
         return
     events = chunk_size(chunk_events)
-    if not chisel.chunked or not events or (chisel.rereads and not _rereadable(source)):
+    if not chisel.chunked or not events or \
+            (chisel.reads_again(run.args) and not _rereadable(source)):
         capture = _opened(source)
         run.damage = capture.damage
         yield EventData(capture, **options), True, True
@@ -298,14 +301,36 @@ def _pieces(run, source, chisel, data, chunk_events):
 
 
 def _opened(source):
-    """The whole capture: `source` itself when it is a Capture, else opened from its path."""
+    """The whole capture: `source` itself when it is a Capture, else opened from its path;
+    what cannot be mapped (a pipe, a file object, a file descriptor) is first copied to a
+    temporary file, which goes as soon as it is mapped."""
+    from scaptool import scap
     from scaptool.scap.capture import Capture
     if isinstance(source, Capture):
         return source
-    from scaptool import scap
-    if not isinstance(source, (str, os.PathLike)):
-        raise ChiselError("this chisel reads its capture twice: give it a file, not a pipe")
-    return scap.open(source)
+    if isinstance(source, (str, os.PathLike)) and _rereadable(source):
+        return scap.open(source)
+    import shutil
+    import tempfile
+    name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", None)
+    with tempfile.NamedTemporaryFile(prefix="scaptool-", suffix=".scap",
+                                     delete=False) as spool:
+        try:
+            if isinstance(source, int):
+                with open(source, "rb", closefd=False) as stream:
+                    shutil.copyfileobj(stream, spool, 1 << 20)
+            elif isinstance(source, (str, os.PathLike)):
+                with open(source, "rb") as stream:
+                    shutil.copyfileobj(stream, spool, 1 << 20)
+            else:
+                shutil.copyfileobj(source, spool, 1 << 20)
+            spool.flush()
+            capture = scap.open(spool.name)
+        finally:
+            os.unlink(spool.name)
+    if isinstance(name, (str, os.PathLike)):
+        capture.path = os.fspath(name)   # what errors and the chisel name it by
+    return capture
 
 
 def _rereadable(source):
