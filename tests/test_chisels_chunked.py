@@ -268,3 +268,85 @@ def test_a_chisel_not_chunked_gets_the_whole_capture(tmp_path):
 def test_every_builtin_chisel_is_chunked():
     load_builtins()
     assert [name for name, c in REGISTRY.items() if not c.chunked] == []
+
+
+# -- tiny chunks set from the environment, sources read again or not -----------------------------
+
+def _builtin_names():
+    load_builtins()
+    return {name for name, c in REGISTRY.items() if not name.startswith("test_only")}
+
+
+def test_every_builtin_chisel_is_in_the_commands():
+    assert _builtin_names() <= {words[0] for words in EVERY_CHISEL}
+
+
+@pytest.mark.parametrize("name", ["falco-run-as-user-0-container", "libs-curl-google",
+                                  "falco-connect-localhost"])
+def test_every_chisel_in_chunks_of_97_events_from_the_environment(name, tmp_path,
+                                                                  monkeypatch):
+    """SCAPTOOL_CHUNK_EVENTS=97, the capture given by its path as the command line gives it
+    (so that the exports and explain read the file again): the whole reading's output."""
+    path = corpus_capture(name)
+    capture = scap.open(path)
+    for words in EVERY_CHISEL:
+        monkeypatch.delenv("SCAPTOOL_CHUNK_EVENTS", raising=False)
+        whole = _output(capture, words, 0, tmp_path)
+        monkeypatch.setenv("SCAPTOOL_CHUNK_EVENTS", "97")
+        chunked = _output(path, words, None, tmp_path)
+        assert chunked[0] == whole[0], words
+        assert chunked[1] == whole[1], f"the export of {words} differs"
+
+
+def _from_a_pipe(path, words, tmp_path, events):
+    """_output with the capture written into a pipe by a thread of its own: read once, as
+    it comes."""
+    import os
+    import threading
+    read_end, write_end = os.pipe()
+    data = pathlib.Path(path).read_bytes()
+
+    def feed():
+        with open(write_end, "wb") as f:
+            f.write(data)
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        return _output(read_end, words, events, tmp_path)
+    finally:
+        feeder.join()
+        os.close(read_end)
+
+
+@pytest.mark.parametrize("words", [["spy_logs"], ["spy_logs", EXPORT + " 1000"], ["echo_fds"],
+                                   ["topfiles_bytes"], ["httptop"], ["ps"],
+                                   ["explain", "evt.type=connect and evt.dir=<"],
+                                   ["around", EXPORT + " 20", "evt.type=close"]],
+                         ids=" ".join)
+def test_a_pipe_is_read_once(words, tmp_path):
+    """From a pipe, chunked chisels read as the events come; those that read the capture
+    again (explain, exports) get it whole, copied aside first: the same output either way."""
+    path = corpus_capture("sysdig-examples-nginx-e3a0456")
+    whole = _output(scap.open(path), words, 0, tmp_path)
+    assert _from_a_pipe(path, words, tmp_path, 97) == whole
+    assert whole[0]
+
+
+def test_read_again_only_when_the_chisel_says_so():
+    """A chunked chisel reading again from what cannot be read twice is an error, not a
+    second reading that silently finds nothing."""
+    from scaptool.chisels import ChiselError
+
+    @chisel("test_only_again", "Misc", "for the test", chunked=True)
+    def again(run):
+        if run.final:
+            run.line(str(sum(len(d) for d in run.read_again())))
+    try:
+        path = corpus_capture("sysdig-examples-nginx-e3a0456")
+        whole = io.StringIO()
+        run_chisel(path, "test_only_again", [], out=whole, chunk_events=300)
+        assert int(whole.getvalue()) >= len(scap.open(path))
+        with open(path, "rb") as f, pytest.raises(ChiselError):
+            run_chisel(f, "test_only_again", [], out=io.StringIO(), chunk_events=300)
+    finally:
+        del REGISTRY["test_only_again"]
