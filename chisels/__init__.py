@@ -26,7 +26,12 @@ that chunk, and says where the chunk is in the reading:
                            chisel has counted so far, a request waiting for its response);
     run.carry              a dict kept across the captures of one command (sysdig's tables
                            count the captures read before);
-    run.stop()             read no further of this capture (the chisel has what it needs).
+    run.stop()             read no further of this capture (the chisel has what it needs);
+    run.read_again()       the capture read again from its start, an EventData per chunk
+                           (for what needs events of chunks given up already); a chisel
+                           that calls it registers with rereads=True (or a function of its
+                           arguments), and from a pipe, which cannot be read twice, it is
+                           called once with the whole capture instead.
 
 Its helpers (select, mask, fields, texts...) see the chunk's own events only; rows are the
 chunk's, and run.reading_rows(rows) gives their positions in the whole reading. A table is

@@ -308,8 +308,8 @@ def _opened(source):
     from scaptool.scap.capture import Capture
     if isinstance(source, Capture):
         return source
-    if isinstance(source, (str, os.PathLike)) and _rereadable(source):
-        return scap.open(source)
+    if isinstance(source, (str, os.PathLike)) and not _a_stream(source):
+        return scap.open(source)   # (what is not there, or not a file: the error it gives)
     import shutil
     import tempfile
     name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", None)
@@ -331,6 +331,16 @@ def _opened(source):
     if isinstance(name, (str, os.PathLike)):
         capture.path = os.fspath(name)   # what errors and the chisel name it by
     return capture
+
+
+def _a_stream(path):
+    """Is the path there, and not a regular file (a named pipe, a terminal, /dev/stdin)?"""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _rereadable(source):
