@@ -14,6 +14,38 @@ compute fields, the output stream and whether to colour it).
         ...
 
 `scaptool -c path/to/mine.py` loads a file like that and runs the chisel it defines.
+
+A chisel like that one is called once, with the whole capture. One registered with
+`chunked=True` is called once per chunk of the capture instead (query.chunks: a bounded
+number of events, with sysdig's state carried from the chunks before), so that memory does not
+grow with the capture and its output starts after the first chunk. Its ChiselRun then holds
+that chunk, and says where the chunk is in the reading:
+
+    run.first / run.final  the capture's first / last chunk (both for a whole capture);
+    run.state              a dict kept from one chunk of a capture to the next (what the
+                           chisel has counted so far, a request waiting for its response);
+    run.carry              a dict kept across the captures of one command (sysdig's tables
+                           count the captures read before);
+    run.stop()             read no further of this capture (the chisel has what it needs);
+    run.read_again()       the capture read again from its start, an EventData per chunk
+                           (for what needs events of chunks given up already); a chisel
+                           that calls it registers with rereads=True (or a function of its
+                           arguments), and from a pipe, which cannot be read twice, it is
+                           called once with the whole capture instead.
+
+Its helpers (select, mask, fields, texts...) see the chunk's own events only; rows are the
+chunk's, and run.reading_rows(rows) gives their positions in the whole reading. A table is
+built from what each chunk adds to run.state and printed when run.final is true:
+
+    @chisel("count_opens", "Misc", "Count the files each process opened", chunked=True)
+    def count_opens(run):
+        rows = run.select("evt.type in (open, openat) and evt.dir=<")
+        counts = run.state.setdefault("counts", {})
+        for name in run.texts(rows, ["proc.name"])["proc.name"]:
+            counts[name] = counts.get(name, 0) + 1
+        if run.final:
+            for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+                run.line(f"{name} {count}")
 """
 import importlib
 import pathlib
@@ -47,13 +79,25 @@ class Chisel:
     at_end: bool = False
     # on a terminal, the chisel ends with a line that resets the colours
     resets: bool = False
+    # the function is called once per chunk of the capture (see the module's docstring);
+    # without it, once with the whole capture
+    chunked: bool = False
+    # a chunked chisel that reads its capture again (ChiselRun.read_again): from a pipe, which
+    # cannot be read twice, it is called once with the whole capture. True, or a function of
+    # the arguments (a dict by name) that says whether they make it read again
+    rereads: object = False
+
+    def reads_again(self, args):
+        """Does the chisel read its capture again, given these arguments?"""
+        return bool(self.rereads(args) if callable(self.rereads) else self.rereads)
 
 
-def chisel(name, category, description, args=(), details="", at_end=False, resets=False):
+def chisel(name, category, description, args=(), details="", at_end=False, resets=False,
+           chunked=False, rereads=False):
     """Register the decorated function as a chisel."""
     def register(function):
         REGISTRY[name] = Chisel(name, category, description, function, tuple(args), details,
-                                at_end, resets)
+                                at_end, resets, chunked, rereads)
         return function
     return register
 

@@ -4,35 +4,49 @@ spy_logs, spy_syslog and around remember (timestamp, tid) for every event they s
 keeps every event of that thread within `range_ms` milliseconds of that moment, bounds
 included (sysdig's evt.around), plus the state a reader needs so that process and fd names
 still resolve: the metadata blocks and, state-only, every state-changing event outside the
-windows (scap.write_capture does that for any selection).
+windows (scap.rewrite.CaptureWriter does that for any selection). The chisels find their
+moments while they read the capture a chunk at a time; the export is a second such reading,
+once every moment is known, since a window may reach back into any chunk before its moment.
 """
 import numpy as np
 
 
+class Windows:
+    """The time windows of some (ts, tid) moments, thread by thread: [ts - range, ts + range]
+    merged where they overlap. Built once, asked of any capture or chunk of one."""
+
+    def __init__(self, moments, range_ms):
+        half = int(range_ms) * 1_000_000
+        by_tid = {}
+        for ts, tid in moments:
+            by_tid.setdefault(int(tid), []).append(int(ts))
+        self.by_tid = {tid: _merged(np.asarray(stamps, dtype=np.int64) - half,
+                                    np.asarray(stamps, dtype=np.int64) + half)
+                       for tid, stamps in by_tid.items()}
+
+    def mask(self, capture):
+        """A bool per event of the capture: within a window of its own thread."""
+        h = capture.headers
+        keep = np.zeros(len(capture), dtype=bool)
+        if not self.by_tid or not len(capture):
+            return keep
+        tids = np.asarray(h.tid)
+        ts_all = np.asarray(h.ts).astype(np.int64)
+        present = np.unique(tids)
+        for tid in present[np.isin(present, list(self.by_tid))].tolist():
+            starts, ends = self.by_tid[int(tid)]
+            rows = np.flatnonzero(tids == tid)
+            ts = ts_all[rows]
+            # the last window starting at or before each event: is the event before its end?
+            k = np.searchsorted(starts, ts, side="right") - 1
+            inside = (k >= 0) & (ts <= ends[np.maximum(k, 0)])
+            keep[rows[inside]] = True
+        return keep
+
+
 def window_mask(capture, moments, range_ms):
     """A bool per event: within range_ms of one of the (ts, tid) moments, on that thread."""
-    h = capture.headers
-    keep = np.zeros(len(capture), dtype=bool)
-    if not len(moments):
-        return keep
-    half = int(range_ms) * 1_000_000
-    by_tid = {}
-    for ts, tid in moments:
-        by_tid.setdefault(int(tid), []).append(int(ts))
-    tids = np.asarray(h.tid)
-    ts_all = np.asarray(h.ts).astype(np.int64)
-    for tid, stamps in by_tid.items():
-        rows = np.flatnonzero(tids == tid)
-        if not len(rows):
-            continue
-        starts, ends = _merged(np.asarray(stamps, dtype=np.int64) - half,
-                               np.asarray(stamps, dtype=np.int64) + half)
-        ts = ts_all[rows]
-        # the last window starting at or before each event: is the event before its end?
-        k = np.searchsorted(starts, ts, side="right") - 1
-        inside = (k >= 0) & (ts <= ends[np.maximum(k, 0)])
-        keep[rows[inside]] = True
-    return keep
+    return Windows(moments, range_ms).mask(capture)
 
 
 def _merged(starts, ends):
@@ -49,10 +63,21 @@ def _merged(starts, ends):
     return merged_starts, merged_ends
 
 
-def export(capture, path, moments, range_ms, compress=False):
-    """Write the events around the moments (and the state they need) to `path`; returns how
-    many events were selected."""
-    from scaptool import scap
-    rows = window_mask(capture, moments, range_ms)
-    scap.write_capture(path, capture, rows=rows, compress=compress)
-    return int(np.count_nonzero(rows))
+def export(readings, path, moments, range_ms, compress=False):
+    """Write the events around the moments (and the state they need) to `path` from
+    `readings`, the EventData of a second reading of the capture (ChiselRun.read_again: a
+    chunk at a time, since the windows may reach back into chunks read long before the moment
+    was seen; or the whole capture at once); returns how many events were selected."""
+    from scaptool.scap.rewrite import CaptureWriter
+    windows = Windows(moments, range_ms)
+    selected = 0
+    with CaptureWriter(path, compress=compress) as writer:
+        for n, data in enumerate(readings):
+            chunk = data.capture
+            if not n:
+                chunk.report("writing", 0)
+            rows = windows.mask(chunk)
+            rows[:getattr(chunk, "context", 0)] = False
+            selected += int(np.count_nonzero(rows))
+            writer.add(chunk, rows)
+    return selected

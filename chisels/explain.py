@@ -5,6 +5,9 @@ thread did just before usually does: the request it was serving, the files it op
 servers it called and what they answered, the system calls that failed. For every event the
 filter matches, explain reads that thread's events within the window and prints those, in
 time order, with their offset from the event.
+
+It reads the capture twice, a chunk at a time: once for the matching events, then again for
+the events around them, since a window reaches back into chunks read before its event.
 """
 import re
 
@@ -35,6 +38,12 @@ def _ms(delta_ns):
     return f"{delta_ns / 1e6:+.3f}ms"
 
 
+# the fields a story is told from
+_NAMES = ["evt.num", "evt.type", "evt.dir", "evt.failed", "evt.res", "fd.name", "fd.type",
+          "fd.is_server", "fd.sip", "fd.sport", "fd.cip", "fd.cport", "evt.is_io_read",
+          "evt.is_io_write", "proc.name", "evt.time", "fd.num"]
+
+
 @chisel("explain", "Misc", "Tell what the thread behind each matching event did around it: "
         "request, files, connections, answers, failures",
         args=(Arg("range_ms", "int", "how far before and after each event to look, in "
@@ -44,103 +53,136 @@ def _ms(delta_ns):
                 "For each one, the writing thread's events within range_ms are summed up: the "
                 "first line of each request read from a client, files opened, connections "
                 "made and the first lines their peers answered (answers that read as errors "
-                "are flagged), failed system calls with their error, and the event itself.")
+                "are flagged), failed system calls with their error, and the event itself.",
+        chunked=True, rereads=True)
 def explain(run):
     range_ms = run.arg("range_ms", 1000, int)
     if not run.user_filter:
         raise ChiselError("explain: give a filter for the events to explain "
                           "(for example: evt.buffer contains error)")
+    stories = run.state.setdefault("stories", [])
     hits = run.select()
-    h = run.capture.headers
-    ts_all = np.asarray(h.ts).astype(np.int64)
-    tid_all = np.asarray(h.tid)
-    visible = run.data.visible
+    if len(hits):
+        h = run.capture.headers
+        texts = run.texts(hits, ["evt.num", "evt.time", "proc.name", "evt.type", "fd.name"])
+        buffers = run.fields(hits, ["evt.buffer"])["evt.buffer"].to_list()
+        for i, (row, at) in enumerate(zip(hits.tolist(), run.reading_rows(hits).tolist())):
+            stories.append(_Story(int(at), int(h.ts[row]), int(h.tid[row]),
+                                  _heading(texts, i, buffers[i], int(h.tid[row]))))
+    if not run.final or not stories:
+        return
     half = range_ms * 1_000_000
-    windows = []
-    of_thread = {}  # a thread's visible rows, found once however many of its events match
-    for row in hits:
-        t, tid = ts_all[row], tid_all[row]
-        if tid not in of_thread:
-            of_thread[tid] = np.flatnonzero((tid_all == tid) & visible)
-        mine = of_thread[tid]
-        near = mine[np.abs(ts_all[mine] - t) <= half]
-        windows.append((int(row), near))
-    every = np.unique(np.concatenate([w for _, w in windows])) if windows else np.zeros(0, int)
-    names = ["evt.num", "evt.type", "evt.dir", "evt.failed", "evt.res", "fd.name", "fd.type",
-             "fd.is_server", "fd.sip", "fd.sport", "fd.cip", "fd.cport", "evt.is_io_read",
-             "evt.is_io_write", "proc.name", "evt.time", "fd.num"]
-    texts = run.texts(every, names)
-    buffers = run.fields(every, ["evt.buffer"])["evt.buffer"].to_list()
-    at = {int(r): i for i, r in enumerate(every)}
-    for n, (row, near) in enumerate(windows):
+    for data in run.read_again():
+        _read_around(data, stories, half)
+    for n, story in enumerate(stories):
         if n:
             run.line("")
-        _tell(run, row, near, texts, buffers, at, ts_all)
+        run.line(story.heading)
+        for offset, kind, text in _compact(story.lines):
+            run.line(f"  {_ms(offset):>11}  {kind:<10} {text}" if offset is not None
+                     else f"  {'':>11}  {kind:<10} {text}")
 
 
-def _tell(run, hit, rows, texts, buffers, at, ts_all):
-    def value(name, row):
-        return texts[name][at[row]]
+def _heading(texts, i, raw, tid):
+    """The first line of a story: the event itself."""
+    what = first_line(raw, 1)
+    target = texts["fd.name"][i]
+    return (f"event {texts['evt.num'][i]} at {texts['evt.time'][i]}: "
+            f"{texts['proc.name'][i] or '<NA>'} (tid {tid}) {texts['evt.type'][i]}" +
+            (f" to {target}" if target else "") + (f": {what}" if what else ""))
 
-    def data(row):
-        return buffers[at[row]]
 
-    t0 = ts_all[hit]
-    what = first_line(data(hit), 1)
-    target = value("fd.name", hit)
-    run.line(f"event {value('evt.num', hit)} at {value('evt.time', hit)}: "
-             f"{value('proc.name', hit) or '<NA>'} (tid {int(run.capture.headers.tid[hit])}) "
-             f"{value('evt.type', hit)}" + (f" to {target}" if target else "") +
-             (f": {what}" if what else ""))
-    replies = {}
-    story = []
-    # a socket's role as the thread made it (connect: client, accept: server); sysdig's
-    # fd.is_server guesses from addresses, which says "server" for both ends on loopback
-    roles = {}
-    for row in rows:
-        row = int(row)
-        if value("evt.dir", row) != "<" or row == hit:
-            continue
-        kind = value("fd.type", row)
+def _read_around(data, stories, half):
+    """Tell each story the events of this chunk around its event: its thread's, shown by
+    sysdig, within `half` ns of it."""
+    capture = data.capture
+    if not len(capture):
+        return
+    ts_all = np.asarray(capture.headers.ts).astype(np.int64)
+    tid_all = np.asarray(capture.headers.tid)
+    first, last = int(ts_all.min()), int(ts_all.max())
+    near = [s for s in stories if s.ts - half <= last and s.ts + half >= first]
+    if not near:
+        return
+    visible = data.visible
+    of_thread = {}   # a thread's visible rows, found once however many of its events match
+    windows = []
+    for story in near:
+        if story.tid not in of_thread:
+            of_thread[story.tid] = np.flatnonzero((tid_all == story.tid) & visible)
+        mine = of_thread[story.tid]
+        windows.append(mine[np.abs(ts_all[mine] - story.ts) <= half])
+    every = np.unique(np.concatenate(windows))
+    if not len(every):
+        return
+    from scaptool.query.chunks import reading_rows
+    from scaptool.query.fields import columns_at, lookup
+    from scaptool.query.format import _texts
+    frame = columns_at(data, _NAMES + ["evt.buffer"], every, printed=True)
+    texts = {n: _texts(frame[n], lookup(n)[0].kind, None) for n in _NAMES}
+    buffers = frame["evt.buffer"].to_list()
+    at = {int(r): i for i, r in enumerate(every)}
+    order = dict(zip(every.tolist(), reading_rows(data, every).tolist()))
+    for story, rows in zip(near, windows):
+        for row in rows.tolist():
+            if order[row] != story.row:
+                i = at[row]
+                story.tell(lambda name: texts[name][i], buffers[i], int(ts_all[row]))
+
+
+class _Story:
+    """What one matching event's thread did around it, told event by event in the order they
+    are read (the connections' roles and the answers counted so far go on from one chunk to
+    the next)."""
+
+    def __init__(self, row, ts, tid, heading):
+        self.row, self.ts, self.tid, self.heading = row, ts, tid, heading
+        self.lines = []   # (offset from the event in ns, kind, text)
+        self.replies = {}
+        # a socket's role as the thread made it (connect: client, accept: server); sysdig's
+        # fd.is_server guesses from addresses, which says "server" for both ends on loopback
+        self.roles = {}
+
+    def tell(self, value, data, ts):
+        """One event of the window: `value(name)` its fields' texts, `data` its buffer."""
+        if value("evt.dir") != "<":
+            return
+        kind = value("fd.type")
         is_socket = kind in ("ipv4", "ipv6")
-        etype = value("evt.type", row)
-        fd = value("fd.num", row)
+        etype = value("evt.type")
+        fd = value("fd.num")
+        roles, replies = self.roles, self.replies
         if etype == "connect":
             roles[fd] = "client"
         elif etype in ("accept", "accept4"):
             roles[fd] = "server"
-        server = roles.get(fd, "server" if value("fd.is_server", row) == "true" else "client") \
+        server = roles.get(fd, "server" if value("fd.is_server") == "true" else "client") \
             == "server"
         line = None
-        if etype == "connect" and value("evt.res", row) == "EINPROGRESS" and is_socket:
+        if etype == "connect" and value("evt.res") == "EINPROGRESS" and is_socket:
             # a non-blocking connect: under way, not failed
-            line = ("connected", f"to {value('fd.sip', row)}:{value('fd.sport', row)}")
-        elif value("evt.failed", row) == "true":
-            line = ("failed", f"{etype} {value('fd.name', row) or ''}".rstrip() +
-                    f": {value('evt.res', row)}")
-        elif value("evt.is_io_read", row) == "true" and is_socket and data(row):
-            text = first_line(data(row))
+            line = ("connected", f"to {value('fd.sip')}:{value('fd.sport')}")
+        elif value("evt.failed") == "true":
+            line = ("failed", f"{etype} {value('fd.name') or ''}".rstrip() +
+                    f": {value('evt.res')}")
+        elif value("evt.is_io_read") == "true" and is_socket and data:
+            text = first_line(data)
             if server and text:
-                line = ("request", f"from {value('fd.cip', row)}:{value('fd.cport', row)}: "
-                                   f"{text}")
+                line = ("request", f"from {value('fd.cip')}:{value('fd.cport')}: {text}")
             elif not server and text:
-                peer = f"{value('fd.sip', row)}:{value('fd.sport', row)}"
+                peer = f"{value('fd.sip')}:{value('fd.sport')}"
                 count = replies[peer] = replies.get(peer, 0) + 1
                 if count <= _MAX_REPLIES:
-                    flag = "  <- reads as an error" if _ERROR_WORDS.search(bytes(data(row))) \
-                        else ""
+                    flag = "  <- reads as an error" if _ERROR_WORDS.search(bytes(data)) else ""
                     line = ("reply", f"{peer} answered: {text}{flag}")
         elif etype in ("open", "openat", "openat2", "creat") and kind in ("file", "directory"):
-            line = ("opened", value("fd.name", row))
+            line = ("opened", value("fd.name"))
         elif etype == "connect" and is_socket:
-            line = ("connected", f"to {value('fd.sip', row)}:{value('fd.sport', row)}")
+            line = ("connected", f"to {value('fd.sip')}:{value('fd.sport')}")
         elif etype in ("accept", "accept4") and is_socket:
-            line = ("accepted", f"{value('fd.cip', row)}:{value('fd.cport', row)}")
+            line = ("accepted", f"{value('fd.cip')}:{value('fd.cport')}")
         if line:
-            story.append((int(ts_all[row] - t0), line[0], line[1]))
-    for offset, kind, text in _compact(story):
-        run.line(f"  {_ms(offset):>11}  {kind:<10} {text}" if offset is not None
-                 else f"  {'':>11}  {kind:<10} {text}")
+            self.lines.append((ts - self.ts, line[0], line[1]))
 
 
 def _compact(story, keep=2, longest=4):

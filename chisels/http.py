@@ -6,7 +6,11 @@ The parsing is sysdig's, pattern for pattern: it works on the buffer as sysdig r
 (every non-printable byte as a dot, so a CR LF is ".."), only looks at the start of a buffer
 for a request (`METHOD url`, the Host header prefixed to the url), and anywhere in a buffer
 for a response (`HTTP/x code`, with Content-Length or 0). A request is only looked for while
-nothing is pending on the (pid, fd) pair, and a response only while a request is."""
+nothing is pending on the (pid, fd) pair, and a response only while a request is.
+
+Both read the capture a chunk at a time: the requests still waiting for their response go on
+to the next chunk (with the container they were made in, for -pc), and so do httptop's
+counts."""
 import re
 
 from scaptool.scap.codecs import bytebuf_text
@@ -56,8 +60,11 @@ def parse_response(text):
 
 
 def transactions(run):
-    """Each completed transaction, in capture order: dict with dir, method, url, code, length,
-    request and response times (ns) and the response's row."""
+    """Each transaction completed in this chunk, in capture order: dict with dir, method, url,
+    code, length, request and response times (ns), the response's row and, with -pc, the
+    request's container name and a space (`place`). The requests still waiting for their
+    response go on to the next chunk."""
+    pending = run.state.setdefault("pending", {})
     rows = chisel_rows(run, IO_FILTER)
     if len(rows) == 0:
         return []
@@ -68,7 +75,7 @@ def transactions(run):
         return []
     frame = run.fields(rows, ["evt.buffer", "proc.pid", "fd.num", "evt.rawtime",
                               "evt.io_dir"])
-    pending = {}
+    requests = []
     out = []
     for i, (raw, pid, fd, ts, io_dir) in enumerate(frame.iter_rows()):
         if raw is None:
@@ -83,12 +90,14 @@ def transactions(run):
                 request["ts"] = ts
                 request["request_row"] = int(rows[i])
                 pending[key] = request
+                requests.append(request)
         else:
             response = parse_response(text)
             if response:
                 transaction.update(response, response_ts=ts, row=int(rows[i]))
                 out.append(transaction)
                 del pending[key]
+    _place(run, requests)
     return out
 
 
@@ -101,27 +110,29 @@ def _latency(t):
         details="Every HTTP transaction seen on an IP or unix socket: the time of the "
                 "response, the direction of the request (< read: served, > written: made), "
                 "the method, the url (with the Host header in front), the response code, the "
-                "latency in ms and the Content-Length of the response.")
+                "latency in ms and the Content-Length of the response.", chunked=True)
 def httplog(run):
     found = transactions(run)
     if not found:
         return
     times = run.texts([t["row"] for t in found], ["evt.datetime"])["evt.datetime"]
-    places = _containers(run, found)
-    for t, when, place in zip(found, times, places):
-        run.line(f"{when} {place}{t['dir']} method={t['method']} url={t['url']} "
+    for t, when in zip(found, times):
+        run.line(f"{when} {t['place']}{t['dir']} method={t['method']} url={t['url']} "
                  f"response_code={t['code']} latency={int(_latency(t) / 1000000)}ms "
                  f"size={t['length']}B")
 
 
-def _containers(run, found):
-    """With -pc, the container name of each transaction's request followed by a space ('' for
-    all without -pc). Where the container has no name sysdig's chisel stops with a Lua error
-    (it concatenates nil); it is shown as <NA> here."""
+def _place(run, requests):
+    """With -pc, the container name of each request (of this chunk) followed by a space: the
+    `place` of its transaction ('' without -pc). Where the container has no name sysdig's
+    chisel stops with a Lua error (it concatenates nil); it is shown as <NA> here."""
     if not run.print_container:
-        return [""] * len(found)
-    names = run.texts([t["request_row"] for t in found], ["container.name"])["container.name"]
-    return [f"{name or '<NA>'} " for name in names]
+        for request in requests:
+            request["place"] = ""
+        return
+    names = run.texts([r["request_row"] for r in requests], ["container.name"])
+    for request, name in zip(requests, names["container.name"]):
+        request["place"] = f"{name or '<NA>'} "
 
 
 _BY = {"ncalls": ("ncalls", "none"), "time": ("time", "time"), "bytes": ("bytes", "bytes")}
@@ -132,25 +143,30 @@ _BY = {"ncalls": ("ncalls", "none"), "time": ("time", "time"), "bytes": ("bytes"
                   "default is ncalls", True),),
         details="HTTP transactions grouped by method and url (see httplog), the 30 biggest "
                 "groups first: by number of calls (default), average latency or total bytes "
-                "of the responses' Content-Length.", at_end=True)
+                "of the responses' Content-Length.", at_end=True, chunked=True)
 def httptop(run):
     by = run.arg("by") or "ncalls"
     if by not in _BY:
         run.line("Invalid argument! Valid options: ncalls, bytes, time")
         raise ChiselError("set_arg() for chisel httptop failed.")
-    groups = {}
-    found = transactions(run)
-    for t, place in zip(found, _containers(run, found)):
+    # per group: [calls, bytes, time], added up in the order of the transactions
+    groups = run.state.setdefault("groups", {})
+    for t in transactions(run):
         # with -pc, grouped by container too
-        groups.setdefault((place[:-1], t["method"], t["url"]), []).append(t)
+        group = groups.setdefault((t["place"][:-1], t["method"], t["url"]), [0, 0, 0])
+        group[0] += 1
+        group[1] += t["length"]
+        group[2] += _latency(t)
+    if not run.final:
+        return
     values = {}
-    for key, items in groups.items():
+    for key, (calls, length, latency) in groups.items():
         if by == "ncalls":
-            values[key] = len(items)
+            values[key] = calls
         elif by == "bytes":
-            values[key] = float(sum(t["length"] for t in items))
+            values[key] = float(length)
         else:
-            values[key] = sum(_latency(t) for t in items) / len(items)
+            values[key] = latency / calls
     desc, units = _BY[by]
     box = extend("container") if run.print_container else ""
     run.line(extend(desc) + box + extend("method") + extend("url"))

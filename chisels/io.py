@@ -79,12 +79,13 @@ class Palette:
 
 
 def end_with_reset(run, lines, colors):
-    """Print the lines, then the colour reset that sysdig's Lua chisel prints at the end of the
-    capture (after sysdig's own reset on a terminal)."""
+    """Print the lines; after the capture's last chunk, the colour reset that sysdig's Lua
+    chisel prints at the end of the capture (after sysdig's own reset on a terminal)."""
     if lines:
         run.write("\n".join(lines) + "\n")
-    run.events_over()
-    run.line(colors.reset)
+    if run.final:
+        run.events_over()
+        run.line(colors.reset)
 
 
 def palette(run, word="disable_color"):
@@ -103,13 +104,15 @@ def chisel_rows(run, chisel_filter=None):
     """The rows of the events a sysdig chisel receives that pass the user's filter and
     `chisel_filter`: internal events (procinfo...) included, unlike what sysdig prints, but
     not the events 0.29.3 never reads (unknown types, state blocks leading a section) nor the
-    state-only copies of a fatfile capture."""
+    state-only copies of a fatfile capture. Of a chunk: its own events (not its context),
+    and a section's leading blocks only where it opens."""
     import numpy as np
+    from scaptool.query.render import opening_rows
     from scaptool.query.summary import initial_state_mask
     capture = run.capture
     h = capture.headers
     seen = np.asarray(capture.counted) & ((h.dump_flags & 1) == 0)
-    seen &= ~initial_state_mask(h.type, starts=[s.first_event for s in capture.sections])
+    seen &= ~initial_state_mask(h.type, starts=opening_rows(capture))
     if not seen.any():
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(run.mask(chisel_filter, visible=False) & seen)
@@ -135,7 +138,7 @@ _COLOR_ARG = Arg("disable_color", "string", "the word disable_color turns colour
         details="Every successful read or write of any fd: a header line with the direction, "
                 "the size, the fd name and the process (red for reads, blue for writes), then "
                 "the data as sysdig prints buffers (-A, -x and -X change how). Combine it with "
-                "a filter to choose what to watch.")
+                "a filter to choose what to watch.", chunked=True)
 def echo_fds(run):
     colors = palette(run)
     rows = chisel_rows(run, "evt.is_io=true and evt.dir=< and evt.rawres>0")
@@ -200,14 +203,14 @@ def _print_fd(run, number):
 
 @chisel("stdin", "I/O", "Show what processes read from their standard input",
         details="The data every process reads from its fd 0, as it is. Combine it with a "
-                "filter to choose the process.")
+                "filter to choose the process.", chunked=True)
 def stdin(run):
     _print_fd(run, 0)
 
 
 @chisel("stdout", "I/O", "Show what processes write to their standard output",
         details="The data every process writes to its fd 1, as it is. Combine it with a "
-                "filter to choose the process.")
+                "filter to choose the process.", chunked=True)
 def stdout(run):
     _print_fd(run, 1)
 
@@ -215,7 +218,7 @@ def stdout(run):
 @chisel("stderr", "I/O", "Show what processes write to their standard error",
         args=(_COLOR_ARG,),
         details="The data every process writes to its fd 2, as it is. Combine it with a "
-                "filter to choose the process.")
+                "filter to choose the process.", chunked=True)
 def stderr(run):
     switch = run.arg("disable_color")
     if switch is not None and switch != "disable_color":
@@ -280,7 +283,7 @@ def data_texts(run, rows, default_format="normal"):
               Arg("spy_on_file_name", "string", "only this file (its full name)", True)),
         details="Every successful read and write of a file (terminals excepted unless named): "
                 "`time process(pid) R|W size file` followed by the data, printed as -A does "
-                "unless -x or -X is given.")
+                "unless -x or -X is given.", chunked=True)
 def spy_file(run):
     name = run.arg("spy_on_file_name")
     mode = run.arg("read_or_write")
@@ -322,8 +325,8 @@ def _spy_network(run, condition, write_word):
                        + condition)
     frame = run.fields(rows, ["evt.is_io_read", "evt.rawarg.res"])
     data = data_texts(run, rows)
-    direction = None
-    header = None
+    # the direction of the last payload and its header go on from one chunk to the next
+    direction, header = run.state.get("last_header", (None, None))
     out = []
     for i, (is_read, res) in enumerate(zip(frame["evt.is_io_read"].to_list(),
                                            frame["evt.rawarg.res"].to_list())):
@@ -336,6 +339,7 @@ def _spy_network(run, condition, write_word):
             direction = "write"
         out.append(header)
         out.append(data[i])
+    run.state["last_header"] = (direction, header)
     end_with_reset(run, out, colors)
 
 
@@ -345,7 +349,7 @@ def _spy_network(run, condition, write_word):
                   True)),
         details="The payloads of every read and write on IPv4/IPv6 sockets with this "
                 "address at either end, under a header when the direction changes (-A, -x "
-                "and -X change how the data prints).")
+                "and -X change how the data prints).", chunked=True)
 def spy_ip(run):
     # sysdig's spy_ip calls its write headers "Read" too (in blue)
     _spy_network(run, "fd.ip=" + run.arg("host_ip"), "Read")
@@ -357,6 +361,6 @@ def spy_ip(run):
                   True)),
         details="The payloads of every read and write on IPv4/IPv6 sockets with this port at "
                 "either end, under a header when the direction changes (-A, -x and -X "
-                "change how the data prints).")
+                "change how the data prints).", chunked=True)
 def spy_port(run):
     _spy_network(run, "fd.port=" + run.arg("host_port"), "Write")

@@ -22,7 +22,14 @@ _DUMP_ARGS = (
 )
 
 
+def _exports(args):
+    """Do the arguments ask for an export (which reads the capture again)?"""
+    return bool(args.get("dump_file_name"))
+
+
 def _dump_settings(run):
+    """(dump_file_name, dump_range_ms); the output is checked before the first chunk's
+    work, not after the last one's."""
     path = run.arg("dump_file_name")
     range_ms = run.arg("dump_range_ms", 1000, int)
     switch = run.arg("disable_color")
@@ -31,15 +38,26 @@ def _dump_settings(run):
                           "disable_color")
     if switch:
         run.color = False
-    if path:
+    if path and run.first:
         check_output(path, [run.capture.path])   # before the work, not after it
     return path, range_ms
 
 
-def _moments(run, rows):
-    """(ts, tid) of each row, for the export."""
-    h = run.capture.headers
-    return [(int(h.ts[r]), int(h.tid[r])) for r in rows]
+def _remember(run, path, rows):
+    """Count the messages shown, and keep the (ts, tid) of each for the export: what the
+    export needs of them once every chunk is read."""
+    run.state["shown"] = run.state.get("shown", 0) + len(rows)
+    if path:
+        h = run.capture.headers
+        run.state.setdefault("moments", []).extend(
+            (int(h.ts[r]), int(h.tid[r])) for r in rows)
+
+
+def _export(run, path, range_ms, saying):
+    """After the capture's last chunk: say how many messages (saying(count) is the line),
+    then write the events around them (a second reading of the capture)."""
+    run.line(saying(run.state.get("shown", 0)))
+    export(run.read_again(), path, run.state.get("moments", []), range_ms)
 
 
 def _log_color(line):
@@ -58,7 +76,9 @@ def _log_color(line):
                 ".tgz archives). Each line written is printed as `process file line`, coloured "
                 "on a terminal (yellow: warn, red: err, green: other). With dump_file_name, "
                 "the events of each writing thread within dump_range_ms of its write go to "
-                "that capture, with the state needed to read them.", resets=True)
+                "that capture, with the state needed to read them.", resets=True,
+        chunked=True,
+        rereads=_exports)
 def spy_logs(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"({LOG_FILES}) and {SUCCESSFUL_WRITE}")
@@ -86,10 +106,10 @@ def spy_logs(run):
                     f"{container} {text}"
             run.line(f"{color} {text}" if run.color else text)
         shown.append(row)
-    if path:
+    _remember(run, path, shown)
+    if path and run.final:
         run.reset_line()   # as in sysdig: the line is not in the last message's colour
-        run.line(f"Writing events for {len(shown)} log entries")
-        export(run.capture, path, _moments(run, shown), range_ms)
+        _export(run, path, range_ms, lambda n: f"Writing events for {n} log entries")
 
 
 def _syslog_color(severity):
@@ -105,7 +125,8 @@ def _syslog_color(severity):
         details="Writes to /dev/log are decoded as syslog messages and printed as "
                 "`facility.severity process[tid] message` (red for errors and worse, yellow "
                 "for warnings on a terminal). dump_file_name and dump_range_ms export the "
-                "events around each message, as spy_logs does.", resets=True)
+                "events around each message, as spy_logs does.", resets=True, chunked=True,
+        rereads=_exports)
 def spy_syslog(run):
     path, range_ms = _dump_settings(run)
     rows = run.select(f"fd.name contains /dev/log and {SUCCESSFUL_WRITE}")
@@ -133,10 +154,10 @@ def spy_syslog(run):
                 f"{facility:<20} {cid:<20} {cname}.{severity} {who}"
         run.line(run.paint(_syslog_color(severities[i])) + text)
         shown.append(row)
-    if path:
+    _remember(run, path, shown)
+    if path and run.final:
         run.reset_line()   # as in sysdig: the line is not in the last message's colour
-        run.line(f"Writing events for {len(shown)} log entries")
-        export(run.capture, path, _moments(run, shown), range_ms)
+        _export(run, path, range_ms, lambda n: f"Writing events for {n} log entries")
 
 
 @chisel("around", "Misc", "Export the events of each matching event's thread within a time "
@@ -145,18 +166,22 @@ def spy_syslog(run):
             Arg("dump_range_ms", "int", "how far before and after, in milliseconds "
                 "(default 1000)", True)),
         details="Needs a filter: for every event it matches, prints its time, process and "
-                "thread, and exports that thread's events within dump_range_ms of it.")
+                "thread, and exports that thread's events within dump_range_ms of it.",
+        chunked=True, rereads=True)
 def around(run):
     path = run.arg("dump_file_name")
     range_ms = run.arg("dump_range_ms", 1000, int)
     if not run.user_filter:
         raise ChiselError("around: no filter specified")
-    check_output(path, [run.capture.path])
+    if run.first:
+        check_output(path, [run.capture.path])
     rows = run.select()
     values = run.texts(rows, ["evt.time", "proc.name", "thread.tid"])
     for i in range(len(rows)):
         run.line(f"{values['evt.time'][i]} {values['proc.name'][i] or '<NA>'}"
                  f"({values['thread.tid'][i]})")
-    run.line("")
-    run.line(f"Saving events around {len(rows)} syslog entries to {path}")
-    export(run.capture, path, _moments(run, rows), range_ms)
+    _remember(run, path, rows)
+    if run.final:
+        run.line("")
+        _export(run, path, range_ms,
+                lambda n: f"Saving events around {n} syslog entries to {path}")

@@ -1,5 +1,10 @@
 """Performance chisels: how long processes lived (proc_exec_time) and which file, network or
-any system calls took longer than a threshold (fileslower, netlower, scallslower)."""
+any system calls took longer than a threshold (fileslower, netlower, scallslower).
+
+They print as they read, a chunk at a time: the headers with the first chunk, each chunk's
+lines, the colour reset after the last chunk. What pairs an exit with its enter (a call's
+latency) or a process's end with its start (its clone time) is the engine's state, carried
+from one chunk to the next."""
 import numpy as np
 import polars as pl
 
@@ -39,7 +44,8 @@ def in_container(pair):
         args=(Arg("disable_color", "string", "the word disable_colors turns colours off",
                   True),),
         details="One line per process that ends: how long it ran, its name and arguments. "
-                "Green (blue in a container) below 3 s, yellow from 3 s, red from 10 s.")
+                "Green (blue in a container) below 3 s, yellow from 3 s, red from 10 s.",
+        chunked=True)
 def proc_exec_time(run):
     # this chisel's switch is spelled disable_colors (the others' disable_color)
     colors = palette(run, "disable_colors")
@@ -48,7 +54,7 @@ def proc_exec_time(run):
         "%-13.13s %-12.12s %s"
     header = [("proc.duration", "container.id", "container.name", "proc.name", "proc.args"),
               ("-------------", "-" * 20, "-" * 20, "------------", "-" * 20)]
-    for titles in header:
+    for titles in header if run.first else ():
         run.line(line % (titles if run.print_container else titles[:1] + titles[3:]))
     rows = chisel_rows(run, "evt.type=procexit")
     state = thread_state_at(run.data, rows, ["clone_ts"])
@@ -78,10 +84,11 @@ def proc_exec_time(run):
 
 def _min_ms(run):
     """The min_ms argument as sysdig's Lua reads it (any number), or None after printing the
-    complaint sysdig prints before it exits."""
+    complaint sysdig prints before it exits (and reading no further)."""
     value = lua_tonumber(run.arg("min_ms"))
     if value is None:
         run.line("Input min_ms must be a number.")
+        run.stop()
     return value
 
 
@@ -101,10 +108,11 @@ def _slow_io(run, io_filter, skip_dev):
     head = "%-23.23s " + box + "%-12.12s %-8s %-12s %s"
     boxes = [("container.id", "container.name"), ("-" * 20, "-" * 20)] \
         if run.print_container else [(), ()]
-    run.line(head % ("evt.datetime", *boxes[0], "proc.name", "evt.type", "LATENCY(ms)",
-                     "fd.name"))
-    run.line(head % ("-----------------------", *boxes[1], "------------", "--------",
-                     "------------", "-----------------------------------------"))
+    if run.first:
+        run.line(head % ("evt.datetime", *boxes[0], "proc.name", "evt.type", "LATENCY(ms)",
+                         "fd.name"))
+        run.line(head % ("-----------------------", *boxes[1], "------------", "--------",
+                         "------------", "-----------------------------------------"))
     # only exits can be slow (an enter's latency is 0), so the filter may say so at once
     rows = chisel_rows(run, f"({io_filter}) and evt.dir=<")
     latency = run.fields(rows, ["evt.latency"])["evt.latency"].to_numpy()
@@ -136,7 +144,7 @@ _MIN_MS_ARGS = (Arg("min_ms", "int", "the threshold, in milliseconds"),
         args=_MIN_MS_ARGS,
         details="Every file read or write that took longer than min_ms (0: all of them), "
                 "except on /dev files: time, process, system call, latency and file. Green, "
-                "or blue for processes in a container.")
+                "or blue for processes in a container.", chunked=True)
 def fileslower(run):
     _slow_io(run, "evt.is_io=true and fd.type=file", skip_dev=True)
 
@@ -145,7 +153,7 @@ def fileslower(run):
         args=_MIN_MS_ARGS,
         details="Every read or write on an IPv4/IPv6 socket that took longer than min_ms (0: "
                 "all of them): time, process, system call, latency and connection. Green, or "
-                "blue for processes in a container.")
+                "blue for processes in a container.", chunked=True)
 def netlower(run):
     _slow_io(run, "evt.is_io=true and (fd.type=ipv4 or fd.type=ipv6)", skip_dev=False)
 
@@ -153,23 +161,14 @@ def netlower(run):
 @chisel("scallslower", "Performance", "Show system calls slower than a threshold",
         args=_MIN_MS_ARGS,
         details="Every system call that took longer than min_ms: time, process, latency in "
-                "ms and system call. Green, or blue for processes in a container.")
+                "ms and system call. Green, or blue for processes in a container.", chunked=True)
 def scallslower(run):
     colors = palette(run)
     min_ms = _min_ms(run)
     if min_ms is None:
         return
-    # with -pc, the container's id and name after the time (its title one column wider)
-    if run.print_container:
-        run.line("%-23.23s %-21.21s %-20.20s %-23.23s %-20s %s" % (
-            "evt.datetime", "container.id", "container.name", "proc.name", "LATENCY(ms)",
-            "evt.type"))
-        run.line("%-23.23s %-20.20s %-20.20s %-23.23s %-20s %s" % (
-            "-" * 23, "-" * 20, "-" * 20, "-" * 23, "-" * 20, "-" * 20))
-    else:
-        run.line("%-23.23s %-23.23s %-20s %s" % ("evt.datetime", "proc.name", "LATENCY(ms)",
-                                                 "evt.type"))
-        run.line("%-23.23s %-23.23s %-20s %s" % ("-" * 23, "-" * 23, "-" * 20, "-" * 20))
+    if run.first:
+        _scallslower_header(run)
     box = "%-20.20s %-20.20s " if run.print_container else ""
     rows = chisel_rows(run)
     latency = run.fields(rows, ["evt.latency"])["evt.latency"]
@@ -188,6 +187,20 @@ def scallslower(run):
             _lua_number(values[i] / 1e6), texts["evt.type"][i]))
     if out:
         run.write("\n".join(out) + "\n")
+
+
+def _scallslower_header(run):
+    # with -pc, the container's id and name after the time (its title one column wider)
+    if run.print_container:
+        run.line("%-23.23s %-21.21s %-20.20s %-23.23s %-20s %s" % (
+            "evt.datetime", "container.id", "container.name", "proc.name", "LATENCY(ms)",
+            "evt.type"))
+        run.line("%-23.23s %-20.20s %-20.20s %-23.23s %-20s %s" % (
+            "-" * 23, "-" * 20, "-" * 20, "-" * 23, "-" * 20, "-" * 20))
+    else:
+        run.line("%-23.23s %-23.23s %-20s %s" % ("evt.datetime", "proc.name", "LATENCY(ms)",
+                                                 "evt.type"))
+        run.line("%-23.23s %-23.23s %-20s %s" % ("-" * 23, "-" * 23, "-" * 20, "-" * 20))
 
 
 def _or_na(text):

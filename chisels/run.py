@@ -1,4 +1,9 @@
-"""Running a chisel: sysdig's rules for its arguments, and what the chisel function gets."""
+"""Running a chisel: sysdig's rules for its arguments, and what the chisel function gets.
+
+A chisel registered with chunked=True is called once per chunk of the capture (query.chunks),
+with one ChiselRun that holds each chunk in turn (see chisels/__init__.py); any other is
+called once, with the whole capture. SCAPTOOL_CHUNK_EVENTS, an internal setting for tests,
+overrides the number of events per chunk (small chunks put their bounds everywhere)."""
 import os
 import sys
 
@@ -87,6 +92,18 @@ class ChiselRun:
         self.print_container = False  # sysdig -pc: show each event's container
         self._events_over = False
         self._reset_line = False
+        # where this piece of the capture is in its reading (a whole capture: first and final)
+        self.first = True
+        self.final = True
+        # what a chunked chisel keeps from one chunk of this capture to the next
+        self.state = {}
+        self.stopped = False
+        # how the capture is read: events per chunk, EventData options (read_again)
+        self.chunk_events = None
+        self.options = {"bytebuf_limit": None}
+        # what a chunked reading reads (read_again reads it again); None for a whole capture
+        self.source = None
+        self.damage = None
         # What a chisel keeps from one capture to the next when several are read one after
         # the other (sysdig keeps its chisels' Lua state: the table printed after the second
         # capture counts the first one's events too). Empty for the first capture.
@@ -103,9 +120,11 @@ class ChiselRun:
 
     def mask(self, chisel_filter=None, *, visible=True, user=True):
         """A bool per event: the user's filter and the chisel's own both match (only events
-        sysdig shows, unless visible=False)."""
+        sysdig shows, unless visible=False). A chunk's context events (the chunk before's,
+        there to be read) never match."""
         from scaptool.query.select import filter_mask
         keep = self.data.visible.copy() if visible else np.ones(len(self.data), dtype=bool)
+        keep[:getattr(self.capture, "context", 0)] = False
         texts = [t for t in (self.user_filter if user else "", chisel_filter) if t]
         if texts:
             keep &= filter_mask(self.capture, " and ".join(f"({t})" for t in texts), self.data)
@@ -134,10 +153,41 @@ class ChiselRun:
         return [(cid or "nil", name or "nil")
                 for cid, name in zip(texts["container.id"], texts["container.name"])]
 
+    def reading_rows(self, rows):
+        """Where rows of this piece are in the whole reading of the capture (a chunk's rows
+        come after those of the chunks before it): positions that can be compared, kept and
+        ordered from one chunk to the next."""
+        from scaptool.query.chunks import reading_rows
+        return reading_rows(self.data, rows)
+
+    def read_again(self):
+        """The whole capture read again from its start, a chunk at a time as a reading of
+        the chisel's own (an EventData per chunk, the file opened again): for what needs
+        events of chunks given up already, e.g. those before a moment found later. A chisel
+        that calls it registers with rereads=True; it holds the whole capture (one piece)
+        when its source cannot be read twice."""
+        if self.source is None:   # the whole capture is at hand
+            return iter([self.data])
+        if not _rereadable(self.source):
+            raise ChiselError("a chisel that reads its capture again says so (rereads)")
+        from scaptool.query.chunks import event_data_chunks
+        return event_data_chunks(self.source, chunk_size(self.chunk_events), **self.options)
+
+    def stop(self):
+        """Read no further of this capture: the chisel is not called again for it."""
+        self.stopped = True
+
     def end_capture(self):
         """Read no further: of several captures read one after the other, the ones after
-        this one are not read (sysdig's end_capture)."""
+        this one are not read either (sysdig's end_capture)."""
         self.carry["capture_ended"] = True
+        self.stop()
+
+    def _hold(self, data, first, final):
+        """Hold the next piece of the capture."""
+        self.capture = data.capture
+        self.data = data
+        self.first, self.final = first, final
 
     def write(self, text):
         self.out.write(text)
@@ -173,30 +223,146 @@ def _isatty(stream):
 
 
 def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False,
-               print_container=False, carry=None):
+               print_container=False, carry=None, chunk_events=None, buffer_format="normal",
+               timetype="h"):
     """Take the chisel's arguments from `words` and run it over the capture; `name` is a
     chisel's name or file, or a Chisel already found (a user's file then runs once).
+    `capture`: an open Capture, or what query.chunks reads (a path, a binary file object, a
+    file descriptor), opened here only for a chisel that reads the whole capture at once.
     print_container: sysdig's -pc, which makes some chisels show each event's container.
-    carry: a dict kept across the captures of one command (ChiselRun.carry)."""
-    from scaptool.query.events import EventData
-
+    carry: a dict kept across the captures of one command (ChiselRun.carry).
+    A chunked chisel reads the capture `chunk_events` events at a time (query.chunks'
+    default size when None; 0: the whole capture at once); given `data` (an EventData over
+    the whole capture), it reads that. buffer_format and timetype: the EventData options of
+    -A/-x/-X and -t. The run's `damage` is the error that ended the capture early, or None."""
     from . import Chisel, find
     chisel = name if isinstance(name, Chisel) else find(name)
     args, user_filter = take_arguments(chisel, words)
     if user_filter.strip():
         from scaptool.query.api import filter_expr
         filter_expr(user_filter)  # a bad filter fails before any work
-    if data is None:
-        data = EventData(capture, bytebuf_limit=None)
     run = ChiselRun(capture, data, user_filter, args, out,
                     color=False if disable_color else None, carry=carry)
     run.print_container = print_container
+    run.chunk_events = chunk_events
+    run.options = dict(bytebuf_limit=None, buffer_format=buffer_format) if data is None else \
+        dict(bytebuf_limit=data.bytebuf_limit, buffer_format=data.buffer_format)
     # on a terminal sysdig resets the colours once it has read the events: before a table's
     # output, after an event-by-event chisel's (which then may reset them its own way)
     if chisel.at_end:
         run.events_over()
-    chisel.run(run)
+    for piece, first, final in _pieces(run, capture, chisel, data, chunk_events):
+        piece.timetype = timetype
+        run._hold(piece, first, final)
+        chisel.run(run)
+        if run.stopped:
+            break
     run.events_over()
     if chisel.resets:
         run.reset_line()
     return run
+
+
+def _pieces(run, source, chisel, data, chunk_events):
+    """(EventData, first, final) of each piece the chisel is called with: the chunks of the
+    capture for a chunked chisel, else the whole capture. A chisel that reads its capture
+    again (Chisel.rereads) gets the whole capture at once from what cannot be read twice (a
+    pipe)."""
+    from scaptool.query.events import EventData
+    options = run.options
+    if data is not None:
+        yield data, True, True
+        return
+    events = chunk_size(chunk_events)
+    if not chisel.chunked or not events or \
+            (chisel.reads_again(run.args) and not _rereadable(source)):
+        capture = _opened(source)
+        run.damage = capture.damage
+        yield EventData(capture, **options), True, True
+        return
+    from scaptool.query.chunks import Reading, event_data_chunks
+    run.source = source
+    reading = Reading()
+    first = True
+    for piece in event_data_chunks(source, events, reading=reading, **options):
+        chunk = piece.capture
+        yield piece, first, chunk.last
+        first = False
+        chunk.report("printing", len(chunk))   # the progress bar, sysdig's -P lines
+    run.damage = reading.damage
+    if first:
+        # no chunk: not a capture (the error the whole capture gives), or no events (the
+        # chisel still sees the empty capture)
+        if reading.damage is not None and not _rereadable(source):
+            raise reading.damage
+        capture = _opened(source)
+        run.damage = capture.damage
+        yield EventData(capture, **options), True, True
+
+
+def _opened(source):
+    """The whole capture: `source` itself when it is a Capture, else opened from its path;
+    what cannot be mapped (a pipe, a file object, a file descriptor) is first copied to a
+    temporary file, which goes as soon as it is mapped."""
+    from scaptool import scap
+    from scaptool.scap.capture import Capture
+    if isinstance(source, Capture):
+        return source
+    if isinstance(source, (str, os.PathLike)) and not _a_stream(source):
+        return scap.open(source)   # (what is not there, or not a file: the error it gives)
+    import shutil
+    import tempfile
+    name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", None)
+    with tempfile.NamedTemporaryFile(prefix="scaptool-", suffix=".scap",
+                                     delete=False) as spool:
+        try:
+            if isinstance(source, int):
+                with open(source, "rb", closefd=False) as stream:
+                    shutil.copyfileobj(stream, spool, 1 << 20)
+            elif isinstance(source, (str, os.PathLike)):
+                with open(source, "rb") as stream:
+                    shutil.copyfileobj(stream, spool, 1 << 20)
+            else:
+                shutil.copyfileobj(source, spool, 1 << 20)
+            spool.flush()
+            capture = scap.open(spool.name)
+        finally:
+            os.unlink(spool.name)
+    if isinstance(name, (str, os.PathLike)):
+        capture.path = os.fspath(name)   # what errors and the chisel name it by
+    return capture
+
+
+def _a_stream(path):
+    """Is the path there, and not a regular file (a named pipe, a terminal, /dev/stdin)?"""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _rereadable(source):
+    """Can the capture be read again from its start (a regular file, not a pipe)?"""
+    import stat
+
+    from scaptool.scap.capture import Capture
+    if isinstance(source, Capture):
+        source = source.path
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    try:
+        return stat.S_ISREG(os.stat(source).st_mode)
+    except OSError:
+        return False
+
+
+def chunk_size(requested=None):
+    """Events per chunk: 0 (the whole capture) when asked; else SCAPTOOL_CHUNK_EVENTS if set
+    (for tests), else `requested`, else query.chunks' default."""
+    from scaptool.query.chunks import DEFAULT_CHUNK_EVENTS
+    setting = os.environ.get("SCAPTOOL_CHUNK_EVENTS")
+    if setting and requested != 0:
+        return int(setting)
+    return DEFAULT_CHUNK_EVENTS if requested is None else requested

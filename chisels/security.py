@@ -1,5 +1,6 @@
 """Security chisels: what users do interactively (spy_users) and which login shells ran
-what (list_login_shells)."""
+what (list_login_shells). Both read a chunk at a time: spy_users prints each chunk's lines and
+keeps the process tree it has learnt; list_login_shells keeps the last matching session."""
 from . import Arg, chisel
 from .io import chisel_rows, end_with_reset, extend, lua_tonumber, palette
 
@@ -36,7 +37,7 @@ class _Ancestors:
         details="Every command run (successful execve) by a process with a shell among its "
                 "ancestors, and every directory change of a shell, indented by how deep the "
                 "process is under its shell: `shell-pid time user) command args` or "
-                "`shell-pid time user) cd directory`.")
+                "`shell-pid time user) cd directory`.", chunked=True)
 def spy_users(run):
     colors = palette(run)
     max_depth = -1
@@ -44,6 +45,7 @@ def spy_users(run):
         max_depth = lua_tonumber(run.arg("max_depth"))
         if max_depth is None:
             run.line("Input max_depth must be a number.")
+            run.stop()
             return
     rows = chisel_rows(run, _SPY_USERS_FILTER)
     names = ["evt.type", "user.name", "evt.time.s", "proc.pid", "proc.ppid", "proc.exe",
@@ -53,11 +55,13 @@ def spy_users(run):
     pids = run.fields(rows, ["proc.pid", "proc.ppid"])
     pid_values, ppid_values = pids["proc.pid"].to_list(), pids["proc.ppid"].to_list()
     ancestors = _Ancestors(run, rows)
-    tree = {}      # pid -> (depth, pid of its shell), or (-1,) when no shell is above it
+    # pid -> (depth, pid of its shell), or (-1,) when no shell is above it; from one chunk
+    # to the next
+    tree = run.state.setdefault("tree", {})
     # sysdig's chisel shifts its table of ancestor fields by one at every chdir it sees (a Lua
     # table.insert at index 0): the j-th lookup then reads level j - shifts, and nothing at
     # all for j < shifts. Kept, since it decides which commands are shown.
-    shifts = 0
+    shifts = run.state.get("shifts", 0)
     out = []
     for i in range(len(rows)):
         is_chdir = texts["evt.type"][i] == "chdir"
@@ -102,6 +106,7 @@ def spy_users(run):
             out.append(f"{color}{extend('', indent)}{_lua_number(shell)} "
                        f"{texts['evt.time.s'][i]} {user}) {texts['proc.exe'][i]} "
                        f"{texts['proc.args'][i]}")
+    run.state["shifts"] = shifts
     end_with_reset(run, out, colors)
 
 
@@ -190,7 +195,7 @@ def lua_pattern(pattern):
                 "command; spy_users can then be filtered on one of them. As in sysdig, only "
                 "the last matching session is kept, and it is printed once per piece of "
                 "information remembered about it (id, container name and container id).",
-        at_end=True)
+        at_end=True, chunked=True)
 def list_login_shells(run):
     command = run.arg("command")
     if command == "*":
@@ -211,7 +216,6 @@ def list_login_shells(run):
         if arguments_re is not None and args is not None and not arguments_re.search(args):
             continue
         last, last_row = sid, rows[i]
-    run.line(f"Shells containing {command}:" if command else "All shells:")
     if last is not None:
         # sysdig keeps the id, the container name and the container id, and prints the id
         # once for each of them (all three are set: 'host' outside containers); with -pc,
@@ -220,5 +224,10 @@ def list_login_shells(run):
         if run.print_container:
             cid, cname = run.containers([last_row])[0]
             line += f" {cname} {cid}"
+        run.state["line"] = line   # the last one of the chunks so far
+    if not run.final:
+        return
+    run.line(f"Shells containing {command}:" if command else "All shells:")
+    if "line" in run.state:
         for _ in range(3):
-            run.line(line)
+            run.line(run.state["line"])

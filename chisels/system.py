@@ -4,6 +4,8 @@ connections (netstat) as sysdig's tables hold them at one moment of the capture.
 That moment is the first event that passes the user's filter (the first event of the capture
 without one): sysdig stops reading there and prints its tables as they are once that event has
 been parsed. The tables come from query.threads (thread versions) and query.fds (fd versions).
+Read a chunk at a time, the chunk that holds that event prints the tables (the state the
+chunks before it left is its starting state) and no chunk after it is read.
 The chisels' own optional argument is a second filter, over (thread, fd) pairs: a thread is
 listed when one of its fds matches, and lsof/netstat list only the matching fds.
 """
@@ -255,7 +257,8 @@ def _unquoted(text):
 
 
 class Snapshot:
-    """The thread and fd tables as of the first event the chisel sees."""
+    """The thread and fd tables as of the first event the chisel sees in this chunk (row:
+    None when it sees none)."""
 
     def __init__(self, run, fd_filter=None):
         self.row = first_row(run)
@@ -294,11 +297,13 @@ _FILTER_ARG = (Arg("filter", "filter", "only list the threads with an fd this fi
         args=_FILTER_ARG,
         details="The fds of every thread, like lsof, as they are when the first event passing "
                 "the filter has been read (the start of the capture without a filter). A "
-                "thread sharing its process's fd table lists that table too.", at_end=True)
+                "thread sharing its process's fd table lists that table too.", at_end=True,
+        chunked=True)
 def lsof(run):
     snap = Snapshot(run, run.arg("filter"))
     if snap.row is None:
-        run.line(NO_MATCH)
+        if run.final:   # no chunk had one
+            run.line(NO_MATCH)
         return
     run.line(extend("COMMAND", 20) + extend("PID", 8) + extend("TID", 8) + extend("USER", 8)
              + extend("FD", 8) + extend("TYPE", 12) + "NAME")
@@ -320,11 +325,13 @@ def lsof(run):
                   "e.g. 'fd.name contains /etc'", True),),
         details="Every thread of sysdig's table, like ps, as it is when the first event "
                 "passing the filter has been read (the start of the capture without a "
-                "filter): virtual and resident memory, fd limit and name.", at_end=True)
+                "filter): virtual and resident memory, fd limit and name.", at_end=True,
+        chunked=True)
 def ps(run):
     snap = Snapshot(run, run.arg("filter"))
     if snap.row is None:
-        run.line(NO_MATCH)
+        if run.final:   # no chunk had one
+            run.line(NO_MATCH)
         return
     run.line(extend("TID", 8) + extend("PID", 8) + extend("USER", 12) + extend("VIRT", 11)
              + extend("RES", 11) + extend("FDLIMIT", 10) + extend("CMD", 20))
@@ -348,7 +355,8 @@ def ps(run):
                   "'proc.name=nginx and fd.port=80'", True),),
         details="The IPv4 and IPv6 sockets of every thread, like netstat, as they are when "
                 "the first event passing the filter has been read (the start of the capture "
-                "without a filter).", at_end=True)
+                "without a filter).", at_end=True,
+        chunked=True)
 def netstat(run):
     from scaptool.query.fds import CLIENT_SOCKETS
     extra = _unquoted((run.arg("filter") or "").strip())
@@ -356,7 +364,8 @@ def netstat(run):
     text = "(fd.type=ipv4 or fd.type=ipv6)" + (f" and ({extra})" if extra else "")
     snap = Snapshot(run, text)
     if snap.row is None:
-        run.line(NO_MATCH)
+        if run.final:   # no chunk had one
+            run.line(NO_MATCH)
         return
     run.line(extend("Proto", 6) + extend("Server Address", 25) + extend("Client Address", 25)
              + extend("State", 15) + "TID/PID/Program Name")

@@ -5,7 +5,12 @@ per-interval iobytes*, bottlenecks).
 
 The layout is sysdig's: a header of 20-character columns (value first, then the keys), a rule
 of 80 dashes, then one row per group, biggest first. Every key column but the last is cut to
-20 characters; the last one is printed whole."""
+20 characters; the last one is printed whole.
+
+They read the capture a chunk at a time: each chunk adds its groups' sums to those of the
+chunks before (in the order the groups first appeared, which decides among equal sums), and
+the table is printed after the capture's last chunk. Sums are of whole numbers (bytes, ns,
+counts), so adding them chunk by chunk gives the very sums of the whole capture."""
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -149,26 +154,43 @@ def group_sum(frame, keys, value, *, positive_only=True):
     """Sum `value` per group (key_frame's `group`), with the keys' texts; rows missing a key
     are left out, and so are rows whose value is missing or, like sysdig's table_generator
     does, not above zero. Biggest sums first."""
+    return ranked(partial_sums(frame, keys, value, positive_only=positive_only))
+
+
+def partial_sums(frame, keys, value, *, positive_only=True, before=None):
+    """The sums of group_sum, unsorted: one row per group (`group`, the keys' texts, `value`)
+    in the order the groups first appear; `before`, sums of the same kind for the events
+    before these, goes first and adds to them."""
     frame = frame.drop_nulls(keys + ["group"])
     frame = frame.filter(pl.col(value).is_not_null())
     if positive_only:
         frame = frame.filter(pl.col(value) > 0)
-    return (frame.group_by("group", maintain_order=True)
+    sums = (frame.group_by("group", maintain_order=True)
             .agg(*[pl.col(k).first() for k in keys],
-                 pl.col(value).cast(pl.Float64).sum().alias("value"))
-            .drop("group")
-            .sort("value", descending=True, maintain_order=True))
+                 pl.col(value).cast(pl.Float64).sum().alias("value")))
+    if before is None:
+        return sums
+    return (pl.concat([before, sums], how="vertical_relaxed")
+            .group_by("group", maintain_order=True)
+            .agg(*[pl.col(k).first() for k in keys], pl.col("value").sum()))
+
+
+def ranked(sums):
+    """partial_sums as a table: biggest sums first, the first seen first among equals."""
+    return sums.drop("group").sort("value", descending=True, maintain_order=True)
 
 
 def table_generator(run, keys, key_descs, value, value_desc, chisel_filter, top, units):
     """sysdig's generic table: filter, group by the key fields, sum the value, print top N
-    (all when top is 0)."""
+    (all when top is 0) once the capture is read. The sums go on from one chunk to the next
+    and, like sysdig's, from one capture to the next (run.carry)."""
     rows = chisel_rows(run, chisel_filter or None)
     texts = key_frame(run, rows, keys, value)
-    if "table_rows" in run.carry:   # the captures read before this one count too
-        texts = pl.concat([run.carry["table_rows"], texts], how="vertical_relaxed")
-    run.carry["table_rows"] = texts
-    table = group_sum(texts, [f"key_{i}" for i in range(len(keys))], "v")
+    run.carry["table_sums"] = partial_sums(texts, [f"key_{i}" for i in range(len(keys))], "v",
+                                           before=run.carry.get("table_sums"))
+    if not run.final:
+        return
+    table = ranked(run.carry["table_sums"])
     if top:
         table = table.head(top)
     if _boolean_key(keys):
@@ -196,7 +218,7 @@ def container_keys(keys, key_descs, where):
 def _simple(name, category, description, keys, key_descs, value, value_desc, chisel_filter,
             top, units, details="", container=_CONTAINER_LAST):
     """Register a chisel that is one table_generator call."""
-    @chisel(name, category, description, details=details, at_end=True)
+    @chisel(name, category, description, details=details, at_end=True, chunked=True)
     def run_table(run):
         shown, descs = container_keys(keys, key_descs, container) if run.print_container \
             else (keys, key_descs)
@@ -259,7 +281,8 @@ def key_argument(run):
 
 
 def _keyed(name, description, value, value_desc, chisel_filter, top, units, details):
-    @chisel(name, "I/O", description, args=_KEY_ARG, details=details, at_end=True)
+    @chisel(name, "I/O", description, args=_KEY_ARG, details=details, at_end=True,
+            chunked=True)
     def run_table(run):
         key = key_argument(run)
         table_generator(run, [key], [key], value, value_desc, chisel_filter, top, units)
@@ -277,10 +300,11 @@ _keyed("fdtime_by", "FD time group by", "evt.latency", "Time", "evt.is_io=true",
 
 # -- topprocs_cpu ------------------------------------------------------------------------------
 
-def thread_cpu(run, rows):
+def thread_cpu(run, rows, last=None):
     """thread.cpu at the procinfo events `rows`: the ticks of user+system CPU the thread used
     since its previous procinfo event among those rows (0 for its first one, or when the
-    previous total was 0), at most 100."""
+    previous total was 0), at most 100. `last`: {tid: total} of each thread's last procinfo
+    event in the chunks before (updated with these rows')."""
     capture = run.capture
     tids = np.asarray(capture.headers.tid)[rows].astype(np.int64)
     usr = capture.param("cpu_usr", rows=rows).cast(pl.UInt64).fill_null(0)
@@ -288,6 +312,14 @@ def thread_cpu(run, rows):
     frame = pl.DataFrame({"tid": tids, "order": np.arange(len(rows)),
                           "total": (usr + sys_)})
     frame = frame.with_columns(pl.col("total").shift(1).over("tid").alias("last"))
+    if last is not None:
+        if last:   # a thread's first procinfo here follows its last one in a chunk before
+            before = pl.DataFrame({"tid": list(last), "before": list(last.values())},
+                                  schema={"tid": pl.Int64, "before": pl.UInt64})
+            frame = frame.join(before, on="tid", how="left").with_columns(
+                pl.col("last").fill_null(pl.col("before"))).drop("before")
+        latest = frame.sort("order").group_by("tid").agg(pl.col("total").last())
+        last.update(latest.iter_rows())
     # the difference is taken on unsigned 64-bit numbers: a total that went down wraps to a
     # huge value, which the cap turns into 100
     delta = (pl.col("total") - pl.col("last")).cast(pl.Float64)
@@ -297,14 +329,17 @@ def thread_cpu(run, rows):
     return frame.sort("order")["cpu"]
 
 
-def capture_span(run):
-    """Last minus first timestamp of the events sysdig reads (what its chisels get as the
-    capture's duration at the end)."""
+def _capture_bounds(run):
+    """(first, last) timestamp of the events sysdig reads in the chunks so far (their
+    difference is what its chisels get as the capture's duration at the end); None before
+    any."""
     rows = chisel_rows_all(run)
-    if len(rows) == 0:
-        return 0
-    ts = np.asarray(run.capture.headers.ts)[rows]
-    return int(ts[-1]) - int(ts[0])
+    bounds = run.state.get("bounds")
+    if len(rows):
+        ts = np.asarray(run.capture.headers.ts)[rows]
+        bounds = (bounds[0] if bounds else int(ts[0]), int(ts[-1]))
+        run.state["bounds"] = bounds
+    return bounds
 
 
 def chisel_rows_all(run):
@@ -319,7 +354,8 @@ def chisel_rows_all(run):
 
 @chisel("topprocs_cpu", "CPU Usage", "Top processes by CPU usage",
         details="The 10 processes that used the most CPU, as a share of the capture's "
-                "duration, from the CPU counters of the procinfo events.", at_end=True)
+                "duration, from the CPU counters of the procinfo events.", at_end=True,
+        chunked=True)
 def topprocs_cpu(run):
     rows = chisel_rows(run, "evt.type=procinfo")
     # (its container pid is the process's, where the other tables show the thread's)
@@ -327,12 +363,17 @@ def topprocs_cpu(run):
                    _PROCESS_KEYS[1]) if run.print_container else (["proc.name", "proc.pid"],
                                                                   ["Process", "PID"])
     texts = key_frame(run, rows, keys)
-    cpu = thread_cpu(run, rows) if len(rows) else pl.Series([], dtype=pl.Float64)
+    last = run.state.setdefault("cpu_totals", {})
+    cpu = thread_cpu(run, rows, last) if len(rows) else pl.Series([], dtype=pl.Float64)
     texts = texts.with_columns((cpu * 10_000_000).alias("v"))
-    # unlike the generic table, groups that used no CPU are kept (at 0.00%)
-    table = group_sum(texts, [f"key_{i}" for i in range(len(keys))], "v",
-                      positive_only=False).head(10)
-    print_table(run, table, descs, "CPU%", "timepct", capture_span(run))
+    # unlike the generic table, groups that used no CPU are kept (at 0.00%); the counts are
+    # the capture's own (not carried from the captures before)
+    run.state["sums"] = partial_sums(texts, [f"key_{i}" for i in range(len(keys))], "v",
+                                     positive_only=False, before=run.state.get("sums"))
+    span = _capture_bounds(run)
+    if run.final:
+        print_table(run, ranked(run.state["sums"]).head(10), descs, "CPU%", "timepct",
+                    span[1] - span[0] if span else 0)
 
 
 # -- fdcount_by --------------------------------------------------------------------------------
@@ -340,7 +381,8 @@ def topprocs_cpu(run):
 @chisel("fdcount_by", "I/O", "FD count, aggregated by an arbitrary filter field", args=_KEY_ARG,
         details="Counts the distinct file descriptors (number and name) that the events of "
                 "each value of the key field used, e.g. the connections per process or per "
-                "IP endpoint. Prints every key, most FDs first, as `key<TAB>count`.", at_end=True)
+                "IP endpoint. Prints every key, most FDs first, as `key<TAB>count`.", at_end=True,
+        chunked=True)
 def fdcount_by(run):
     key = key_argument(run)
     rows = chisel_rows(run)
@@ -352,10 +394,17 @@ def fdcount_by(run):
     # name written one after the other (no separator, so "1"+"2x" is "12"+"x")
     frame = frame.filter(pl.col("key_0").is_not_null() & (pl.col("num") > 0)
                          & pl.col("name").is_not_null() & (pl.col("name") != ""))
-    if "fd_rows" in run.carry:   # the captures read before this one count too
-        frame = pl.concat([run.carry["fd_rows"], frame], how="vertical_relaxed")
-    run.carry["fd_rows"] = frame
-    counts = (frame.with_columns((pl.col("num").cast(pl.String) + pl.col("name")).alias("fd"))
+    frame = frame.select("group", "key_0",
+                         (pl.col("num").cast(pl.String) + pl.col("name")).alias("fd"))
+    # each key's distinct fds, kept from one chunk to the next and, like sysdig's, from one
+    # capture to the next; in the order they first appeared
+    if "key_fds" in run.carry:
+        frame = pl.concat([run.carry["key_fds"], frame], how="vertical_relaxed")
+    frame = frame.unique(["group", "fd"], keep="first", maintain_order=True)
+    run.carry["key_fds"] = frame
+    if not run.final:
+        return
+    counts = (frame
               .group_by("group", maintain_order=True)
               .agg(pl.col("key_0").first(), pl.col("fd").n_unique().alias("count"))
               .sort("count", descending=True, maintain_order=True))
@@ -374,16 +423,17 @@ def per_second_io(run, chisel_filter):
     """sysdig's once-a-second report of the bytes read and written by the events that pass
     `chisel_filter`. Reading a file, the report comes from the first event (passing the user's
     filter) of each new second, before that event counts, stamped with its time; the first
-    event only starts the clock, and what follows the last report is never printed."""
+    event only starts the clock, and what follows the last report is never printed. The
+    second of the last event and the sums of the second still open go on to the next chunk."""
     every = chisel_rows(run)
     if len(every) == 0:
         return
     ts = np.asarray(run.capture.headers.ts)[every].astype(np.int64)
     second = ts - ts % SECOND
-    report = np.r_[False, second[1:] != second[:-1]]
-    if not report.any():
-        return
-    period = np.cumsum(report)              # which report an event's bytes go to (+1)
+    before = run.state.get("second", int(second[0]))
+    report = second != np.r_[before, second[:-1]]
+    run.state["second"] = int(second[-1])
+    period = np.cumsum(report)    # which report an event's bytes go to (0: the open one)
     counted = np.zeros(len(every), dtype=bool)
     counted[np.searchsorted(every, chisel_rows(run, chisel_filter))] = True
     fields = run.fields(every[counted], ["evt.rawarg.res", "evt.is_io_read"])
@@ -396,7 +446,11 @@ def per_second_io(run, chisel_filter):
         pl.col("bytes").filter(~pl.col("read")).sum().alias("out"),
         pl.col("bytes").sum().alias("tot"))
     sums = {p: (i, o, t) for p, i, o, t in sums.iter_rows()}
+    # (whole numbers of bytes: the chunks' sums add up to the whole second's exactly)
+    sums[0] = tuple(a + b for a, b in zip(run.state.get("open", (0, 0, 0)),
+                                          sums.get(0, (0, 0, 0))))
     at = np.flatnonzero(report)
+    run.state["open"] = sums.get(len(at), (0, 0, 0))
     times = run.texts(every[at], ["evt.time.s"])["evt.time.s"]
     for k, time in enumerate(times):
         got, put, total = sums.get(k, (0, 0, 0))
@@ -405,19 +459,19 @@ def per_second_io(run, chisel_filter):
 
 @chisel("iobytes", "I/O", "Sum of I/O bytes on any type of FD",
         details="Every second, the bytes read and written on any kind of FD (files, sockets, "
-                "pipes...).")
+                "pipes...).", chunked=True)
 def iobytes(run):
     per_second_io(run, "evt.is_io=true")
 
 
 @chisel("iobytes_file", "I/O", "Sum of file I/O bytes",
-        details="Every second, the bytes read from and written to files.")
+        details="Every second, the bytes read from and written to files.", chunked=True)
 def iobytes_file(run):
     per_second_io(run, "evt.is_io=true and fd.type=file")
 
 
 @chisel("iobytes_net", "Net", "Show total network I/O bytes",
-        details="Every second, the bytes read from and written to the network.")
+        details="Every second, the bytes read from and written to the network.", chunked=True)
 def iobytes_net(run):
     per_second_io(run, "evt.is_io=true and (fd.type=ipv4 or fd.type=ipv6)")
 
@@ -429,11 +483,23 @@ SLOWEST = 10
 
 @chisel("bottlenecks", "Performance", "Slowest system calls",
         details=f"The {SLOWEST} system calls that took longest to return, each printed after "
-                "the last call start (latency 0) its thread made before it returned.", at_end=True)
+                "the last call start (latency 0) its thread made before it returned.", at_end=True,
+        chunked=True)
 def bottlenecks(run):
+    """The slowest calls so far (their lines, and their start's) and each thread's last start
+    (its line, for a slow call of a later chunk) go from one chunk to the next."""
+    top = run.state.setdefault("slowest", [])   # (-latency, reading row, start line, line)
+    last_start = run.state.setdefault("last_start", {})
     rows = chisel_rows(run)
-    if len(rows) == 0:
-        return
+    if len(rows):
+        _slowest_here(run, rows, top, last_start)
+    if run.final:
+        for _, _, start, line in top:
+            run.line(start if start is not None else "nil")   # Lua prints a missing one so
+            run.line(line)
+
+
+def _slowest_here(run, rows, top, last_start):
     fields = run.fields(rows, ["evt.latency", "thread.tid", "evt.type"])
     latency = pl.select(pl.when(pl.Series(_is_procinfo(run, rows))).then(None)
                         .otherwise(fields["evt.latency"])).to_series()
@@ -445,20 +511,34 @@ def bottlenecks(run):
     starts = frame.filter(pl.col("lat") == 0).select(pl.col("pos").alias("start"), "tid")
     slow = (frame.filter(pl.col("lat") > 0).sort("lat", descending=True, maintain_order=True)
             .head(SLOWEST))
-    if slow.height == 0:
-        return
-    slow = (slow.sort("pos")
-            .join_asof(starts.with_columns(pl.col("start").alias("at")), left_on="pos",
-                       right_on="at", by="tid", strategy="backward", check_sortedness=False)
-            .sort(["lat", "pos"], descending=[True, False]))
-    start_pos = [p for p in slow["start"].to_list() if p is not None]
-    lines = _bottleneck_lines(run, rows[np.r_[slow["pos"].to_numpy(),
-                                              np.asarray(start_pos, dtype=np.int64)]])
-    start_line = dict(zip(start_pos, lines[slow.height:]))
-    for i, start in enumerate(slow["start"].to_list()):
-        # Lua prints a missing start as nil
-        run.line(start_line[start] if start is not None else "nil")
-        run.line(lines[i])
+    order = run.reading_rows(rows)
+    # the calls of this chunk that make it among the slowest of the capture so far
+    places = sorted([(-lat, int(order[pos]), pos) for pos, lat in
+                     zip(slow["pos"].to_list(), slow["lat"].to_list())] +
+                    [(lat, at, None) for lat, at, _, _ in top])[:SLOWEST]
+    chosen = [pos for _, _, pos in places if pos is not None]
+    found = {}
+    if chosen:
+        slow = (slow.filter(pl.col("pos").is_in(chosen)).sort("pos")
+                .join_asof(starts.with_columns(pl.col("start").alias("at")), left_on="pos",
+                           right_on="at", by="tid", strategy="backward",
+                           check_sortedness=False))
+        start_pos = [p for p in slow["start"].to_list() if p is not None]
+        lines = _bottleneck_lines(run, rows[np.r_[slow["pos"].to_numpy(),
+                                                  np.asarray(start_pos, dtype=np.int64)]])
+        start_line = dict(zip(start_pos, lines[slow.height:]))
+        for i, (pos, tid, start) in enumerate(slow.select("pos", "tid", "start").iter_rows()):
+            # no start before it here: its thread's last one in the chunks before, if any
+            found[pos] = (start_line[start] if start is not None else last_start.get(tid),
+                          lines[i])
+    old = {at: (start, line) for _, at, start, line in top}
+    top[:] = [(lat, at, *(found[pos] if pos is not None else old[at]))
+              for lat, at, pos in places]
+    # each thread's last start, for the slow calls of the chunks after this one
+    if starts.height:
+        last = starts.group_by("tid").agg(pl.col("start").max())
+        lines = _bottleneck_lines(run, rows[last["start"].to_numpy()])
+        last_start.update(zip(last["tid"].to_list(), lines))
 
 
 def _bottleneck_lines(run, rows):

@@ -158,10 +158,9 @@ class _Run:
         elif self.chisel is None:
             damage, events = self._count_in_chunks(path)
         else:
-            capture = scap.open(path)
-            self._run_chisel(capture)
+            damage = self._run_chisel(path)
             _progress_done()
-            return capture.damage
+            return damage
         if self.verbose:
             # sysdig -v ends each capture with its statistics on stderr; a file has no
             # driver counters
@@ -287,14 +286,15 @@ class _Run:
             self.writer = CaptureWriter(self.out, compress=self.compress)
         return self.writer
 
-    def _run_chisel(self, capture):
+    def _run_chisel(self, path):
+        """A chisel over the capture: a chunked one reads it a chunk at a time, as printing
+        does (chisels/run.py). Returns the error that ended the capture early, or None."""
         from scaptool.chisels.run import run_chisel
-        from scaptool.query.events import EventData
         _imports_done()
-        data = EventData(capture, bytebuf_limit=None, buffer_format=self.buffers or "normal")
-        data.timetype = self.timetype
-        run_chisel(capture, self.chisel, self.filter_words, data=data,
-                   print_container=self.fmt in ("c", "container"), carry=self.chisel_carry)
+        return run_chisel(path, self.chisel, self.filter_words, chunk_events=CHUNK_EVENTS,
+                          buffer_format=self.buffers or "normal", timetype=self.timetype,
+                          print_container=self.fmt in ("c", "container"),
+                          carry=self.chisel_carry).damage
 
     def finish(self):
         """What comes once every capture is read: the -w output, the -S table."""

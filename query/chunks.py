@@ -83,6 +83,7 @@ class ChunkCapture(Capture):
         self.carry_in = carry
         self.carry_out = {}                    # what the engine leaves to the next chunk
         self.continues = continues
+        self.last = False                      # the reading's last chunk (event_data_chunks)
         self.stream_offset = events.offset     # where the own events' bytes are in the stream
         self.own_bytes = len(events.buffer)
         own = events.headers
@@ -333,6 +334,7 @@ def event_data_chunks(source, events=DEFAULT_CHUNK_EVENTS, *, max_wait_ms="pipes
         continues = isinstance(following, EventChunk)
         chunk = ChunkCapture(item, carry, continues, path=reader.path,
                              compressed=bool(reader.compressed))
+        chunk.last = following is None   # nothing follows it in the reading
         item = following
         data = EventData(chunk, memory=memory, **options)
         yield data
