@@ -171,7 +171,8 @@ class ChiselRun:
         if not _rereadable(self.source):
             raise ChiselError("a chisel that reads its capture again says so (rereads)")
         from scaptool.query.chunks import event_data_chunks
-        return event_data_chunks(self.source, chunk_size(self.chunk_events), **self.options)
+        return event_data_chunks(self.source, chunk_size(self.chunk_events),
+                                 window=getattr(self, "window", None), **self.options)
 
     def stop(self):
         """Read no further of this capture: the chisel is not called again for it."""
@@ -223,7 +224,8 @@ def _isatty(stream):
 
 
 def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False,
-               print_container=False, carry=None, chunk_events=None, buffer_format="normal",
+               print_container=False, carry=None, chunk_events=None, window=None,
+               buffer_format="normal",
                timetype="h"):
     """Take the chisel's arguments from `words` and run it over the capture; `name` is a
     chisel's name or file, or a Chisel already found (a user's file then runs once).
@@ -245,6 +247,7 @@ def run_chisel(capture, name, words, *, data=None, out=None, disable_color=False
                     color=False if disable_color else None, carry=carry)
     run.print_container = print_container
     run.chunk_events = chunk_events
+    run.window = window   # the reader's window and the most bytes a chunk holds (None: default)
     run.options = dict(bytebuf_limit=None, buffer_format=buffer_format) if data is None else \
         dict(bytebuf_limit=data.bytebuf_limit, buffer_format=data.buffer_format)
     # on a terminal sysdig resets the colours once it has read the events: before a table's
@@ -284,7 +287,8 @@ def _pieces(run, source, chisel, data, chunk_events):
     run.source = source
     reading = Reading()
     first = True
-    for piece in event_data_chunks(source, events, reading=reading, **options):
+    for piece in event_data_chunks(source, events, reading=reading,
+                                   window=getattr(run, "window", None), **options):
         chunk = piece.capture
         yield piece, first, chunk.last
         first = False

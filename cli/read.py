@@ -292,6 +292,7 @@ class _Run:
         from scaptool.chisels.run import run_chisel
         _imports_done()
         return run_chisel(path, self.chisel, self.filter_words, chunk_events=CHUNK_EVENTS,
+                          window=CHUNK_BYTES,
                           buffer_format=self.buffers or "normal", timetype=self.timetype,
                           print_container=self.fmt in ("c", "container"),
                           carry=self.chisel_carry).damage
