@@ -223,10 +223,15 @@ class _Group:
     def _fd_names(self, k, raw, resolved):
         """An fd >= 0 shows the name its thread's table has for it, where it has one."""
         values, valid = self.params[k][1].decode_numbers(raw.buf, raw.offsets, raw.lengths)
-        names = self.data.fd_param_texts.get(k)
-        if names is None:
-            return resolved
-        names = names.gather(self.rows)
+        # looked up for this group's rows only: a filter's few printed rows do not need the
+        # fd text of every parameter of every event of the chunk (EventData.fd_param_texts)
+        asked = np.flatnonzero(valid & (values >= 0))
+        names = pl.Series(values=[None] * len(self.rows), dtype=pl.String)
+        if len(asked):
+            from .fds import fd_state
+            found = fd_state(self.data.capture).resolved_text(self.rows[asked],
+                                                               values[asked].astype(np.int64))
+            names = names.scatter(asked, found)
         use = pl.Series(values=valid & (values >= 0)) & (names != "").fill_null(False)
         if resolved is None:
             return pl.select(pl.when(pl.lit(use)).then(pl.lit(names))).to_series()
