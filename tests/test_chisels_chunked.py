@@ -41,14 +41,13 @@ WITH_CONTAINERS = ["spy_logs", "echo_fds", "stderr", "spy_users", "httplog", "ht
                    "fdcount_by"]
 # the captures every command runs on: HTTP servers and clients, log and syslog writers,
 # containers, shells, procinfo events, many threads
-CAPTURES = ["sysdig-examples-nginx-e3a0456", "sysflow-nginx", "instruqt-svh5-activity",
-            "falco-run-as-user-0-container", "sysdig-examples-example4-1", "sysflow-upload",
-            "libs-curl-google", "sysflow-tcp-client-server"]
+# (the smaller ones of each kind: CI runs every chisel twice on each)
+CAPTURES = ["sysdig-examples-nginx-e3a0456", "falco-run-as-user-0-container",
+            "sysdig-examples-example4-1", "libs-curl-google"]
 # and on every capture of the corpus, one chisel of each kind
-EACH_KIND = [["spy_logs", EXPORT + " 100"], ["echo_fds"], ["spy_users"], ["httplog"],
-             ["scallslower", "0"], ["proc_exec_time"], ["topfiles_bytes"], ["fdcount_by",
-             "proc.name"], ["topprocs_cpu"], ["iobytes"], ["bottlenecks"], ["lsof"],
-             ["ps", "", "evt.type=close"], ["explain", "50", "evt.type=write"]]
+EACH_KIND = [["spy_logs", EXPORT + " 100"], ["echo_fds"], ["httplog"], ["topfiles_bytes"],
+             ["fdcount_by", "proc.name"], ["iobytes"], ["lsof"],
+             ["explain", "50", "evt.type=write"]]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,7 +94,7 @@ def test_every_chisel_by_chunks_prints_what_the_whole_prints(name, tmp_path):
     assert printed > len(EVERY_CHISEL) / 2
 
 
-@pytest.mark.parametrize("name", CAPTURES[:4])
+@pytest.mark.parametrize("name", CAPTURES[:2])
 def test_with_containers_by_chunks(name, tmp_path):
     capture = scap.open(corpus_capture(name))
     for words in EVERY_CHISEL:
@@ -281,8 +280,7 @@ def test_every_builtin_chisel_is_in_the_commands():
     assert _builtin_names() <= {words[0] for words in EVERY_CHISEL}
 
 
-@pytest.mark.parametrize("name", ["falco-run-as-user-0-container", "libs-curl-google",
-                                  "falco-connect-localhost"])
+@pytest.mark.parametrize("name", ["falco-connect-localhost"])
 def test_every_chisel_in_chunks_of_97_events_from_the_environment(name, tmp_path,
                                                                   monkeypatch):
     """SCAPTOOL_CHUNK_EVENTS=97, the capture given by its path as the command line gives it
