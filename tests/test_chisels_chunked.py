@@ -45,8 +45,7 @@ WITH_CONTAINERS = ["spy_logs", "echo_fds", "stderr", "spy_users", "httplog", "ht
 CAPTURES = ["sysdig-examples-nginx-e3a0456", "falco-run-as-user-0-container",
             "sysdig-examples-example4-1", "libs-curl-google"]
 # and on every capture of the corpus, one chisel of each kind
-EACH_KIND = [["spy_logs", EXPORT + " 100"], ["echo_fds"], ["httplog"], ["topfiles_bytes"],
-             ["fdcount_by", "proc.name"], ["iobytes"], ["lsof"],
+EACH_KIND = [["spy_logs", EXPORT + " 100"], ["topfiles_bytes"], ["iobytes"],
              ["explain", "50", "evt.type=write"]]
 
 
