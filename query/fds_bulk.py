@@ -42,19 +42,9 @@ def _ints(capture, name, rows):
     """(values, ok) of the integer param called `name` at `rows`, as _Params.int reads it:
     little-endian signed of 1, 2, 4 or 8 bytes; ok is False where absent or of another size."""
     rows = np.asarray(rows, dtype=np.int64)
-    values = np.zeros(len(rows), dtype=np.int64)
-    ok = np.zeros(len(rows), dtype=bool)
     if not len(rows):
-        return values, ok
-    offsets, lengths, present = F.param_slices_at(capture, name, rows)
-    buf = np.asarray(capture.buffer)
-    for size, dt in ((8, "<i8"), (4, "<i4"), (2, "<i2"), (1, "<i1")):
-        sel = present & (lengths == size)
-        if sel.any():
-            idx = offsets[sel][:, None] + np.arange(size)
-            values[sel] = buf[idx].copy().view(dt).reshape(-1).astype(np.int64)
-            ok[sel] = True
-    return values, ok
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return F.decode_ints(capture, *F.param_slices_at(capture, name, rows))
 
 
 def _texts(capture, name, rows):
