@@ -23,6 +23,7 @@ _PUBLIC = {
     "filter_fields": ("query.api", "filter_fields"),
     "text": ("query.api", "text"),
     "fields": ("query.api", "fields"),
+    "window_mask": ("query.windows", "window_mask"),
     "chisel": ("chisels", "chisel"),
     "Arg": ("chisels", "Arg"),
     "run_chisel": ("chisels.run", "run_chisel"),

@@ -117,9 +117,9 @@ def _read_around(data, stories, half):
         return
     from scaptool.query.chunks import reading_rows
     from scaptool.query.fields import columns_at, lookup
-    from scaptool.query.format import _texts
+    from scaptool.query.format import field_texts
     frame = columns_at(data, _NAMES + ["evt.buffer"], every, printed=True)
-    texts = {n: _texts(frame[n], lookup(n)[0].kind, None) for n in _NAMES}
+    texts = {n: field_texts(frame[n], lookup(n)[0].kind, None) for n in _NAMES}
     buffers = frame["evt.buffer"].to_list()
     at = {int(r): i for i, r in enumerate(every)}
     order = dict(zip(every.tolist(), reading_rows(data, every).tolist()))

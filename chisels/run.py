@@ -142,9 +142,9 @@ class ChiselRun:
     def texts(self, rows, names):
         """The fields as sysdig prints them (text, None where <NA>), one list per name."""
         from scaptool.query.fields import lookup
-        from scaptool.query.format import _texts
+        from scaptool.query.format import field_texts
         frame = self.fields(rows, names)
-        return {n: _texts(frame[n], lookup(n)[0].kind, None) for n in names}
+        return {n: field_texts(frame[n], lookup(n)[0].kind, None) for n in names}
 
     def containers(self, rows):
         """Per row, (container.id, container.name) as sysdig's chisels print them with -pc:

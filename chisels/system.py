@@ -84,17 +84,7 @@ def fd_table(data, row, threads):
     """One row per (thread, fd) of the fd tables at `row`: a thread shares the table of its
     process when it was cloned with CLONE_FILES, so its fds are listed under each thread."""
     from scaptool.query.fds import fd_state
-    state = fd_state(data.capture)
-    versions = state.versions
-    live = versions.filter((pl.col("start") <= row) & (pl.col("end") > row))
-    changes = np.array(state.machine.owner_changes, dtype=np.int64).reshape(-1, 3)
-    changes = changes[changes[:, 1] <= row]
-    owner_of = {}
-    for tid, _, owner in changes[np.argsort(changes[:, 1], kind="stable")].tolist():
-        owner_of[tid] = owner
-    tids = threads["tid"].to_list()
-    owners = pl.DataFrame({"tid": tids, "owner": [owner_of.get(t, t) for t in tids]},
-                          schema={"tid": pl.Int64, "owner": pl.Int64})
+    owners, live = fd_state(data.capture).tables_at(row, threads["tid"].to_list())
     live = _mapped_sockets_as_ipv4(data.capture, _section_of(data.capture, row), live)
     return owners.join(live, on="owner", how="inner", maintain_order="left").sort(
         ["tid", "fd"], maintain_order=True)
@@ -173,7 +163,7 @@ def _fd_frame(data, row, threads, users):
     """The (thread, fd) pairs with their values under catalog field names, for the chisel's
     filter argument and for printing."""
     from scaptool.query.fds import (CLIENT_SOCKETS, L4NAME, ROLE_NONE, SERVER_SOCKETS, TYPECHAR,
-                           _effective_l4, _sanitize)
+                           effective_l4, sanitize_name)
     fds = fd_table(data, row, threads)
     t = threads.select(
         "tid", pl.col("pid").alias("proc.pid"),
@@ -183,12 +173,12 @@ def _fd_frame(data, row, threads, users):
         pl.col("args").alias("proc.args_list"), pl.col("cwd").alias("proc.cwd"))
     out = fds.join(t, on="tid", how="left", maintain_order="left")
     kind = out["type"].cast(pl.Int64).to_numpy() if out.height else np.zeros(0, np.int64)
-    l4 = _effective_l4(out) if out.height else np.zeros(0, np.int64)
+    l4 = effective_l4(out) if out.height else np.zeros(0, np.int64)
     role = out["role"].to_numpy() if out.height else np.zeros(0, np.int64)
     client = np.isin(kind, CLIENT_SOCKETS)
     server = np.isin(kind, SERVER_SOCKETS)
     connected = client & (role != ROLE_NONE)
-    names = [None if n is None else _sanitize(n) for n in out["name"].to_list()]
+    names = [None if n is None else sanitize_name(n) for n in out["name"].to_list()]
     uids = out["uid"].to_list()
     return out.with_columns(
         pl.col("tid").alias("thread.tid"),

@@ -75,11 +75,11 @@ def format_percent(value, timedelta):
 def _key_text(series, kind):
     """The keys as sysdig's Lua chisels hold them: numbers as tostring() prints them,
     everything else (booleans included: true/false) as sysdig renders the field."""
-    from scaptool.query.format import _texts
+    from scaptool.query.format import field_texts
     if series.dtype.is_numeric() and kind not in ("bool", "ip"):
         values = [None if v is None else lua_number(v) for v in series.to_list()]
     else:
-        values = _texts(series, kind, None)
+        values = field_texts(series, kind, None)
     return pl.Series(series.name, values, dtype=pl.String)
 
 

@@ -70,7 +70,7 @@ def slice_mask(capture, *, tids=(), pids=(), names=(), start=None, end=None, fil
     if filter_text:
         keep &= filter_mask(capture, filter_text, data)
     if around:
-        from scaptool.chisels.dump import window_mask
+        from scaptool.query.windows import window_mask
         if moments is None:
             moments = around_moments(capture, around, data)
         keep &= window_mask(capture, moments, window_ms)

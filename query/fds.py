@@ -111,13 +111,13 @@ EINPROGRESS = 115
 def _event_facts():
     """Per event id (numpy arrays of 65536): 0.29.3 flags (libs flags for newer ids), the
     handler kind of the fd state machine, and the typechar used when an event has no fd."""
-    old, new = eventtable.sysdig_0293(), eventtable.libs()
+    new = eventtable.libs()
     flags = np.zeros(65536, dtype=np.int64)
     kind = np.zeros(65536, dtype=np.int16)
     nullchar = np.full(65536, "o", dtype="<U1")
+    flags[:len(new)] = sysdig0293.per_type("flags")
     for i in range(len(new)):
-        info = old[i] if i < len(old) else new[i]
-        flags[i] = info.flags
+        # the handler is chosen by the current name (0.29.3's tables name a few ids otherwise)
         name = new[i].name
         key = _KINDS.get((name, new[i].direction))
         if key is not None:
@@ -198,7 +198,7 @@ def _text(raw):
     return raw.decode("utf-8", "replace")
 
 
-def _sanitize(text):
+def sanitize_name(text):
     """sysdig's sanitize_string: keep printable characters (and UTF-8 beyond ASCII)."""
     return "".join(c for c in text if c.isprintable() or ord(c) > 127) if text else text
 
@@ -455,6 +455,7 @@ class FdState:
         self.stored = self._stored_enters()
         self.ipv4_interfaces = _ipv4_interfaces(capture)
         self._version_texts = None
+        self._sorted_versions = None
         self._build()
 
     def _stored_enters(self):
@@ -920,18 +921,39 @@ class FdState:
         fds = np.asarray(fds, dtype=np.int64)
         if not len(rows) or not len(self.versions):
             return np.full(len(rows), -1, dtype=np.int64)
-        q = pl.DataFrame({"q": np.arange(len(rows)), "row": rows, "owner": self.owner[rows],
-                          "fd": fds}).sort("row")
-        vv = self.versions.with_row_index("vid").select(
-            pl.col("vid").cast(pl.Int64), pl.col("owner"), pl.col("fd"),
-            pl.col("start").alias("row"), pl.col("end")).sort("row")
-        j = q.join_asof(vv, on="row", by=["owner", "fd"], strategy="backward",
-                                  check_sortedness=False)
-        ok = j["vid"].is_not_null() & (j["row"] < j["end"])
-        vid = j.select(pl.when(ok).then(pl.col("vid")).otherwise(-1)).to_series().to_numpy()
-        out = np.full(len(rows), -1, dtype=np.int64)
-        out[j["q"].to_numpy()] = vid
+        order = np.argsort(rows, kind="stable")
+        q = pl.DataFrame({"row": rows[order], "owner": self.owner[rows[order]],
+                          "fd": fds[order]})
+        j = q.join_asof(self._versions_by_start(), on="row", by=["owner", "fd"],
+                        strategy="backward", check_sortedness=False)
+        vid = j.select(pl.when(pl.col("row") < pl.col("end")).then(pl.col("vid"))
+                       .fill_null(-1)).to_series().to_numpy()
+        out = np.empty(len(rows), dtype=np.int64)
+        out[order] = vid
         return out
+
+    def _versions_by_start(self):
+        """The version table sorted by start row, with each version's index: made once, for
+        every lookup (the table does not change once built)."""
+        if self._sorted_versions is None:
+            self._sorted_versions = self.versions.with_row_index("vid").select(
+                pl.col("vid").cast(pl.Int64), pl.col("owner"), pl.col("fd"),
+                pl.col("start").alias("row"), pl.col("end")).sort("row")
+        return self._sorted_versions
+
+    def tables_at(self, row, tids):
+        """The fd tables as they are after event `row`: (a frame of each of `tids` and the
+        owner of the table it uses, the fd versions live at that row with their owner). A
+        thread cloned with CLONE_FILES uses its process's table."""
+        live = self.versions.filter((pl.col("start") <= row) & (pl.col("end") > row))
+        changes = np.array(self.machine.owner_changes, dtype=np.int64).reshape(-1, 3)
+        changes = changes[changes[:, 1] <= row]
+        owner_of = {}
+        for tid, _, owner in changes[np.argsort(changes[:, 1], kind="stable")].tolist():
+            owner_of[tid] = owner
+        owners = pl.DataFrame({"tid": list(tids), "owner": [owner_of.get(t, t) for t in tids]},
+                              schema={"tid": pl.Int64, "owner": pl.Int64})
+        return owners, live
 
     def resolved_text(self, rows, fds):
         """evt.info's resolution of fd values: ``<typechar l4char>name`` of fd V as the
@@ -953,7 +975,7 @@ def _render_versions(texts, vid):
 
 
 def _version_texts(versions):
-    l4 = pl.Series("l4", _effective_l4(versions), dtype=pl.Int64)
+    l4 = pl.Series("l4", effective_l4(versions), dtype=pl.Int64)
     texts = pl.DataFrame({"type": versions["type"], "l4": l4, "name": versions["name"]}).select(
         pl.concat_str(
             pl.lit("<"),
@@ -967,11 +989,11 @@ def _version_texts(versions):
 
 
 def sanitized(expr):
-    """_sanitize as an expression: ASCII control characters go, everything else stays."""
+    """sanitize_name as an expression: ASCII control characters go, everything else stays."""
     return expr.str.replace_all(r"[\x00-\x1f\x7f]", "")
 
 
-def _effective_l4(versions):
+def effective_l4(versions):
     """sinsp_fdinfo_t::get_l4proto: a connected-socket type without a role yet (a fresh
     socket()) reports no protocol unless it is raw; non-sockets have none."""
     t = versions["type"].to_numpy().astype(np.int64)
@@ -1364,7 +1386,7 @@ def _fd_column_parts(capture):
                                            "sport": pl.Int64, "dip": pl.String,
                                            "dport": pl.Int64, "l4proto": pl.Int8,
                                            "role": pl.Int8})
-    v = v.with_columns(pl.Series("l4proto", _effective_l4(v), dtype=pl.Int8))
+    v = v.with_columns(pl.Series("l4proto", effective_l4(v), dtype=pl.Int8))
     got = v.select("type", "name", "sip", "sport", "dip", "dport", "l4proto", "role")[safe]
     frame = pl.DataFrame({
         "row": rows,

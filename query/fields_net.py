@@ -83,7 +83,7 @@ def socket_entries(data):
     vid = state.lookup(rows, shown)
     versions = state.versions
     if len(versions):
-        v = versions.with_columns(pl.Series("l4", fds._effective_l4(versions), dtype=pl.Int64))
+        v = versions.with_columns(pl.Series("l4", fds.effective_l4(versions), dtype=pl.Int64))
         got = v.select(pl.col("type").cast(pl.Int64), "name", "sip",
                        pl.col("sport").cast(pl.Int64), "dip", pl.col("dport").cast(pl.Int64),
                        pl.col("role").cast(pl.Int64), "l4", "start", "owner", "fd",

@@ -6,6 +6,8 @@ events of those writes included), as sysdig forgets a decoded message at the nex
 import numpy as np
 import polars as pl
 
+from scaptool.scap.columns import constant_series
+
 from . import syslog
 from .field_catalog import field
 
@@ -19,7 +21,7 @@ def _syslog_field(name, type_, kind, description, dtype, values):
     """A field whose value on each decoded write is values(decoded frame)."""
     def compute(data, arg):
         frame = syslog.decoded(data.capture)
-        out = pl.repeat(None, len(data), dtype=dtype, eager=True).alias(name)
+        out = constant_series(None, len(data), dtype, name)
         if len(frame):
             out = out.scatter(frame["row"].to_numpy(), values(frame).cast(dtype))
         return out

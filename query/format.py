@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from scaptool.scap.codecs import bytebuf_text
+from scaptool.scap.columns import constant_series
 
 from .field_common import first_timestamp
 from .field_catalog import FormatError  # noqa: F401 - (raised here, and by fields)
@@ -58,8 +59,9 @@ def parse_format(text):
     return Format(tuple(parts), show_missing)
 
 
-def _texts(series, kind, bytebuf_limit):
-    """A field's values as printed text (None where missing), as a list."""
+def field_texts(series, kind, bytebuf_limit=None):
+    """A field's values as sysdig prints them (None where missing), as a list: kind is the
+    field's kind (fields.lookup(name)[0].kind); bytebuf_limit cuts byte buffers (None: whole)."""
     return _text_column(series, kind, bytebuf_limit).to_list()
 
 
@@ -135,7 +137,7 @@ def format_column(data, fmt, rows, bytebuf_limit=80, previous=None):
     names = list(columns)
     if not names:
         text = "".join(fmt.parts)
-        return pl.repeat(text, len(rows), dtype=pl.String, eager=True).alias("line")
+        return constant_series(text, len(rows), name="line")
     frame = pl.DataFrame([columns[n].alias(f"c{i}") for i, n in enumerate(names)],
                          height=len(rows))
     pieces = []
@@ -244,7 +246,7 @@ def json_column(data, fmt, rows, bytebuf_limit=None, previous=None):
         return pl.Series("line", [], dtype=pl.String)
     keys = sorted(columns)
     if not keys:
-        return pl.repeat("{}", len(rows), dtype=pl.String, eager=True).alias("line")
+        return constant_series("{}", len(rows), name="line")
     frame = pl.DataFrame([columns[k].alias(f"c{i}") for i, k in enumerate(keys)],
                          height=len(rows))
     pieces = [pl.lit("{")]

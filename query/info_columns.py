@@ -17,7 +17,7 @@ import polars as pl
 from scaptool.scap.codec_columns import NoStateColumns, Raw, render_column
 from scaptool.scap import sysdig0293
 from scaptool.scap.codecs import AT_FDCWD, IntCodec
-from scaptool.scap.columns import binary_view, polars_series
+from scaptool.scap.columns import binary_view, constant_series, polars_series
 from scaptool.scap.eventtable import DYN_TABLES, PT
 from scaptool.scap.row_params import RowParams
 
@@ -65,20 +65,23 @@ def rendered_texts(data, what, arg, rows):
     which = None
     if what == "evt.arg":
         which = int(arg) if arg is not None and arg.isdigit() else arg
-    out = pl.repeat(None if what == "evt.arg" else "", n, dtype=pl.String, eager=True)
+    out = constant_series(None if what == "evt.arg" else "", n)
     fallback = np.zeros(n, dtype=bool)
     types = data.headers.type[rows].astype(np.int64)
     if what == "evt.info":
         fallback |= _syslog_candidates(data, rows, types)
     order = np.argsort(types, kind="stable")
     bounds = np.flatnonzero(np.diff(types[order])) + 1
+    groups = []
     for positions in np.split(order, bounds):
         if not len(positions):
             continue
         etype = int(types[positions[0]])
         if etype >= sysdig0293.EVENT_MAX or (etype in GENERIC and what != "evt.arg"):
             continue
-        group = _Group(data, renderer, rows[positions], etype)
+        groups.append((positions, _Group(data, renderer, rows[positions], etype)))
+    _resolve_fds(data, [g for _, g in groups])
+    for positions, group in groups:
         fallback[positions] |= group.fallback
         text = group.info() if what != "evt.arg" else group.arg(which)
         if text is not None:
@@ -108,6 +111,33 @@ def _syslog_candidates(data, rows, types):
     return maybe & np.isin(rows, found)
 
 
+def _resolve_fds(data, groups):
+    """The names of every fd parameter >= 0 of every group, looked up in the fd tables in one
+    go (one as-of join for the chunk, not one per group and parameter)."""
+    asked = []   # (group, k, positions in the group, values)
+    for group in groups:
+        for k in range(int(group.count.max()) if len(group.rows) else 0):
+            if group.params[k][0].type != PT.FD:
+                continue
+            values, valid = group.params[k][1].decode_numbers(
+                group.buf, group.offsets[:, k], group.lengths[:, k])
+            at = np.flatnonzero(valid & (values >= 0) & (group.count > k))
+            group.fd_names[k] = (values, valid, None)
+            if len(at):
+                asked.append((group, k, at, values[at].astype(np.int64)))
+    if not asked:
+        return
+    from .fds import fd_state
+    found = fd_state(data.capture).resolved_text(
+        np.concatenate([g.rows[at] for g, _, at, _ in asked]),
+        np.concatenate([v for _, _, _, v in asked]))
+    start = 0
+    for group, k, at, _ in asked:
+        values, valid, _ = group.fd_names[k]
+        group.fd_names[k] = (values, valid, (at, found.slice(start, len(at))))
+        start += len(at)
+
+
 class _Group:
     """Events of one type: their parameters as text columns, rendered on first use."""
 
@@ -128,6 +158,8 @@ class _Group:
         self.state = GroupState(data, rows, renderer.bytebuf_limit, renderer._users,
                                 renderer._groups)
         self._texts = {}
+        # k -> (values, valid, (positions, names) or None): _resolve_fds fills it
+        self.fd_names = {}
 
     def raw(self, k):
         return Raw(self.buf, self.offsets[:, k], self.lengths[:, k])
@@ -222,16 +254,21 @@ class _Group:
 
     def _fd_names(self, k, raw, resolved):
         """An fd >= 0 shows the name its thread's table has for it, where it has one."""
-        values, valid = self.params[k][1].decode_numbers(raw.buf, raw.offsets, raw.lengths)
-        # looked up for this group's rows only: a filter's few printed rows do not need the
+        if k in self.fd_names:
+            values, valid, found = self.fd_names[k]
+        else:
+            values, valid = self.params[k][1].decode_numbers(raw.buf, raw.offsets, raw.lengths)
+            at = np.flatnonzero(valid & (values >= 0))
+            found = None
+            if len(at):
+                from .fds import fd_state
+                found = (at, fd_state(self.data.capture).resolved_text(
+                    self.rows[at], values[at].astype(np.int64)))
+        # looked up for the rows rendered only: a filter's few printed rows do not need the
         # fd text of every parameter of every event of the chunk (EventData.fd_param_texts)
-        asked = np.flatnonzero(valid & (values >= 0))
-        names = pl.Series(values=[None] * len(self.rows), dtype=pl.String)
-        if len(asked):
-            from .fds import fd_state
-            found = fd_state(self.data.capture).resolved_text(self.rows[asked],
-                                                               values[asked].astype(np.int64))
-            names = names.scatter(asked, found)
+        names = constant_series(None, len(self.rows))
+        if found is not None:
+            names = names.scatter(found[0], found[1])
         use = pl.Series(values=valid & (values >= 0)) & (names != "").fill_null(False)
         if resolved is None:
             return pl.select(pl.when(pl.lit(use)).then(pl.lit(names))).to_series()
@@ -257,7 +294,7 @@ class _Group:
         if not len(at):
             return None
         state = self.data.state
-        base = pl.Series(values=[None] * len(at), dtype=pl.String)
+        base = constant_series(None, len(at))
         cwd = at[use_cwd[at]]
         if len(cwd):
             base = base.scatter(np.flatnonzero(use_cwd[at]), state.cwds(self.rows[cwd]))
@@ -269,7 +306,7 @@ class _Group:
             base = base.scatter(np.flatnonzero(~use_cwd[at]), dirs)
         paths = polars_series("path", binary_view(self.buf, raw.offsets[at], size[at]))
         joined = _per_distinct_pair(base, paths, Renderer._relative_to)
-        return pl.repeat(None, n, dtype=pl.String, eager=True).scatter(at, joined)
+        return constant_series(None, n).scatter(at, joined)
 
     def _dirfd(self, k, param):
         """(use the cwd, dirfd or -1) per row, from the parameter FSRELPATH names."""

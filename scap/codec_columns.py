@@ -23,7 +23,7 @@ from . import byte_columns as bc
 from .codecs import (AT_FDCWD, PPM_AF_INET, ByteBufCodec, Codec, DynCodec, ErrnoCodec,
                      FdCodec, FdListCodec, IntCodec, NotRenderedInt, AbstimeCodec, PidCodec,
                      SockAddrCodec, SockTupleCodec, StringCodec, codec_for, _DOTTED)
-from .columns import binary_view, gather_le, polars_series
+from .columns import binary_view, constant_series, gather_le, polars_series
 from .eventtable import DYN_TABLES, PF, PT
 
 
@@ -56,11 +56,11 @@ class NoStateColumns:
     groups = None
 
     def comm_of_pid(self, positions, pids):
-        return pl.Series(values=[None] * len(positions), dtype=pl.String)
+        return constant_series(None, len(positions))
 
     def fd_typechar(self, positions, fds):
         """The type char of fd fds[i] in the table of row positions[i], null where unknown."""
-        return pl.Series(values=[None] * len(positions), dtype=pl.String)
+        return constant_series(None, len(positions))
 
     def subset(self, positions):
         return self
@@ -81,7 +81,7 @@ def render_column(codec, param, raw, ctx=None, previous=None):
 # -- helpers ------------------------------------------------------------------------------------
 
 def _constant(text, n, dtype=pl.String):
-    return pl.repeat(text, n, dtype=dtype, eager=True).alias("")
+    return constant_series(text, n, dtype)
 
 
 def _spread(n, where, values, default):
@@ -103,8 +103,9 @@ def per_distinct(values, render):
     distinct, inverse = np.unique(np.asarray(values), return_inverse=True)
     pairs = [render(v) for v in distinct.tolist()]
     inverse = inverse.reshape(-1)
-    text = pl.Series(values=[p[0] for p in pairs], dtype=pl.String).gather(inverse)
-    resolved = pl.Series(values=[p[1] for p in pairs], dtype=pl.String).gather(inverse)
+    # (indexing, not Series.gather: that runs a query per call)
+    text = pl.Series(values=[p[0] for p in pairs], dtype=pl.String)[inverse]
+    resolved = pl.Series(values=[p[1] for p in pairs], dtype=pl.String)[inverse]
     return text, resolved
 
 

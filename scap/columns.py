@@ -128,3 +128,10 @@ def polars_series(name, array):
     """A polars Series named `name` over the pyarrow array `array` (no copy)."""
     import polars as pl
     return pl.Series(values=_ArrowArray(array)).alias(name)
+
+
+def constant_series(value, n, dtype=None, name=""):
+    """A Series of n copies of `value` (None: nulls). Not pl.repeat, which runs a query for
+    each call: the renderers ask for thousands of small ones per chunk."""
+    import polars as pl
+    return pl.Series(name, [value], dtype=dtype or pl.String).new_from_index(0, n)

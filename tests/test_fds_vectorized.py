@@ -197,8 +197,8 @@ NAMES = st.lists(st.one_of(st.none(), st.text(alphabet="/ab.\n\x00\x1f\x7f\u00e9
 @settings(max_examples=300, deadline=None)
 @given(values=NAMES)
 def test_name_expressions_as_python(values):
-    from scaptool.query.fds import _basename, _dirname, _sanitize, basename, dirname, sanitized
+    from scaptool.query.fds import _basename, _dirname, sanitize_name, basename, dirname, sanitized
     column = pl.Series("x", values, dtype=pl.String)
-    for expr, python in ((dirname, _dirname), (basename, _basename), (sanitized, _sanitize)):
+    for expr, python in ((dirname, _dirname), (basename, _basename), (sanitized, sanitize_name)):
         got = pl.select(expr(pl.lit(column))).to_series().to_list()
         assert got == [python(v) for v in values], python.__name__

@@ -291,3 +291,33 @@ def test_fields_lists_the_catalog_with_frame_dtypes():
     assert catalog["name"].to_list() == list(FIELDS)
     row = catalog.filter(pl.col("name") == "evt.time").row(0, named=True)
     assert row["type"] == "CHARBUF" and row["dtype"] == str(pl.Datetime("ns", "UTC"))
+
+
+# -- one face: the command line and the chisels use what a notebook user can ---------------------
+
+def _private_query_imports(path):
+    """(line, name) of every private name a file imports from scaptool.query."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("scaptool.query"):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("_")]
+    return found
+
+
+def test_cli_and_chisels_import_no_private_name_of_the_query_package():
+    offenders = [f"{p.relative_to(ROOT)}:{line} {name}"
+                 for folder in ("cli", "chisels") for p in sorted((ROOT / folder).rglob("*.py"))
+                 for line, name in _private_query_imports(p)]
+    assert offenders == []
+
+
+def test_window_mask_keeps_the_moments_thread_within_the_range():
+    with scaptool.open(FIXTURE) as capture:
+        frame = scaptool.frame(capture, ["evt.rawtime", "thread.tid"])
+        ts, tid = frame.row(len(frame) // 2)
+        kept = frame.filter(pl.Series(scaptool.window_mask(capture, [(ts, tid)], 1)))
+        assert len(kept) >= 1
+        assert set(kept["thread.tid"].to_list()) == {tid}
+        assert kept["evt.rawtime"].is_between(ts - 1_000_000, ts + 1_000_000).all()
+        on_thread = frame.filter(pl.col("thread.tid") == tid)
+        assert len(kept) < len(on_thread)
