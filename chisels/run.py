@@ -171,7 +171,10 @@ class ChiselRun:
         if not _rereadable(self.source):
             raise ChiselError("a chisel that reads its capture again says so (rereads)")
         from scaptool.query.chunks import event_data_chunks
-        return event_data_chunks(self.source, chunk_size(self.chunk_events),
+        source = self.source
+        if getattr(source, "spooled", False):   # a live stream, copied as it was read
+            source = source.path
+        return event_data_chunks(source, chunk_size(self.chunk_events),
                                  window=getattr(self, "window", None), **self.options)
 
     def stop(self):
@@ -312,6 +315,9 @@ def _opened(source):
     from scaptool.scap.capture import Capture
     if isinstance(source, Capture):
         return source
+    if getattr(source, "ended", False) and hasattr(source, "capture_read"):
+        # a live stream (scap.live.stream), read to its end already
+        return source.capture_read()
     if isinstance(source, (str, os.PathLike)) and not _a_stream(source):
         return scap.open(source)   # (what is not there, or not a file: the error it gives)
     import shutil
@@ -354,6 +360,8 @@ def _rereadable(source):
     from scaptool.scap.capture import Capture
     if isinstance(source, Capture):
         source = source.path
+    if getattr(source, "spooled", False):
+        return True   # a live stream that keeps a copy of itself (scap.live.stream)
     if not isinstance(source, (str, os.PathLike)):
         return False
     try:

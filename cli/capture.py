@@ -1,8 +1,11 @@
 """`scaptool capture`: a live capture of this machine with the libbpf helper (scap.live).
 
-    scaptool capture -w out.scap [-s SNAPLEN] [-d 5s] [-n N] [-p PID] [-- COMMAND ...]
+    scaptool capture -w out.scap [-s SNAPLEN] [-d 5s] [-n N] [-p PID] [FILTER] [-- COMMAND ...]
 
-Without -w the events are printed as they arrive, in `scaptool -r`'s default format.
+Without -w the events are printed as they arrive, in `scaptool -r`'s default format. Words
+before `--` are a filter (sysdig's language): only matching events are printed or written
+(with -F, the events that change state too, so that names resolve in the file); a command to
+run and capture comes only after `--`.
 """
 import os
 import re
@@ -24,7 +27,22 @@ def parse_duration(text):
     return float(m.group(1)) * _UNITS[m.group(2) or ""]
 
 
-@click.command("capture", context_settings={"ignore_unknown_options": False})
+class _CommandAfterDashes(click.Command):
+    """Words after `--` are the command to run, those before it the filter: click's own
+    parsing drops the `--` and would mix the two."""
+
+    def parse_args(self, ctx, args):
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["scaptool.command"] = args[cut + 1:]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx):
+        return super().collect_usage_pieces(ctx) + ["[-- COMMAND ARGS...]"]
+
+
+@click.command("capture", cls=_CommandAfterDashes)
 @click.option("-w", "--write", "out", metavar="OUT",
               help="Write the capture to this file; without it, print events as they come.")
 @click.option("-s", "--snaplen", type=int, default=80, show_default=True, metavar="LEN",
@@ -41,12 +59,21 @@ def parse_duration(text):
                    "process of the machine (for captures to share).")
 @click.option("--ring-kib", type=int, default=8192, show_default=True,
               help="Size of the kernel ring buffer, KiB (a power of two).")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-F", "--fatfile", is_flag=True,
+              help="With a filter: also keep the events that change state (flagged so that "
+                   "readers use them without showing them).")
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
 def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_procs,
-            ring_kib, command):
-    """Capture system calls live (root, kernel BTF). With `-- COMMAND ARGS...`, run COMMAND and
-    capture it and its children until it exits."""
+            ring_kib, fatfile, filter_words):
+    """Capture system calls live (root, kernel BTF), the events matching FILTER if one is
+    given. With `-- COMMAND ARGS...`, run COMMAND and capture it and its children until it
+    exits."""
     from scaptool.scap import live
+    command = click.get_current_context().meta.get("scaptool.command") or ()
+    if filter_words:
+        _filtered(out, snaplen, duration, numevents, pid, also, switch, ring_kib, fatfile,
+                  filter_words, command)
+        return
     if command and pid:
         raise click.UsageError("give either -p PID or a command, not both")
     options = dict(snaplen=snaplen, duration=parse_duration(duration) if duration else None,
@@ -67,6 +94,21 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
         click.echo("scaptool: the ring buffer overflowed; try a larger --ring-kib", err=True)
     if stats.get("interrupted"):
         sys.exit(130)
+
+
+def _filtered(out, snaplen, duration, numevents, pid, also, switch, ring_kib, fatfile,
+              filter_words, command):
+    """A filter: the events go through the reading engine, as `scaptool FILTER` live does."""
+    if pid or also or switch or command:
+        raise click.UsageError("a filter cannot be combined with -p, -P, -S or a command yet: "
+                               "give the process in the filter (proc.pid=N)")
+    from scaptool.query.api import filter_expr
+    filter_expr(" ".join(filter_words))   # a wrong filter fails before capturing
+    from . import live, read
+    run = read._Run(out, False, False, False, None, False, None, False, "h", numevents, None,
+                    filter_words)
+    seconds = parse_duration(duration) if duration else None
+    live.read_live(run, snaplen=snaplen, seconds=seconds, fatfile=fatfile, ring_kib=ring_kib)
 
 
 def _print_live(options):

@@ -23,12 +23,17 @@ EXAMPLES = (
     ("List the chisels, then run one", "scaptool -cl; scaptool -r trace.scap -c spy_logs"),
     ("Tell what the thread behind each matching log line did around it",
      'scaptool -r trace.scap -c explain "evt.buffer contains error"'),
+    ("Show every line written to a log file on this machine, as it is written (root)",
+     "scaptool -c spy_logs"),
+    ("Record this machine's syslog messages, with what names them, to a capture (root)",
+     "scaptool -F -w trace.scap evt.is_syslog=true"),
     ("Describe a capture", "scaptool info trace.scap"),
     ("Keep 2 s from 10 s after the start", "scaptool slice trace.scap -w part.scap "
      "--from 10s --to 12s"),
 )
 
 USAGE = (("scaptool", "[-r FILE] [OPTIONS] [FILTER]..."), ("scaptool", "COMMAND [ARGS]..."))
+# (without -r, the default command reads this machine live: cli/live.py)
 
 
 def read_context(group, ctx):

@@ -114,8 +114,10 @@ def cli():
 
     Without a command, the arguments are sysdig's: `scaptool -r FILE [options] [filter]`
     reads FILE and prints its events, or the events that match the filter (the sysdig/Falco
-    filter language), as sysdig 0.29.3 prints them; -c runs a chisel on them instead. The
-    other commands do what sysdig has no option for.
+    filter language), as sysdig 0.29.3 prints them; -c runs a chisel on them instead.
+    Without -r, the same options read this machine live (as root, through a libbpf helper
+    built on first use) until Ctrl+C, -M or -n. The other commands do what sysdig has no
+    option for.
     """
 
 

@@ -25,16 +25,18 @@ ENVIRONMENT = (
                  "them)."),
     ("SCAPTOOL_DEBUG", "When set, an internal error ends with Python's traceback instead of "
                        "a one-line message."),
-    ("SCAPTOOL_HELPER_DIR", "Where `scaptool capture` builds and keeps its live-capture "
-                            "helper, instead of the cache directory below."),
+    ("SCAPTOOL_HELPER_DIR", "Where live reading (no -r) and `scaptool capture` build and "
+                            "keep the live-capture helper, instead of the cache directory "
+                            "below."),
     ("XDG_CACHE_HOME", "The cache directory's parent, instead of ~/.cache."),
     ("_SCAPTOOL_COMPLETE", "Set by the shell completion scripts when they ask scaptool "
                            "for completions; not for users."),
 )
 
 FILES = (
-    ("~/.cache/scaptool/helper-*/", "The live-capture helper of `scaptool capture`, built on "
-                                    "first use (one directory per version of its sources)."),
+    ("~/.cache/scaptool/helper-*/", "The live-capture helper of live reading and `scaptool "
+                                    "capture`, built on first use (one directory per version "
+                                    "of its sources)."),
 )
 
 COMPLETION = ("`scaptool completion bash`, `zsh` or `fish` prints the script that makes the "

@@ -63,8 +63,14 @@ def _write_lines(lines):
 @click.option("-n", "--numevents", type=int, metavar="N",
               help="Stop after N events (hidden ones count, as in sysdig).")
 @click.option("-s", "--snaplen", type=int, metavar="LEN",
-              help="Accepted for sysdig compatibility: it sets the capture snaplen, so it "
-                   "changes nothing when reading a file.")
+              help="Live: the bytes of each I/O buffer to capture (default 80). Reading a "
+                   "file it changes nothing (the file's buffers are what they are).")
+@click.option("-M", "--seconds", "seconds", type=float, metavar="SECONDS",
+              help="Live: stop after this many seconds.")
+@click.option("-F", "--fatfile", is_flag=True,
+              help="With -w and a filter: also write the events left out that change state "
+                   "(processes, fds), flagged so that readers use them without showing them; "
+                   "names then resolve in the file. Always so when reading a file.")
 @click.option("-l", "--list", "list_fields", is_flag=True,
               help="List the fields filters and formats can use, with types and descriptions.")
 @click.option("-L", "--list-events", is_flag=True,
@@ -80,8 +86,9 @@ def _write_lines(lines):
                    "standard error instead, once a run has taken a second.")
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
 def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
-         numevents, snaplen, list_fields, list_events, chisel_name, chisel_info, filter_words):
-    """Read a capture the way `sysdig -r` does."""
+         numevents, snaplen, seconds, fatfile, list_fields, list_events, chisel_name,
+         chisel_info, filter_words):
+    """Read a capture the way `sysdig -r` does; without -r, read this machine live."""
     if chisel_name == "l":  # sysdig's -cl is -c with the name "l"
         from scaptool import chisels
         click.echo(chisels.listing(), nl=False)
@@ -98,8 +105,6 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         from scaptool.scap.eventtable import format_event_list, sysdig_0293
         click.echo(format_event_list(sysdig_0293()), nl=False)
         return
-    if not paths:
-        raise click.UsageError("no capture to read: give one with -r FILE")
     if out:
         from scaptool.scap.writer import check_output
         check_output(out, paths)   # before anything is read
@@ -112,6 +117,10 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
     warnings.simplefilter("ignore", scap.ScapWarning)
     run = _Run(out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
                numevents, chisel, filter_words)
+    if not paths:
+        from . import live
+        live.read_live(run, snaplen=snaplen, seconds=seconds, fatfile=fatfile)
+        return
     damage = None
     try:
         for path in paths:
@@ -146,12 +155,15 @@ class _Run:
         self.chisel, self.filter_words = chisel, filter_words
         self.counts = None
         self.writer = None
+        self.keep_state = True   # -w with a filter: the events that change state too
         self.chisel_carry = {}
+        self.live = False        # reading this machine: output flushed as it comes
 
     def read(self, path):
         """Read one capture; returns the error that ended it early, or None."""
         started = time.perf_counter()
-        _watch_progress(path)   # sysdig's -P lines end with each capture
+        if not self.live:
+            _watch_progress(path)   # sysdig's -P lines end with each capture
         if self.chisel is None and (self.filter_words or self.numevents is not None
                                     or not (self.quiet or self.out)):
             damage, events = self._read_in_chunks(path)
@@ -212,6 +224,8 @@ class _Run:
                 writer.add(chunk, rows)
             elif not self.quiet:
                 _print_events(data, rows, self.fmt, self.as_json, terminal)
+                if self.live:
+                    sys.stdout.flush()
             if self.summary:
                 from scaptool.query.summary import capture_summary_counts
                 counts = capture_summary_counts(chunk, own if rows is None else rows)
@@ -283,7 +297,8 @@ class _Run:
         """Where -w's events go: one file for every capture read, opened with the first."""
         if self.writer is None:
             from scaptool.scap.rewrite import CaptureWriter
-            self.writer = CaptureWriter(self.out, compress=self.compress)
+            self.writer = CaptureWriter(self.out, compress=self.compress,
+                                        keep_state=self.keep_state)
         return self.writer
 
     def _run_chisel(self, path):

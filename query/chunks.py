@@ -324,27 +324,71 @@ def event_data_chunks(source, events=DEFAULT_CHUNK_EVENTS, *, max_wait_ms="pipes
     memory = reading.memory
     items = iter(reader)
     carry = None
+    uncollected = given_up = 0   # events and chunks given up since the last collection
     item = _next(items, reading)
+    # From a file, a chunk is handed out once the reader has the next item: whether the
+    # section goes on, or the reading ends there (chunk.last), is known then. From a pipe the
+    # next item may be a while coming (a live capture hands a chunk out as soon as it goes
+    # quiet), so a chunk goes out at once, as continuing; where the stream then ends, an
+    # empty chunk follows, the last one, for what is done at the end (a chisel's table).
+    ahead = reader.from_file
+    previous = None
     while item is not None:
         if not isinstance(item, EventChunk):
             carry = None   # a section starts: its state comes from its header blocks
             item = _next(items, reading)
             continue
-        following = _next(items, reading)
-        continues = isinstance(following, EventChunk)
+        if ahead:
+            following = _next(items, reading)
+            continues = isinstance(following, EventChunk)
+        else:
+            following, continues = _UNREAD, True
         chunk = ChunkCapture(item, carry, continues, path=reader.path,
                              compressed=bool(reader.compressed))
         chunk.last = following is None   # nothing follows it in the reading
-        item = following
+        previous = item
         data = EventData(chunk, memory=memory, **options)
         yield data
         _remember(data, memory)
         carry = _advance(chunk, data) if continues else None
         # a chunk's objects refer to each other (caches keyed by it, lookups holding it):
-        # collect them now, before the next chunk, or memory would grow with the capture
+        # collect them before the next chunk, or memory would grow with the capture. Small
+        # chunks (a live stream hands one out as soon as it goes quiet) are collected a
+        # quarter chunk's worth of events, or eight chunks, at a time: a collection costs
+        # 5-25 ms whatever the chunk.
+        uncollected += len(chunk)
+        given_up += 1
         chunk.release()
         del chunk, data
-        gc.collect()
+        if uncollected >= events // 4 or given_up >= 8:
+            gc.collect()
+            uncollected = given_up = 0
+        item = following if ahead else _next(items, reading)
+    if not ahead and previous is not None and carry is not None:
+        # the stream ended after a chunk handed out as continuing: the empty last one
+        chunk = ChunkCapture(_emptied(previous), carry, False, path=reader.path,
+                             compressed=bool(reader.compressed))
+        chunk.last = True
+        data = EventData(chunk, memory=memory, **options)
+        yield data
+        chunk.release()
+
+
+_UNREAD = object()   # (the next item of a stream, not read yet)
+
+
+def _emptied(events):
+    """An EventChunk of no events, where `events` ends (the empty last chunk of a stream)."""
+    from scaptool.scap.stream import EventChunk
+    end = len(events.buffer)
+    layout = Layout([], events.layout.event_offsets4[:0], events.layout.event_kinds[:0], 0,
+                    None, None if events.layout.event_types is None else
+                    events.layout.event_types[:0])
+    headers = events.headers.take(slice(0, 0))
+    headers.buffer = events.buffer[end:]
+    return EventChunk(events.section, events.buffer[end:], events.offset + end, layout,
+                      headers, events.first_event + len(events),
+                      events.first_in_section + len(events))
 
 
 def _next(items, reading):

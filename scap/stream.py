@@ -80,6 +80,12 @@ class StreamReader:
         self._started = True
         return self._items()
 
+    @property
+    def from_file(self):
+        """Is the source a regular file (not a pipe, socket or terminal)? Known once reading
+        has begun (True before)."""
+        return self._src is None or self._src.regular
+
     def close(self):
         """Close what the reader opened (a path; its own file object over an fd)."""
         if self._src is not None:

@@ -106,7 +106,7 @@ def test_help_lists_the_commands_with_their_descriptions(help_page):
     ("read", "Usage: scaptool read [OPTIONS] [FILTER]..."),
     ("info", "Usage: scaptool info [OPTIONS] FILE"),
     ("slice", "Usage: scaptool slice [OPTIONS] IN"),
-    ("capture", "Usage: scaptool capture [OPTIONS] [COMMAND]..."),
+    ("capture", "Usage: scaptool capture [OPTIONS] [FILTER]... [-- COMMAND ARGS...]"),
     ("completion", "Usage: scaptool completion [OPTIONS] {bash|zsh|fish}"),
 ])
 def test_commands_keep_their_own_help(command, usage):

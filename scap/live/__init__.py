@@ -114,13 +114,20 @@ def _fork_gated(command):
 
 class LiveCapture:
     """A running capture. start() returns once the helper has attached its probes (a command
-    is started then, so its first syscall is captured); wait() returns its statistics."""
+    is started then, so its first syscall is captured); wait() returns its statistics.
+
+    `out`: a path, or the write end of a pipe (a file descriptor) for a reader of the events
+    as they come (scap.live.stream). Into a pipe the helper writes events only: the section
+    header and metadata blocks are then left in `header_bytes`, for the reader to read first.
+    `syscalls`: the names of the system calls to capture (None: all of them)."""
 
     def __init__(self, out, *, snaplen=80, duration=None, max_events=None, pid=None,
                  command=None, switch=False, ring_kib=8192, exclude=(), header=True,
                  verbose=False, also_pids=(), list_all_processes=True,
-                 raw_tracepoints=False):
-        self.out = os.fspath(out)
+                 raw_tracepoints=False, syscalls=None):
+        self.out = out if isinstance(out, int) else os.fspath(out)
+        self.syscalls = None if syscalls is None else sorted(syscalls)
+        self.header_bytes = b""
         self.snaplen = snaplen
         self.duration = duration
         self.max_events = max_events
@@ -151,19 +158,27 @@ class LiveCapture:
             self.child, release = _fork_gated(self.command)
             self.pid = self.child
         try:
+            to_pipe = isinstance(self.out, int)
             if self.header:
-                from scaptool.scap.writer import Writer
                 from . import host
                 # the helper is not started yet; our own process is left out of the list
                 only = None
                 if not self.list_all_processes:
                     only = host.descendants([p for p in (self.pid, *self.also_pids) if p])
-                with Writer(self.out) as w:
+                if to_pipe:
+                    w = _BlockBytes()
+                else:
+                    from scaptool.scap.writer import Writer
+                    w = Writer(self.out)
+                with w:
                     w.write_section_header()
                     host.write_header(w, skip_pids=(os.getpid(),) if not self.command else (),
                                       only_pids=only)
-            args = [str(binary), "-w", self.out, "-s", str(self.snaplen),
-                    "-b", str(self.ring_kib)]
+                if to_pipe:
+                    self.header_bytes = w.value()
+            # (a pipe: the helper opens it anew through /dev/fd, as the same number)
+            args = [str(binary), "-w", f"/dev/fd/{self.out}" if to_pipe else self.out,
+                    "-s", str(self.snaplen), "-b", str(self.ring_kib)]
             if self.header:
                 args.append("-a")
             if self.duration:
@@ -182,12 +197,15 @@ class LiveCapture:
                 args.append("-v")
             if self.raw_tracepoints:
                 args.append("-T")
+            if self.syscalls is not None:
+                args += ["-e", ",".join(self.syscalls) or "none"]
             # the helper writes a byte to `ready` once its probes are attached
             ready_r, ready_w = os.pipe()
             args += ["-r", str(ready_w)]
             # its own process group: a terminal's ^C reaches us, and we stop it cleanly
-            self.helper = subprocess.Popen(args, stderr=subprocess.PIPE, pass_fds=(ready_w,),
-                                           start_new_session=True)
+            self.helper = subprocess.Popen(
+                args, stderr=subprocess.PIPE, start_new_session=True,
+                pass_fds=(ready_w, self.out) if to_pipe else (ready_w,))
             os.close(ready_w)
             with os.fdopen(ready_r, "rb", buffering=0) as ready:
                 attached = ready.read(1) == b"x"
@@ -257,6 +275,30 @@ class LiveCapture:
         if self.child_status is not None:
             self.stats["command_status"] = os.waitstatus_to_exitcode(self.child_status)
         return self.stats
+
+
+class _BlockBytes:
+    """The Writer calls host.write_header makes, collected in memory (for a pipe)."""
+
+    def __init__(self):
+        from scaptool.scap.writer import SECTION_HEADER, frame_block
+        self._header, self._frame = SECTION_HEADER, frame_block
+        self._parts = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def write_section_header(self):
+        self._parts.append(self._header)
+
+    def write_block(self, block_type, body):
+        self._parts.append(self._frame(block_type, body))
+
+    def value(self):
+        return b"".join(self._parts)
 
 
 def _parse_stats(text):

@@ -66,6 +66,7 @@ static struct {
 	int raw_only;                     /* -T: skip tp_btf, use the raw tracepoints */
 	char **command;
 	int verbose;
+	const char *only;                 /* -e: the syscalls to capture, by name (NULL: all) */
 } opt = { .snaplen = 80, .ring_kib = 8192, .release_fd = -1 };
 
 static volatile sig_atomic_t stop_requested;
@@ -112,7 +113,7 @@ static size_t npend, pend_cap;
 static u64 seq_counter;
 static u64 max_ts_seen;
 
-#define HOLD_NS 20000000ull       /* records this much older than the newest are in order */
+#define HOLD_NS 5000000ull        /* records this much older than the clock are in order */
 
 static void write_all(const void *buf, size_t len)
 {
@@ -170,7 +171,14 @@ static int limit_reached(void)
 /* Write every held block older than the hold window (all of them when `all`). */
 static void flush_blocks(int all)
 {
-	u64 cutoff = all ? UINT64_MAX : (max_ts_seen > HOLD_NS ? max_ts_seen - HOLD_NS : 0);
+	/* a record is in order once the clock (not only the newest record) is HOLD_NS past
+	 * it: on a quiet machine the last record must not wait for another one to come */
+	u64 newest = clock_ns(CLOCK_BOOTTIME) + epoch_offset;
+	u64 cutoff;
+
+	if (newest < max_ts_seen)
+		newest = max_ts_seen;
+	cutoff = all ? UINT64_MAX : (newest > HOLD_NS ? newest - HOLD_NS : 0);
 	static u8 *outbuf;
 	static size_t outcap;
 	size_t outlen = 0, keep = 0, i;
@@ -1445,6 +1453,8 @@ static struct helper *load(int use_btf, u32 self)
 	return skel;
 }
 
+static int named(const char *list, const char *name);
+
 static void fill_rules(struct helper *skel)
 {
 	int fd = bpf_map__fd(skel->maps.rules);
@@ -1452,7 +1462,9 @@ static void fill_rules(struct helper *skel)
 
 	for (u32 nr = 0; nr < NSYSCALLS; nr++) {
 		memset(&r, 0, sizeof(r));
-		r.on = 1;               /* every syscall: at least the generic event */
+		/* every syscall (at least the generic event), or with -e the ones named: what a
+		 * command does not need is never sent, so a busy machine sends less */
+		r.on = opt.only == NULL || (nr < NATIVE_MAX && named(opt.only, syscall_names[nr].name));
 		for (size_t i = 0; i < sizeof(sc_defs) / sizeof(sc_defs[0]); i++) {
 			if (sc_defs[i].nr != (int)nr)
 				continue;
@@ -1471,6 +1483,27 @@ static void fill_rules(struct helper *skel)
 	}
 }
 
+/* Is `name` one of the comma-separated names of `list`? */
+static int named(const char *list, const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return 0;
+	len = strlen(name);
+	for (const char *p = list; *p; ) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n == len && !strncmp(p, name, n))
+			return 1;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -1482,6 +1515,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: scaptool-helper -w OUT [-a] [-s SNAPLEN] [-d SECONDS] [-n EVENTS] [-p PID]\n"
 		"                       [-P PID]... [-x PID]... [-b RING_KIB] [-S] [-T] [-r FD] [-v]\n"
+		"                       [-e SYSCALL,...]\n"
 		"                       [-- COMMAND...]\n"
 		"  -w OUT      capture file (appended to with -a, which expects its metadata blocks)\n"
 		"  -s SNAPLEN  bytes of I/O buffers to keep (default 80)\n"
@@ -1491,6 +1525,7 @@ static void usage(void)
 		"  -x PID      never capture this process (a reader of the capture, say)\n"
 		"  -b KIB      ring buffer size (power of two, default 8192)\n"
 		"  -S          also capture context switches\n"
+		"  -e NAMES    capture only these system calls (comma-separated names)\n"
 		"  -T          attach with raw tracepoints only (the fallback when tp_btf fails)\n"
 		"  -r FD       after attaching, write a byte to FD and close it (tells a caller\n"
 		"              that capture has begun)\n"
@@ -1509,7 +1544,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = {};
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
 
-	while ((c = getopt_long(argc, argv, "+w:as:d:n:p:P:x:b:Sr:vTh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+w:as:d:n:p:P:x:b:Sr:vTe:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'w': opt.out = optarg; break;
 		case 'a': opt.append = 1; break;
@@ -1530,6 +1565,7 @@ int main(int argc, char **argv)
 		case 'r': opt.release_fd = atoi(optarg); break;
 		case 'v': opt.verbose = 1; break;
 		case 'T': opt.raw_only = 1; break;
+		case 'e': opt.only = optarg; break;
 		default: usage();
 		}
 	}

@@ -1,0 +1,139 @@
+"""sysdig's invocations without -r: this machine read live, through the same engine as a file.
+
+    scaptool -c spy_logs                 scaptool proc.name=nginx        scaptool -j -n 100
+    scaptool -F -w trace.scap evt.is_syslog=true                scaptool -M 10 -w all.scap
+
+The libbpf helper (scap.live) writes the events into a pipe that the chunked reader of files
+reads too (scap.live.stream): filters, formats and chisels work as they do on a file, and a
+chunk is handed out as soon as the pipe has been quiet for a moment, so lines show as events
+happen. Ctrl+C (or SIGTERM), -M or -n end the capture cleanly: the helper drains its buffer,
+and what was seen is printed, written, or summed up in the chisel's table. `-w FILE` with no
+filter writes straight from the helper into the file, without Python in the way.
+"""
+import os
+import sys
+import tempfile
+
+import click
+
+
+# What the kernel side sends is cut to what the command needs, so that a busy machine's
+# other system calls never cost a record (scap.live: the helper's -e). Every command needs the
+# calls that build sysdig's state: processes, working directories, users, and the fd tables
+# that give fd.name (the fds open before the capture come from the metadata blocks).
+STATE_SYSCALLS = frozenset("""
+    clone clone3 fork vfork execve execveat exit exit_group chdir fchdir getcwd
+    open openat openat2 creat close dup dup2 dup3 fcntl socket socketpair connect accept
+    accept4 bind listen getsockopt shutdown pipe pipe2 eventfd eventfd2 signalfd signalfd4
+    timerfd_create inotify_init inotify_init1 epoll_create epoll_create1 userfaultfd
+    memfd_create setuid setgid setresuid setresgid setsid setrlimit getrlimit prlimit64
+""".split())
+WRITE_SYSCALLS = frozenset("write writev pwrite64 pwritev pwritev2 sendto sendmsg "
+                           "sendmmsg".split())
+READ_SYSCALLS = frozenset("read readv pread64 preadv preadv2 recvfrom recvmsg "
+                          "recvmmsg".split())
+# chisels that look at these calls only (the others see every system call)
+CHISEL_SYSCALLS = {
+    "spy_logs": WRITE_SYSCALLS,
+    "spy_syslog": WRITE_SYSCALLS,
+    "topfiles_bytes": WRITE_SYSCALLS | READ_SYSCALLS,
+    "echo_fds": WRITE_SYSCALLS | READ_SYSCALLS,
+    "spy_file": WRITE_SYSCALLS | READ_SYSCALLS,
+}
+
+
+def syscalls_needed(run):
+    """The system calls the kernel side sends for this command (None: all of them)."""
+    if run.chisel is None:
+        return None
+    needed = CHISEL_SYSCALLS.get(run.chisel.name)
+    return None if needed is None else sorted(STATE_SYSCALLS | needed)
+
+
+class LiveError(click.ClickException):
+    """Live reading cannot start here: one line saying why and what to do."""
+
+    def show(self, file=None):
+        click.echo(f"scaptool: {self.message}", err=True)
+
+
+def read_live(run, *, snaplen=None, seconds=None, fatfile=False, ring_kib=None):
+    """Read this machine live for `run` (cli.read._Run): its output, filter, chisel, -n."""
+    from scaptool.scap import live
+    _check_can_run()
+    options = dict(snaplen=snaplen or 80, duration=seconds, max_events=run.numevents,
+                   syscalls=syscalls_needed(run))
+    if ring_kib:
+        options["ring_kib"] = ring_kib
+    try:
+        if run.out and not (run.filter_words or run.compress or run.chisel or run.summary):
+            stats = _write_directly(run, options)
+        else:
+            stats = _read_stream(run, options, fatfile)
+    except live.LiveCaptureError as e:
+        raise LiveError(str(e)) from None
+    if stats and stats.get("drops"):
+        click.echo(f"scaptool: {stats['drops']} events were dropped: the kernel's buffer "
+                   "filled faster than they were read (a busier machine than the reader "
+                   "keeps up with)", err=True)
+
+
+def _check_can_run():
+    from scaptool.scap import live
+    problems = live.run_problems()
+    if problems:
+        raise LiveError("reading this machine live needs " + " and ".join(problems)
+                        + ": run as root, or read a capture with -r FILE")
+    try:
+        live.helper_path(build=True)
+    except live.LiveCaptureError as e:
+        raise LiveError(str(e).splitlines()[0]) from None
+
+
+def _read_stream(run, options, fatfile):
+    from scaptool.scap.live.stream import LiveStream, stop_on_signals
+    spool = False
+    if run.chisel is not None:
+        from scaptool.chisels.run import take_arguments
+        args, _ = take_arguments(run.chisel, run.filter_words)
+        spool = run.chisel.reads_again(args)   # (spy_logs' export reads it again at the end)
+    run.live = True
+    run.keep_state = fatfile   # sysdig's -w keeps the matching events only, unless -F
+    # lines go out as they are made, not when a block of output fills
+    sys.stdout.reconfigure(line_buffering=True)
+    stream = LiveStream(spool=spool, **options)
+    with stream:
+        stop_on_signals(stream)
+        try:
+            damage = run.read(stream)
+        except BaseException:
+            run.abort()
+            raise
+    run.finish()
+    if damage is not None:
+        click.echo(f"scaptool: {damage}", err=True)
+        sys.exit(1)
+    return stream.stats
+
+
+def _write_directly(run, options):
+    """-w FILE of every event: the helper writes the file itself (a temporary name, renamed
+    into place at the end, as every writer of ours does)."""
+    from scaptool.scap import live
+    from scaptool.scap.live.stream import stop_on_signals
+    target = os.path.abspath(run.out)
+    fd, tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=os.path.dirname(target))
+    os.close(fd)
+    try:
+        capture = live.LiveCapture(tmp, **options).start()
+        stop_on_signals(capture)
+        stats = capture.wait()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return stats

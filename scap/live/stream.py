@@ -1,0 +1,190 @@
+"""This machine's events as a stream: the helper writes into a pipe, the engine reads it.
+
+    with LiveStream(snaplen=80) as events:      # root; the helper attached on entry
+        for chunk in StreamReader(events):      # (query.chunks: event_data_chunks(events))
+            ...
+        # ends when stop() was called (Ctrl+C), the duration passed or the count was reached
+
+The stream is an unbuffered binary file object: the section header and the metadata blocks
+(made in Python before the helper starts, kept in memory: a machine's process list is bigger
+than a pipe holds), then the helper's event blocks as it writes them, a poll cycle at a time.
+It ends when the helper exits, having drained its ring buffer into the pipe. A reader too slow
+for the machine makes the helper wait on the pipe and the kernel's ring buffer fill: what is
+lost then is counted (stats["drops"]), never silently.
+
+With `spool`, everything read is also copied into a temporary file, so that a chisel that
+reads its capture again at the end (spy_logs' export, explain) finds it there: `path` names
+that file once the stream has ended.
+"""
+import io
+import os
+import signal
+import tempfile
+
+from . import LiveCapture, LiveCaptureError
+
+__all__ = ["LiveStream", "LiveCaptureError"]
+
+# What errors name the stream by, where a file would be named by its path.
+NAME = "<live capture>"
+
+
+class LiveStream(io.RawIOBase):
+    """The running capture as a readable stream (see the module's docstring). Options are
+    LiveCapture's (snaplen, duration, max_events, pid, command, switch, ring_kib, syscalls,
+    ...); `spool`: keep a copy of the stream in a temporary file (`path` once it ended)."""
+
+    name = NAME
+
+    def __init__(self, spool=False, **options):
+        super().__init__()
+        self._options = options
+        self._capture = None
+        self._read_fd = None
+        self._head = b""
+        self.header_bytes = b""
+        self._spool = tempfile.NamedTemporaryFile(prefix="scaptool-live-", suffix=".scap",
+                                                  delete=False) if spool else None
+        self.spooled = spool
+        self.ended = False
+        self.stats = None
+        self._stopping = False
+
+    # -- the capture -------------------------------------------------------------------------
+    def start(self):
+        read_fd, write_fd = os.pipe()
+        try:
+            self._capture = LiveCapture(write_fd, **self._options).start()
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            self._drop_spool()
+            raise
+        # the helper holds the pipe's write end now; ours goes, so that the stream ends
+        # when the helper does
+        os.close(write_fd)
+        self._read_fd = read_fd
+        self._head = self.header_bytes = self._capture.header_bytes
+        return self
+
+    def stop(self):
+        """Ask the helper to stop: it drains what is left into the pipe and exits, and the
+        stream then ends (reading goes on until it does)."""
+        if self._capture is not None and not self._stopping:
+            self._stopping = True
+            self._capture.stop()
+
+    def finish(self):
+        """Stop, wait for the helper and return its statistics (events, drops, ...). The
+        stream's unread events are given up (a reader that stopped early, -n)."""
+        if self._capture is None:
+            return self.stats
+        self.stop()
+        if self._read_fd is not None:
+            # the helper may be waiting for room in the pipe: read on, into nothing
+            os.set_blocking(self._read_fd, False)
+            while self._capture.running():
+                try:
+                    if not os.read(self._read_fd, 1 << 16):
+                        break
+                except BlockingIOError:
+                    import time
+                    time.sleep(0.01)
+        try:
+            self.stats = self._capture.wait()
+        finally:
+            self._capture = None
+        return self.stats
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        try:
+            self.finish()
+        finally:
+            self.close()
+        return False
+
+    # -- the stream --------------------------------------------------------------------------
+    def readable(self):
+        return True
+
+    def fileno(self):
+        if self._read_fd is None:
+            raise ValueError("the live stream is not started")
+        return self._read_fd
+
+    def readinto(self, view):
+        if self._head:
+            n = min(len(self._head), len(view))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+        else:
+            if self._read_fd is None:
+                return 0
+            while True:
+                try:
+                    n = os.readv(self._read_fd, [view])
+                    break
+                except InterruptedError:
+                    continue
+            if n == 0:
+                self.ended = True
+        if self._spool is not None and n:
+            self._spool.write(view[:n])
+            if self.ended:
+                self._spool.flush()
+        elif self._spool is not None and self.ended:
+            self._spool.flush()
+        return n
+
+    @property
+    def path(self):
+        """The spooled copy of everything read (once the stream has ended), else None."""
+        if self._spool is None or not self.ended:
+            return None
+        self._spool.flush()
+        return self._spool.name
+
+    def capture_read(self):
+        """What was read, as an opened scap.Capture: the spooled copy, or without one the
+        header blocks alone (for a reader that got no events: none came)."""
+        from scaptool import scap
+        if self.path is not None:
+            capture = scap.open(self.path)
+        else:
+            with tempfile.NamedTemporaryFile(prefix="scaptool-live-", suffix=".scap") as f:
+                f.write(self.header_bytes)
+                f.flush()
+                capture = scap.open(f.name)
+                capture.buffer   # (read now, while the file is there)
+        capture.path = NAME
+        return capture
+
+    def close(self):
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
+        self._drop_spool()
+        super().close()
+
+    def _drop_spool(self):
+        if self._spool is not None:
+            self._spool.close()
+            try:
+                os.unlink(self._spool.name)
+            except FileNotFoundError:
+                pass
+            self._spool = None
+
+
+def stop_on_signals(stream):
+    """Make Ctrl+C (SIGINT) and SIGTERM stop the capture cleanly instead of raising in the
+    middle of the reader: the helper drains, the stream ends, and everything seen so far is
+    printed or written. A second Ctrl+C interrupts at once."""
+    def stopping(signum, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        stream.stop()
+    signal.signal(signal.SIGINT, stopping)
+    signal.signal(signal.SIGTERM, stopping)
