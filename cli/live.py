@@ -28,17 +28,28 @@ STATE_SYSCALLS = frozenset("""
     timerfd_create inotify_init inotify_init1 epoll_create epoll_create1 userfaultfd
     memfd_create setuid setgid setresuid setresgid setsid setrlimit getrlimit prlimit64
 """.split())
-WRITE_SYSCALLS = frozenset("write writev pwrite64 pwritev pwritev2 sendto sendmsg "
-                           "sendmmsg".split())
-READ_SYSCALLS = frozenset("read readv pread64 preadv preadv2 recvfrom recvmsg "
-                          "recvmmsg".split())
-# chisels that look at these calls only (the others see every system call)
+WRITE_SYSCALLS = ("write", "writev", "pwrite64", "pwritev", "pwritev2", "sendto", "sendmsg",
+                  "sendmmsg")
+READ_SYSCALLS = ("read", "readv", "pread64", "preadv", "preadv2", "recvfrom", "recvmsg",
+                 "recvmmsg")
+
+
+def _on(calls, kinds):
+    """The helper's -e entries for these calls when their fd (first argument) is of these
+    kinds: f a regular file, s a socket, o anything else (a pipe, a device...)."""
+    return {f"{call}:{kinds}" for call in calls}
+
+
+# chisels that look at these calls only (the others see every system call). A log file is
+# a regular file: writes to pipes, terminals, /dev/null and sockets never leave the kernel
+# for spy_logs; syslog goes through a socket; sysdig's "file" I/O is that of any fd opened
+# by path (/dev/null's too), so topfiles_bytes keeps all but sockets.
 CHISEL_SYSCALLS = {
-    "spy_logs": WRITE_SYSCALLS,
-    "spy_syslog": WRITE_SYSCALLS,
-    "topfiles_bytes": WRITE_SYSCALLS | READ_SYSCALLS,
-    "echo_fds": WRITE_SYSCALLS | READ_SYSCALLS,
-    "spy_file": WRITE_SYSCALLS | READ_SYSCALLS,
+    "spy_logs": _on(WRITE_SYSCALLS, "f"),
+    "spy_syslog": _on(WRITE_SYSCALLS, "s"),
+    "topfiles_bytes": _on(WRITE_SYSCALLS + READ_SYSCALLS, "fo"),
+    "echo_fds": set(WRITE_SYSCALLS + READ_SYSCALLS),
+    "spy_file": set(WRITE_SYSCALLS + READ_SYSCALLS),
 }
 
 
@@ -66,12 +77,17 @@ def read_live(run, *, snaplen=None, seconds=None, fatfile=False, ring_kib=None):
     if ring_kib:
         options["ring_kib"] = ring_kib
     try:
-        if run.out and not (run.filter_words or run.compress or run.chisel or run.summary):
+        if run.out and run.out != "-" and \
+                not (run.filter_words or run.compress or run.chisel or run.summary):
             stats = _write_directly(run, options)
         else:
             stats = _read_stream(run, options, fatfile)
     except live.LiveCaptureError as e:
         raise LiveError(str(e)) from None
+    if run.verbose and stats:
+        # sysdig -v's statistics at the end of a live capture
+        click.echo(f"Driver Events:{stats.get('sent', 0)}\nDriver Drops:{stats['drops']}\n"
+                   f"Captured Events: {stats['events']}", err=True)
     if stats and stats.get("drops"):
         click.echo(f"scaptool: {stats['drops']} events were dropped: the kernel's buffer "
                    "filled faster than they were read (a busier machine than the reader "

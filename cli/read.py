@@ -35,11 +35,13 @@ def _write_lines(lines):
 
 @click.command("read")
 @click.option("-r", "--read", "paths", metavar="FILE", multiple=True,
-              help="Read events from this capture (plain or gzip-compressed). Several -r "
+              help="Read events from this capture (plain or gzip-compressed; -: standard "
+                   "input). Without -r, this machine is read live (root). Several -r "
                    "read their captures one after the other, as sysdig does: each numbered "
                    "and with state of its own, -S counting them all; -w writes them all.")
 @click.option("-w", "--write", "out", metavar="OUT",
-              help="Write the events to a capture in the current format instead of printing.")
+              help="Write the events to a capture in the current format instead of printing "
+                   "(-: to standard output).")
 @click.option("-z", "--compress", is_flag=True, help="With -w: write a gzip-compressed capture.")
 @click.option("-S", "--summary", is_flag=True,
               help="Print the event summary (counts by event type) when the capture ends.")
@@ -105,6 +107,8 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         from scaptool.scap.eventtable import format_event_list, sysdig_0293
         click.echo(format_event_list(sysdig_0293()), nl=False)
         return
+    # `-r -` reads standard input (a pipe from `scaptool -w -`, say)
+    paths = tuple("/dev/stdin" if path == "-" else path for path in paths)
     if out:
         from scaptool.scap.writer import check_output
         check_output(out, paths)   # before anything is read
@@ -173,9 +177,9 @@ class _Run:
             damage = self._run_chisel(path)
             _progress_done()
             return damage
-        if self.verbose:
+        if self.verbose and not self.live:
             # sysdig -v ends each capture with its statistics on stderr; a file has no
-            # driver counters
+            # driver counters (live, cli/live.py prints the helper's)
             elapsed = time.perf_counter() - started
             click.echo("Driver Events:0\nDriver Drops:0\nSuppressed by Comm:0\n"
                        f"Elapsed time: {elapsed:.3f}, Captured Events: {events}, "
@@ -222,6 +226,8 @@ class _Run:
                     rows &= filter_mask(chunk, filter_text, data)
             if writer is not None:
                 writer.add(chunk, rows)
+                if self.live and self.out == "-":
+                    sys.stdout.buffer.flush()   # (a reader of the pipe waits for it)
             elif not self.quiet:
                 _print_events(data, rows, self.fmt, self.as_json, terminal)
                 if self.live:
@@ -269,6 +275,8 @@ class _Run:
                     numbered = max(numbered, int(numbers.max()))
                 if writer is not None:
                     writer.add(chunk)
+                    if self.live and self.out == "-":
+                        sys.stdout.buffer.flush()   # (a reader of the pipe waits for it)
                 if self.summary:
                     from scaptool.query.summary import capture_summary_counts
                     counts = capture_summary_counts(chunk)

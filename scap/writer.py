@@ -36,11 +36,25 @@ class Event(NamedTuple):
     flags: int = 0
 
 
+# The path that means standard output (`-w -`): written as it comes, nothing to rename.
+STDOUT = "-"
+
+
 class Writer:
-    """Writes one capture file. Use as a context manager; nothing is visible until close()."""
+    """Writes one capture file. Use as a context manager; nothing is visible until close().
+    The path "-" is standard output, written as the capture is made."""
 
     def __init__(self, path, compress=False):
         self.path = os.fspath(path)
+        self.events_written = 0
+        if self.path == STDOUT:
+            import sys
+            self._tmp = None
+            raw = sys.stdout.buffer
+            self._file = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") \
+                if compress else raw
+            self._raw = raw
+            return
         check_output(self.path)
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
@@ -154,11 +168,15 @@ class Writer:
         if self._file is not self._raw:
             self._file.close()
         self._raw.flush()
+        if self._tmp is None:   # standard output: nothing to rename
+            return
         os.fsync(self._raw.fileno())
         self._raw.close()
         os.replace(self._tmp, self.path)
 
     def abort(self):
+        if self._tmp is None:   # standard output: what went out stays out
+            return
         try:
             if self._file is not self._raw:
                 self._file.close()
@@ -173,6 +191,8 @@ def check_output(path, inputs=()):
     exist or cannot be written, a directory, or one of the captures being read (writing it
     would replace the input, which the events still come from)."""
     path = os.fspath(path)
+    if path == STDOUT:
+        return
     directory = os.path.dirname(path)
     if directory and not os.path.isdir(directory):
         raise WriteError(f"no such directory: {directory}", path=path)

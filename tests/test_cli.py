@@ -195,3 +195,23 @@ def test_asyncio_stand_ins_give_way_to_the_real_package():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, env=ENV)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"True\n"
+
+
+def test_write_to_standard_output_and_read_from_standard_input(tmp_path):
+    """-w - writes the capture to standard output, as -w FILE would write the file, and
+    -r - reads one from standard input."""
+    source = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
+        "php-database-error-live.scap"
+    command = [sys.executable, "-m", "scaptool", "-r", str(source)]
+    env = dict(os.environ, TZ="UTC", LC_ALL="C")
+    subprocess.run(command + ["-w", str(tmp_path / "file.scap"), "proc.name=php"], check=True,
+                   env=env)
+    piped = subprocess.run(command + ["-w", "-", "proc.name=php"], capture_output=True,
+                           check=True, env=env).stdout
+    assert piped == (tmp_path / "file.scap").read_bytes()
+    back = subprocess.run([sys.executable, "-m", "scaptool", "-r", "-"], input=piped,
+                          capture_output=True, check=True, env=env).stdout
+    direct = subprocess.run([sys.executable, "-m", "scaptool", "-r",
+                             str(tmp_path / "file.scap")], capture_output=True, check=True,
+                            env=env).stdout
+    assert back == direct and b" php (" in back

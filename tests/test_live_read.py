@@ -383,3 +383,38 @@ def test_not_root_gets_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert "needs root privileges" in err and "-r FILE" in err
+
+
+def test_live_to_standard_output_into_a_reader_of_standard_input(tmp_path):
+    """scaptool -w - | scaptool -r - -c spy_logs: a live capture through a pipe."""
+    log = tmp_path / "piped.log"
+    writer = subprocess.Popen(SCAPTOOL + ["-w", "-"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=ENV, cwd=tmp_path)
+    _RUNNING.append(writer)
+    reader = subprocess.Popen(SCAPTOOL + ["-r", "-", "-c", "spy_logs"], stdin=writer.stdout,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                              cwd=tmp_path)
+    _RUNNING.append(reader)
+    writer.stdout.close()
+    time.sleep(3)
+    appender(log)(7)
+    time.sleep(1)
+    writer.send_signal(signal.SIGINT)
+    out, err = reader.communicate(timeout=60)
+    assert writer.wait(60) == 0
+    assert reader.returncode == 0, err
+    assert f"{COMM} {log} line 7 of the story" in out.decode()
+
+
+def test_live_compressed_write(tmp_path):
+    """-z -w: a gzip capture that sysdig reads."""
+    run = Live(["-z", "-w", "live.scap.gz"], tmp_path)
+    time.sleep(3)
+    appender(tmp_path / "z.log")(1)
+    time.sleep(0.5)
+    run.interrupt()
+    data = (tmp_path / "live.scap.gz").read_bytes()
+    assert data[:2] == b"\x1f\x8b"
+    shown = subprocess.run([require_tool("sysdig"), "-r", str(tmp_path / "live.scap.gz")],
+                           capture_output=True, text=True, env=ENV, check=True).stdout
+    assert "z.log" in shown

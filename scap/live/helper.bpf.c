@@ -138,6 +138,23 @@ static __always_inline struct file *fd_file(struct task_struct *task, s64 fd)
 	return f;
 }
 
+/* Is the fd one of these kinds (FDK_*)? An fd that is not there (closed meanwhile) is: the
+ * record goes to user space, which knows what to make of it. */
+static __always_inline bool fd_of_kind(s64 fd, u8 kinds)
+{
+	struct file *f = fd_file((struct task_struct *)bpf_get_current_task(), fd);
+	u16 mode;
+
+	if (!f)
+		return true;
+	mode = BPF_CORE_READ(f, f_inode, i_mode) & 0170000;
+	if (mode == 0100000)
+		return kinds & FDK_FILE;
+	if (mode == 0140000)
+		return kinds & FDK_SOCKET;
+	return kinds & FDK_OTHER;
+}
+
 static __always_inline u32 fill_sock(u8 *dst, struct task_struct *task, s64 fd)
 {
 	struct sock_info *si = (struct sock_info *)dst;
@@ -492,6 +509,10 @@ static __always_inline int handle(u32 kind, long id, long ret, u64 a0, u64 a1, u
 	key = id;
 	r = bpf_map_lookup_elem(&rules, &key);
 	if (!r || !r->on)
+		return 0;
+	/* a command that wants, say, writes to files only: the others never leave the kernel
+	 * (checked at enter and exit alike, so both halves of a call go, or neither) */
+	if (r->fd_kinds && !fd_of_kind((s64)a0, r->fd_kinds))
 		return 0;
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&scratch, &cpu);

@@ -1453,7 +1453,7 @@ static struct helper *load(int use_btf, u32 self)
 	return skel;
 }
 
-static int named(const char *list, const char *name);
+static int named(const char *list, const char *name, unsigned char *fd_kinds);
 
 static void fill_rules(struct helper *skel)
 {
@@ -1464,7 +1464,8 @@ static void fill_rules(struct helper *skel)
 		memset(&r, 0, sizeof(r));
 		/* every syscall (at least the generic event), or with -e the ones named: what a
 		 * command does not need is never sent, so a busy machine sends less */
-		r.on = opt.only == NULL || (nr < NATIVE_MAX && named(opt.only, syscall_names[nr].name));
+		r.on = opt.only == NULL || (nr < NATIVE_MAX && named(opt.only, syscall_names[nr].name,
+								   &r.fd_kinds));
 		for (size_t i = 0; i < sizeof(sc_defs) / sizeof(sc_defs[0]); i++) {
 			if (sc_defs[i].nr != (int)nr)
 				continue;
@@ -1483,20 +1484,29 @@ static void fill_rules(struct helper *skel)
 	}
 }
 
-/* Is `name` one of the comma-separated names of `list`? */
-static int named(const char *list, const char *name)
+/* Is `name` one of the comma-separated entries of `list`? An entry is a name, or
+ * name:KINDS where KINDS are letters of the kinds of fd (its first argument) the call is
+ * captured for: f regular file, s socket, o anything else; they go into *fd_kinds. */
+static int named(const char *list, const char *name, unsigned char *fd_kinds)
 {
 	size_t len;
 
+	*fd_kinds = 0;
 	if (!name)
 		return 0;
 	len = strlen(name);
 	for (const char *p = list; *p; ) {
 		const char *end = strchr(p, ',');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *colon = memchr(p, ':', n);
+		size_t word = colon ? (size_t)(colon - p) : n;
 
-		if (n == len && !strncmp(p, name, n))
+		if (word == len && !strncmp(p, name, word)) {
+			for (const char *k = colon ? colon + 1 : p + n; k < p + n; k++)
+				*fd_kinds |= *k == 'f' ? FDK_FILE : *k == 's' ? FDK_SOCKET :
+					     *k == 'o' ? FDK_OTHER : 0;
 			return 1;
+		}
 		if (!end)
 			break;
 		p = end + 1;
@@ -1525,7 +1535,8 @@ static void usage(void)
 		"  -x PID      never capture this process (a reader of the capture, say)\n"
 		"  -b KIB      ring buffer size (power of two, default 8192)\n"
 		"  -S          also capture context switches\n"
-		"  -e NAMES    capture only these system calls (comma-separated names)\n"
+		"  -e NAMES    capture only these system calls (comma-separated names; name:fso\n"
+		"              only when the first argument is an fd of a regular file, socket, other)\n"
 		"  -T          attach with raw tracepoints only (the fallback when tp_btf fails)\n"
 		"  -r FD       after attaching, write a byte to FD and close it (tells a caller\n"
 		"              that capture has begun)\n"

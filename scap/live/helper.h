@@ -52,12 +52,18 @@ enum blob_kind {
 	K_MAX,
 };
 
+/* kinds of file an fd may be (struct rule's fd_kinds), from its inode's mode */
+#define FDK_FILE 1      /* regular file */
+#define FDK_SOCKET 2
+#define FDK_OTHER 4     /* pipe, character or block device, directory, ... */
+
 struct rule {
 	unsigned char kind[2][MAX_BLOBS];   /* [0] enter, [1] exit */
 	unsigned char a[2][MAX_BLOBS];
 	unsigned short b[2][MAX_BLOBS];
 	unsigned char on;                   /* 0: not captured at all */
-	unsigned char pad[7];
+	unsigned char fd_kinds;             /* nonzero: only if arg 0's fd is of these FDK_* */
+	unsigned char pad[6];
 };
 
 struct rec {
