@@ -77,8 +77,8 @@ def read_live(run, *, snaplen=None, seconds=None, fatfile=False, ring_kib=None):
     if ring_kib:
         options["ring_kib"] = ring_kib
     try:
-        if run.out and run.out != "-" and \
-                not (run.filter_words or run.compress or run.chisel or run.summary):
+        if run.out and run.out != "-" and not (run.filter_words or run.compress or run.chisel
+                                               or run.summary or run.rotation):
             stats = _write_directly(run, options)
         else:
             stats = _read_stream(run, options, fatfile)

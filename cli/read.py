@@ -69,6 +69,15 @@ def _write_lines(lines):
                    "file it changes nothing (the file's buffers are what they are).")
 @click.option("-M", "--seconds", "seconds", type=float, metavar="SECONDS",
               help="Live: stop after this many seconds.")
+@click.option("-C", "--file-size", "file_size", type=float, metavar="SIZE_MB",
+              help="Live, with -w: a new file once the current one holds SIZE_MB million "
+                   "bytes (OUT0, OUT1, ...).")
+@click.option("-G", "--seconds-per-file", "file_seconds", type=float, metavar="SECONDS",
+              help="Live, with -w: a new file every SECONDS (OUT through strftime when it "
+                   "holds a % format, else OUT0, OUT1, ...).")
+@click.option("-W", "--limit", "file_limit", type=int, metavar="COUNT",
+              help="With -C: at most COUNT files, reused from the first; with -G: stop once "
+                   "COUNT files are written.")
 @click.option("-F", "--fatfile", is_flag=True,
               help="With -w and a filter: also write the events left out that change state "
                    "(processes, fds), flagged so that readers use them without showing them; "
@@ -88,8 +97,8 @@ def _write_lines(lines):
                    "standard error instead, once a run has taken a second.")
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
 def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
-         numevents, snaplen, seconds, fatfile, list_fields, list_events, chisel_name,
-         chisel_info, filter_words):
+         numevents, snaplen, seconds, file_size, file_seconds, file_limit, fatfile,
+         list_fields, list_events, chisel_name, chisel_info, filter_words):
     """Read a capture the way `sysdig -r` does; without -r, read this machine live."""
     if chisel_name == "l":  # sysdig's -cl is -c with the name "l"
         from scaptool import chisels
@@ -121,6 +130,10 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
     warnings.simplefilter("ignore", scap.ScapWarning)
     run = _Run(out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
                numevents, chisel, filter_words)
+    if file_size or file_seconds or file_limit:
+        if paths or not out or out == "-":
+            raise click.UsageError("-C, -G and -W split a live capture written with -w FILE")
+        run.rotation = dict(size_mb=file_size, seconds=file_seconds, count=file_limit)
     if not paths:
         from . import live
         live.read_live(run, snaplen=snaplen, seconds=seconds, fatfile=fatfile)
@@ -162,6 +175,7 @@ class _Run:
         self.keep_state = True   # -w with a filter: the events that change state too
         self.chisel_carry = {}
         self.live = False        # reading this machine: output flushed as it comes
+        self.rotation = None     # -C/-G/-W: the RotatingWriter's settings
 
     def read(self, path):
         """Read one capture; returns the error that ended it early, or None."""
@@ -228,6 +242,8 @@ class _Run:
                 writer.add(chunk, rows)
                 if self.live and self.out == "-":
                     sys.stdout.buffer.flush()   # (a reader of the pipe waits for it)
+                if getattr(writer, "finished", False):
+                    break   # -G with -W: the files are all written
             elif not self.quiet:
                 _print_events(data, rows, self.fmt, self.as_json, terminal)
                 if self.live:
@@ -277,6 +293,8 @@ class _Run:
                     writer.add(chunk)
                     if self.live and self.out == "-":
                         sys.stdout.buffer.flush()   # (a reader of the pipe waits for it)
+                    if getattr(writer, "finished", False):
+                        break   # -G with -W: the files are all written
                 if self.summary:
                     from scaptool.query.summary import capture_summary_counts
                     counts = capture_summary_counts(chunk)
@@ -303,7 +321,12 @@ class _Run:
 
     def _writer(self):
         """Where -w's events go: one file for every capture read, opened with the first."""
-        if self.writer is None:
+        if self.writer is None and self.rotation is not None:
+            from scaptool.scap.live.rotation import RotatingWriter
+            self.writer = RotatingWriter(self.out, compress=self.compress,
+                                         keep_state=self.keep_state, skip_pids=(os.getpid(),),
+                                         **self.rotation)
+        elif self.writer is None:
             from scaptool.scap.rewrite import CaptureWriter
             self.writer = CaptureWriter(self.out, compress=self.compress,
                                         keep_state=self.keep_state)

@@ -39,11 +39,17 @@ class CaptureWriter:
     one read a chunk at a time (query.chunks), each section's header blocks where it starts.
     A context manager; nothing is visible at `path` until it is closed without error."""
 
-    def __init__(self, path, *, compress=False, keep_state=True):
+    def __init__(self, path, *, compress=False, keep_state=True, header=None):
         from . import metadata  # construct loads only when a capture is written
         self._metadata = metadata
         self.keep_state = keep_state
         self._out = Writer(path, compress=compress)
+        # header: the bytes of a section header and its metadata blocks to start with (a
+        # live capture's next file, with the machine's state of the moment); the events
+        # given then all go into that one section
+        self._headed = header is not None
+        if self._headed:
+            self._out.write(header)
 
     @property
     def events_written(self):
@@ -77,7 +83,7 @@ class CaptureWriter:
             state_only = state & ~internal[types]
         bounds = [s.first_event for s in capture.sections] + [n]
         for k, section in enumerate(capture.sections):
-            if not getattr(section, "continued", False):
+            if not (getattr(section, "continued", False) or self._headed):
                 self._out.write_section_header()
                 for block in self._metadata.current_blocks(capture, k):
                     self._out.write(block)

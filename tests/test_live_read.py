@@ -418,3 +418,43 @@ def test_live_compressed_write(tmp_path):
     shown = subprocess.run([require_tool("sysdig"), "-r", str(tmp_path / "live.scap.gz")],
                            capture_output=True, text=True, env=ENV, check=True).stdout
     assert "z.log" in shown
+
+
+def test_files_by_size_in_a_ring(tmp_path):
+    """-C 1 -W 3 -w r.scap: files of about a million bytes, r.scap0 to r.scap2 reused in a
+    ring, each one read by sysdig on its own."""
+    run = Live(["-C", "1", "-W", "3", "-w", "r.scap"], tmp_path)
+    time.sleep(3)
+    fd = os.open(tmp_path / "big.bin", os.O_WRONLY | os.O_CREAT)
+    for _ in range(25000):   # two events of about 100 bytes each (80 bytes of data kept)
+        os.write(fd, b"z" * 100)
+    os.close(fd)
+    time.sleep(1)
+    run.interrupt()
+    files = sorted(p.name for p in tmp_path.glob("r.scap*"))
+    assert files == ["r.scap0", "r.scap1", "r.scap2"], files
+    for name in files:
+        shown = subprocess.run([require_tool("sysdig"), "-r", str(tmp_path / name)],
+                               capture_output=True, text=True, env=ENV)
+        assert shown.returncode == 0 and shown.stdout, (name, shown.stderr)
+    assert not list(tmp_path.glob(".scaptool-*"))
+
+
+def test_files_by_time_end_after_the_count(tmp_path):
+    """-G 1 -W 2: a new file every second, and the capture ends by itself after two."""
+    started = time.monotonic()
+    result = subprocess.run(SCAPTOOL + ["-G", "1", "-W", "2", "-w", "g.scap"],
+                            capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    assert sorted(p.name for p in tmp_path.glob("g.scap*")) == ["g.scap0", "g.scap1"]
+    for name in ("g.scap0", "g.scap1"):
+        assert subprocess.run([require_tool("sysdig"), "-r", str(tmp_path / name), "-q", "-S"],
+                              capture_output=True, env=ENV).returncode == 0
+
+
+def test_file_rotation_needs_a_live_file_output(tmp_path):
+    fixture = ROOT / "fixtures" / "php-database-error-live.scap"
+    result = subprocess.run(SCAPTOOL + ["-r", str(fixture), "-C", "1", "-w", "x.scap"],
+                            capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    assert result.returncode == 2 and "live capture written with -w FILE" in result.stderr
