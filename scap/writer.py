@@ -50,7 +50,8 @@ class Writer:
         if self.path == STDOUT:
             import sys
             self._tmp = None
-            raw = sys.stdout.buffer
+            sys.stdout.flush()
+            raw = _WholeWrites(sys.stdout.fileno())
             self._file = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") \
                 if compress else raw
             self._raw = raw
@@ -184,6 +185,36 @@ class Writer:
         finally:
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
+
+
+class _WholeWrites:
+    """Standard output for a capture: every write goes out whole, straight to the fd.
+
+    (Through sys.stdout.buffer, a signal that came while a write waited on a full pipe lost
+    the rest of that write: half a megabyte gone from the middle of a live `-w -`, with
+    no error.)"""
+
+    def __init__(self, fd):
+        self._fd = fd
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        while len(view):
+            try:
+                done = os.write(self._fd, view)
+            except InterruptedError:
+                continue
+            view = view[done:]
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return self._fd
+
+    def close(self):
+        pass
 
 
 def check_output(path, inputs=()):

@@ -140,15 +140,29 @@ def appender(log):
 @contextlib.contextmanager
 def syslog_socket():
     """What `logger` needs: a datagram socket at /dev/log (a syslog daemon's), made here when
-    the machine has none."""
+    the machine has none, and read as a daemon reads it (a unix datagram socket holds only a
+    few unread messages before senders wait)."""
     if os.path.exists("/dev/log"):
         yield
         return
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind("/dev/log")
+    sock.settimeout(0.2)
+    done = threading.Event()
+
+    def drain():
+        while not done.is_set():
+            try:
+                sock.recv(65536)
+            except (socket.timeout, OSError):
+                pass
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
         yield
     finally:
+        done.set()
+        reader.join(5)
         sock.close()
         os.unlink("/dev/log")
 
@@ -156,7 +170,7 @@ def syslog_socket():
 def logger(priority, message, tag=None):
     command = [require_tool("logger"), "-p", priority] + (["-t", tag] if tag else []) + \
         [message]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, timeout=30)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +440,14 @@ def test_files_by_size_in_a_ring(tmp_path):
     run = Live(["-C", "1", "-W", "3", "-w", "r.scap"], tmp_path)
     time.sleep(3)
     fd = os.open(tmp_path / "big.bin", os.O_WRONLY | os.O_CREAT)
-    for _ in range(25000):   # two events of about 100 bytes each (80 bytes of data kept)
+    deadline = time.monotonic() + 30
+    # writes (two events of about 100 bytes each, 80 bytes of data kept) until two files
+    # are done and a third begun
+    while len(list(tmp_path.glob("r.scap*"))) < 2 and time.monotonic() < deadline:
+        for _ in range(5000):
+            os.write(fd, b"z" * 100)
+        time.sleep(0.2)
+    for _ in range(5000):
         os.write(fd, b"z" * 100)
     os.close(fd)
     time.sleep(1)

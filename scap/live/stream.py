@@ -182,9 +182,16 @@ class LiveStream(io.RawIOBase):
 def stop_on_signals(stream):
     """Make Ctrl+C (SIGINT) and SIGTERM stop the capture cleanly instead of raising in the
     middle of the reader: the helper drains, the stream ends, and everything seen so far is
-    printed or written. A second Ctrl+C interrupts at once."""
+    printed or written. Another Ctrl+C, a second or more later, interrupts at once (one
+    within the second is taken for the same keypress delivered twice, and ignored)."""
+    import time
+    first = []
+
     def stopping(signum, frame):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        stream.stop()
+        if not first:
+            first.append(time.monotonic())
+            stream.stop()
+        elif signum == signal.SIGINT and time.monotonic() - first[0] >= 1:
+            raise KeyboardInterrupt
     signal.signal(signal.SIGINT, stopping)
     signal.signal(signal.SIGTERM, stopping)
