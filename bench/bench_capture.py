@@ -52,9 +52,10 @@ int main(int argc, char **argv)
 """
 
 
-def build_load(workdir):
+def build_load(workdir, source=LOAD_C):
+    """Compile a load generator's C source with cc into workdir; returns the binary."""
     src = workdir / "load.c"
-    src.write_text(LOAD_C)
+    src.write_text(source)
     binary = workdir / "load"
     subprocess.run(["cc", "-O2", "-o", str(binary), str(src)], check=True)
     return binary

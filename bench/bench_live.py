@@ -80,15 +80,10 @@ int main(int argc, char **argv)
 }
 """
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # bench/, beside this
+from bench_capture import build_load  # noqa: E402
+
 SCAPTOOL = [sys.executable, "-m", "scaptool"]
-
-
-def build_load(work):
-    source = work / "load.c"
-    source.write_text(LOAD_C)
-    binary = work / "load"
-    subprocess.run(["cc", "-O2", "-o", str(binary), str(source)], check=True)
-    return binary
 
 
 def run_load(load, seconds, rate, log, target):
@@ -212,7 +207,7 @@ def main():
     loads = args.load or ["null", "file"]
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         work = pathlib.Path(tmp)
-        load = build_load(work)
+        load = build_load(work, LOAD_C)
         print("| command | load | asked events/s | reached events/s | drops | missing | "
               "delay median / p99 |")
         print("|---|---|---|---|---|---|---|")

@@ -12,7 +12,6 @@ filter writes straight from the helper into the file, without Python in the way.
 """
 import os
 import sys
-import tempfile
 
 import click
 
@@ -137,17 +136,14 @@ def _write_directly(run, options):
     into place at the end, as every writer of ours does)."""
     from scaptool.scap import live
     from scaptool.scap.live.stream import stop_on_signals
-    target = os.path.abspath(run.out)
-    fd, tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=os.path.dirname(target))
+    from scaptool.scap.writer import temporary_beside
+    fd, tmp = temporary_beside(run.out)
     os.close(fd)
     try:
         capture = live.LiveCapture(tmp, **options).start()
         stop_on_signals(capture)
         stats = capture.wait()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
+        os.replace(tmp, run.out)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

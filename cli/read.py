@@ -240,8 +240,6 @@ class _Run:
                     rows &= filter_mask(chunk, filter_text, data)
             if writer is not None:
                 writer.add(chunk, rows)
-                if self.live and self.out == "-":
-                    sys.stdout.buffer.flush()   # (a reader of the pipe waits for it)
                 if getattr(writer, "finished", False):
                     break   # -G with -W: the files are all written
             elif not self.quiet:
@@ -291,8 +289,6 @@ class _Run:
                     numbered = max(numbered, int(numbers.max()))
                 if writer is not None:
                     writer.add(chunk)
-                    if self.live and self.out == "-":
-                        sys.stdout.buffer.flush()   # (a reader of the pipe waits for it)
                     if getattr(writer, "finished", False):
                         break   # -G with -W: the files are all written
                 if self.summary:

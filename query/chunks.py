@@ -342,10 +342,10 @@ def event_data_chunks(source, events=DEFAULT_CHUNK_EVENTS, *, max_wait_ms="pipes
             following = _next(items, reading)
             continues = isinstance(following, EventChunk)
         else:
-            following, continues = _UNREAD, True
+            continues = True
         chunk = ChunkCapture(item, carry, continues, path=reader.path,
                              compressed=bool(reader.compressed))
-        chunk.last = following is None   # nothing follows it in the reading
+        chunk.last = ahead and following is None   # nothing follows it in the reading
         previous = item
         data = EventData(chunk, memory=memory, **options)
         yield data
@@ -372,9 +372,6 @@ def event_data_chunks(source, events=DEFAULT_CHUNK_EVENTS, *, max_wait_ms="pipes
         data = EventData(chunk, memory=memory, **options)
         yield data
         chunk.release()
-
-
-_UNREAD = object()   # (the next item of a stream, not read yet)
 
 
 def _emptied(events):

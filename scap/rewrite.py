@@ -55,6 +55,10 @@ class CaptureWriter:
     def events_written(self):
         return self._out.events_written
 
+    @property
+    def size(self):
+        return self._out.size
+
     def __enter__(self):
         return self
 

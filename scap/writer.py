@@ -57,15 +57,7 @@ class Writer:
             self._raw = raw
             return
         check_output(self.path)
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp", dir=directory)
-        except OSError as e:
-            # the temporary name is ours, not the user's: the message names their file
-            raise WriteError(f"cannot write here: {e.strerror}", path=self.path) from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        fd, self._tmp = temporary_beside(self.path)
         raw = os.fdopen(fd, "wb")
         # mtime 0 and no file name: the same bytes for the same capture, as sysdig -z writes
         self._file = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compress \
@@ -85,6 +77,11 @@ class Writer:
 
     def write(self, data):
         self._file.write(data)
+
+    @property
+    def size(self):
+        """Bytes in the file so far (compressed ones, with compress)."""
+        return self._raw.tell()
 
     def write_section_header(self):
         self.write(SECTION_HEADER)
@@ -185,6 +182,21 @@ class Writer:
         finally:
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
+
+
+def temporary_beside(path):
+    """(fd, name) of a new temporary file in the directory of `path`, where its result is
+    renamed to at the end, with the permissions a new file gets; errors name `path`."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp",
+                                   dir=os.path.dirname(os.path.abspath(path)))
+    except OSError as e:
+        # the temporary name is ours, not the user's: the message names their file
+        raise WriteError(f"cannot write here: {e.strerror}", path=path) from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
 
 
 class _WholeWrites:

@@ -165,17 +165,14 @@ class LiveCapture:
                 only = None
                 if not self.list_all_processes:
                     only = host.descendants([p for p in (self.pid, *self.also_pids) if p])
+                header = host.header_bytes(
+                    skip_pids=(os.getpid(),) if not self.command else (), only_pids=only)
                 if to_pipe:
-                    w = _BlockBytes()
+                    self.header_bytes = header
                 else:
                     from scaptool.scap.writer import Writer
-                    w = Writer(self.out)
-                with w:
-                    w.write_section_header()
-                    host.write_header(w, skip_pids=(os.getpid(),) if not self.command else (),
-                                      only_pids=only)
-                if to_pipe:
-                    self.header_bytes = w.value()
+                    with Writer(self.out) as w:
+                        w.write(header)
             # (a pipe: the helper opens it anew through /dev/fd, as the same number)
             args = [str(binary), "-w", f"/dev/fd/{self.out}" if to_pipe else self.out,
                     "-s", str(self.snaplen), "-b", str(self.ring_kib)]
@@ -275,30 +272,6 @@ class LiveCapture:
         if self.child_status is not None:
             self.stats["command_status"] = os.waitstatus_to_exitcode(self.child_status)
         return self.stats
-
-
-class _BlockBytes:
-    """The Writer calls host.write_header makes, collected in memory (for a pipe)."""
-
-    def __init__(self):
-        from scaptool.scap.writer import SECTION_HEADER, frame_block
-        self._header, self._frame = SECTION_HEADER, frame_block
-        self._parts = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def write_section_header(self):
-        self._parts.append(self._header)
-
-    def write_block(self, block_type, body):
-        self._parts.append(self._frame(block_type, body))
-
-    def value(self):
-        return b"".join(self._parts)
 
 
 def _parse_stats(text):

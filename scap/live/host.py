@@ -319,6 +319,20 @@ def fd_entries(pid, sockets):
     return entries
 
 
+def header_bytes(skip_pids=(), only_pids=None):
+    """A section header and the blocks write_header writes after it, as bytes: what a live
+    capture starts with (kept in memory for a pipe, or a rotated file's start)."""
+    from scaptool.scap.writer import SECTION_HEADER, frame_block
+    parts = [SECTION_HEADER]
+
+    class Collected:   # the one Writer method write_header calls
+        @staticmethod
+        def write_block(block_type, body):
+            parts.append(frame_block(block_type, body))
+    write_header(Collected, skip_pids, only_pids)
+    return b"".join(parts)
+
+
 def write_header(writer, skip_pids=(), only_pids=None):
     """Machine info, interfaces, users and groups, threads and open files: the blocks a live
     capture starts with, appended to an open scap.writer.Writer after its section header.

@@ -11,7 +11,6 @@ moment it was opened (threads and open files, read from /proc as when a capture 
 the names of processes and files that existed before it resolve in it. Files are switched
 between chunks of the stream, so a file may pass SIZE_MB by up to one chunk (8 MiB at most).
 """
-import os
 import time
 
 from scaptool.scap.rewrite import CaptureWriter
@@ -35,12 +34,6 @@ class RotatingWriter:
         self._opened_at = None
         self._number = 0
 
-    @property
-    def events_written(self):
-        return sum(self._written) + (self._current.events_written if self._current else 0)
-
-    _written = ()
-
     def add(self, capture, rows=None):
         if self.finished:
             return
@@ -50,7 +43,7 @@ class RotatingWriter:
         self._current.add(capture, rows)
 
     def _due(self):
-        if self.size is not None and os.path.getsize(self._current._out._tmp) >= self.size:
+        if self.size is not None and self._current.size >= self.size:
             return True
         return self.seconds is not None and time.monotonic() - self._opened_at >= self.seconds
 
@@ -64,19 +57,16 @@ class RotatingWriter:
     def _next_file(self):
         """Close the current file and open the next; False when -G -W's files are all done."""
         if self._current is not None:
-            self._written = (*self._written, self._current.events_written)
             self._current.__exit__(None, None, None)
             self._current = None
             if self.seconds is not None and self.count and self._number >= self.count:
                 self.finished = True
                 return False
-        from . import _BlockBytes, host
-        header = _BlockBytes()
-        header.write_section_header()
-        host.write_header(header, skip_pids=self.skip_pids)
+        from . import host
         name = self._name()
         self._current = CaptureWriter(name, compress=self.compress,
-                                      keep_state=self.keep_state, header=header.value())
+                                      keep_state=self.keep_state,
+                                      header=host.header_bytes(skip_pids=self.skip_pids))
         self._opened_at = time.monotonic()
         self._number += 1
         self.files.append(name)

@@ -20,6 +20,7 @@ import io
 import os
 import signal
 import tempfile
+import time
 
 from . import LiveCapture, LiveCaptureError
 
@@ -88,7 +89,6 @@ class LiveStream(io.RawIOBase):
                     if not os.read(self._read_fd, 1 << 16):
                         break
                 except BlockingIOError:
-                    import time
                     time.sleep(0.01)
         try:
             self.stats = self._capture.wait()
@@ -120,23 +120,13 @@ class LiveStream(io.RawIOBase):
             n = min(len(self._head), len(view))
             view[:n] = self._head[:n]
             self._head = self._head[n:]
+        elif self._read_fd is None:
+            return 0
         else:
-            if self._read_fd is None:
-                return 0
-            while True:
-                try:
-                    n = os.readv(self._read_fd, [view])
-                    break
-                except InterruptedError:
-                    continue
-            if n == 0:
-                self.ended = True
+            n = os.readv(self._read_fd, [view])   # (retried by Python when interrupted)
+            self.ended = n == 0
         if self._spool is not None and n:
             self._spool.write(view[:n])
-            if self.ended:
-                self._spool.flush()
-        elif self._spool is not None and self.ended:
-            self._spool.flush()
         return n
 
     @property
@@ -184,7 +174,6 @@ def stop_on_signals(stream):
     middle of the reader: the helper drains, the stream ends, and everything seen so far is
     printed or written. Another Ctrl+C, a second or more later, interrupts at once (one
     within the second is taken for the same keypress delivered twice, and ignored)."""
-    import time
     first = []
 
     def stopping(signum, frame):
