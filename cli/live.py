@@ -116,7 +116,14 @@ def _read_stream(run, options, fatfile):
     run.keep_state = fatfile   # sysdig's -w keeps the matching events only, unless -F
     # lines go out as they are made, not when a block of output fills
     sys.stdout.reconfigure(line_buffering=True)
+    # Polars hooks SIGINT when it is imported and then raises KeyboardInterrupt from inside
+    # whatever query is running when Ctrl+C comes, in the middle of a chunk; imported first,
+    # its hook is replaced by stop_on_signals' below, which ends the capture cleanly instead
+    from . import polars_import
+    polars_import.load()
     stream = LiveStream(spool=spool, **options)
+    if run.rotation and run.rotation.get("seconds"):
+        stream.on_idle = lambda: _switch_files_on_time(run, stream)
     with stream:
         stop_on_signals(stream)
         try:
@@ -129,6 +136,16 @@ def _read_stream(run, options, fatfile):
         click.echo(f"scaptool: {damage}", err=True)
         sys.exit(1)
     return stream.stats
+
+
+def _switch_files_on_time(run, stream):
+    """-G on a machine with nothing happening: the next file still starts on time, and with
+    -W the capture still ends after the last."""
+    if run.writer is None:
+        return
+    run.writer.tick()
+    if run.writer.finished:
+        stream.stop()
 
 
 def _write_directly(run, options):

@@ -10,6 +10,10 @@ Every file stands on its own: it starts with a section header and the machine's 
 moment it was opened (threads and open files, read from /proc as when a capture starts), so
 the names of processes and files that existed before it resolve in it. Files are switched
 between chunks of the stream, so a file may pass SIZE_MB by up to one chunk (8 MiB at most).
+The first file is opened when the writer is made, and -G's switch also happens on the clock
+(tick(), called by the reader while no events come), so -G -W ends on time on a quiet
+machine too. A period in which nothing (or nothing the filter keeps) happened gives a file with
+no events, which sysdig 0.29.3 refuses to read ("no events in file"), as it refuses its own.
 """
 import time
 
@@ -33,6 +37,12 @@ class RotatingWriter:
         self._current = None
         self._opened_at = None
         self._number = 0
+        self._next_file()
+
+    def tick(self):
+        """The clock moved on and no events came: switch files if -G says it is time."""
+        if not self.finished and self.seconds is not None and self._due():
+            self._next_file()
 
     def add(self, capture, rows=None):
         if self.finished:

@@ -18,6 +18,7 @@ that file once the stream has ended.
 """
 import io
 import os
+import select
 import signal
 import tempfile
 import time
@@ -28,6 +29,9 @@ __all__ = ["LiveStream", "LiveCaptureError"]
 
 # What errors name the stream by, where a file would be named by its path.
 NAME = "<live capture>"
+
+# How long the reader waits for events before it calls `on_idle` (and then again each time).
+IDLE_SECONDS = 0.2
 
 
 class LiveStream(io.RawIOBase):
@@ -50,6 +54,9 @@ class LiveStream(io.RawIOBase):
         self.ended = False
         self.stats = None
         self._stopping = False
+        # called while no events come, every IDLE_SECONDS: what must happen on the clock
+        # rather than on the next event (-G's file switch)
+        self.on_idle = None
 
     # -- the capture -------------------------------------------------------------------------
     def start(self):
@@ -123,6 +130,9 @@ class LiveStream(io.RawIOBase):
         elif self._read_fd is None:
             return 0
         else:
+            if self.on_idle is not None:
+                while not select.select([self._read_fd], [], [], IDLE_SECONDS)[0]:
+                    self.on_idle()
             n = os.readv(self._read_fd, [view])   # (retried by Python when interrupted)
             self.ended = n == 0
         if self._spool is not None and n:
