@@ -8,13 +8,15 @@ this kernel), so the figures stand against the goals alone.
 A load generator (C, built here with cc: it must outrun what it measures) runs for --seconds
 at each rate, in ascending order: 64-byte pwrites (two events each) and every 10 ms a line
 appended to a .log file, stamped with CLOCK_MONOTONIC. The pwrites go to /dev/null (`null`
-load: spy_logs has the kernel side drop writes to anything but regular files, so these
-never reach scaptool) or to a regular file that is no log (`file` load: every write reaches
-scaptool and is looked at, the worst case). Modes:
+load), to a regular file that is no log (`file` load: a database's writes, say) or to a
+second log file (`log` load: a log storm, every write a line that spy_logs must print). For
+spy_logs the kernel side drops writes to anything but files whose path may be a log's, so
+the first two loads' writes never reach scaptool; the third's all do, the worst case. Modes:
   - `w`: `scaptool -w FILE` live; afterwards the generator's events in the file are counted
     against what it did;
-  - `spy_logs`: `scaptool -c spy_logs` live; every stamped line must be printed, and the delay
-    from its write to its line on scaptool's output is measured (median, 99th percentile).
+  - `spy_logs`: `scaptool -c spy_logs` live; every stamped line (and with the `log` load,
+    every pwrite's line) must be printed, and the delay from a stamped line's write to its
+    line on scaptool's output is measured (median, 99th percentile).
 A rate passes when nothing was dropped (the helper's count) and nothing is missing. The table
 ends with the highest rate passed in each mode; a rate the generator could not reach is
 shown with the rate it did reach.
@@ -93,11 +95,17 @@ def run_load(load, seconds, rate, log, target):
     return int(writes), int(lines), float(took)
 
 
+# what the load's pwrites write (LOAD_C's buf): with the `log` load, each is a line printed
+STORM = b"0123456789abcdef0123456789abcdef"
+
+
 class Output:
-    """scaptool's standard output, each line with the CLOCK_MONOTONIC time it arrived."""
+    """scaptool's standard output: the stamped lines, each with the CLOCK_MONOTONIC time it
+    arrived, and how many lines of the log storm came."""
 
     def __init__(self, proc):
         self.lines = []
+        self.storm = 0
         self._thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
         self._thread.start()
 
@@ -110,7 +118,11 @@ class Output:
             now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
             buf += data
             *complete, buf = buf.split(b"\n")
-            self.lines.extend((now, line) for line in complete)
+            for line in complete:
+                if STORM in line:
+                    self.storm += 1
+                else:
+                    self.lines.append((now, line))
 
     def join(self):
         self._thread.join(30)
@@ -144,7 +156,7 @@ def stop(proc):
     return int(dropped.group(1)) if dropped else 0
 
 
-def spy_logs(load, rate, seconds, work, target):
+def spy_logs(load, rate, seconds, work, target, load_kind):
     log = work / f"bench-{rate}.log"
     proc = start(["-c", "spy_logs"], work)
     output = Output(proc)
@@ -160,6 +172,8 @@ def spy_logs(load, rate, seconds, work, target):
             seen.add(int(m.group(1)))
             delays.append((arrived - int(m.group(2))) / 1e6)
     missing = lines - len(seen)
+    if load_kind == "log":
+        missing += writes - output.storm
     return dict(reached=2 * (writes + lines) / took, drops=drops, missing=missing,
                 median=statistics.median(delays) if delays else None,
                 p99=sorted(delays)[int(0.99 * (len(delays) - 1))] if delays else None)
@@ -198,13 +212,13 @@ def main():
     parser.add_argument("--rates", default="100000,250000,500000,1000000,1500000")
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--mode", action="append", choices=("spy_logs", "w"))
-    parser.add_argument("--load", action="append", choices=("null", "file"))
+    parser.add_argument("--load", action="append", choices=("null", "file", "log"))
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_live: live capture needs root")
     rates = [int(r) for r in args.rates.split(",")]
     modes = args.mode or ["w", "spy_logs"]
-    loads = args.load or ["null", "file"]
+    loads = args.load or ["null", "file", "log"]
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         work = pathlib.Path(tmp)
         load = build_load(work, LOAD_C)
@@ -214,13 +228,14 @@ def main():
         best = {}
         for mode in modes:
             for kind in loads:
-                target = "/dev/null" if kind == "null" else work / "data.bin"
+                target = {"null": "/dev/null", "file": work / "data.bin",
+                          "log": work / "storm.log"}[kind]
                 for rate in rates:
                     if mode == "w":
                         r = write_file(load, rate, args.seconds, work, target)
                         delay = "-"
                     else:
-                        r = spy_logs(load, rate, args.seconds, work, target)
+                        r = spy_logs(load, rate, args.seconds, work, target, kind)
                         delay = "-" if r["median"] is None else \
                             f"{r['median']:.0f} / {r['p99']:.0f} ms"
                     if r["drops"] == 0 and r["missing"] == 0:

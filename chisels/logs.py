@@ -86,6 +86,7 @@ def spy_logs(run):
     where = run.containers(rows) if run.print_container else None
     buffers = run.fields(rows, ["evt.buffer"])["evt.buffer"].to_list()
     shown = []
+    printed = []   # (written at once per chunk: a log storm prints hundreds of thousands)
     for i, row in enumerate(rows):
         raw = buffers[i]
         if raw is None:
@@ -104,8 +105,10 @@ def spy_logs(run):
                 box = run.paint("blue") if container != "host" else color
                 text = f"{box} {container} {color} {text}" if run.color else \
                     f"{container} {text}"
-            run.line(f"{color} {text}" if run.color else text)
+            printed.append(f"{color} {text}\n" if run.color else f"{text}\n")
         shown.append(row)
+    if printed:
+        run.write("".join(printed))
     _remember(run, path, shown)
     if path and run.final:
         run.reset_line()   # as in sysdig: the line is not in the last message's colour

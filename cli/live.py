@@ -35,16 +35,20 @@ READ_SYSCALLS = ("read", "readv", "pread64", "preadv", "preadv2", "recvfrom", "r
 
 def _on(calls, kinds):
     """The helper's -e entries for these calls when their fd (first argument) is of these
-    kinds: f a regular file, s a socket, o anything else (a pipe, a device...)."""
+    kinds: f a regular file, s a socket, o anything else (a pipe, a device...), l a regular
+    file whose path may be a log's (spy_logs' rule, tested in the kernel on the file's path:
+    helper.bpf.c, file_may_be_log)."""
     return {f"{call}:{kinds}" for call in calls}
 
 
-# chisels that look at these calls only (the others see every system call). A log file is
-# a regular file: writes to pipes, terminals, /dev/null and sockets never leave the kernel
-# for spy_logs; syslog goes through a socket; sysdig's "file" I/O is that of any fd opened
-# by path (/dev/null's too), so topfiles_bytes keeps all but sockets.
+# chisels that look at these calls only (the others see every system call). spy_logs sees
+# writes to files whose path may be a log's: writes to pipes, terminals, sockets and to every
+# other file (a database's, say) never leave the kernel; syslog goes through a socket;
+# sysdig's "file" I/O is that of any fd opened by path (/dev/null's too), so topfiles_bytes
+# keeps all but sockets. A chisel that exports what a thread did around its hits (spy_logs
+# "out.scap 1000") needs every call: nothing is cut for it.
 CHISEL_SYSCALLS = {
-    "spy_logs": _on(WRITE_SYSCALLS, "f"),
+    "spy_logs": _on(WRITE_SYSCALLS, "l"),
     "spy_syslog": _on(WRITE_SYSCALLS, "s"),
     "topfiles_bytes": _on(WRITE_SYSCALLS + READ_SYSCALLS, "fo"),
     "echo_fds": set(WRITE_SYSCALLS + READ_SYSCALLS),
@@ -56,6 +60,10 @@ def syscalls_needed(run):
     """The system calls the kernel side sends for this command (None: all of them)."""
     if run.chisel is None:
         return None
+    from scaptool.chisels.run import take_arguments
+    args, _ = take_arguments(run.chisel, run.filter_words)
+    if run.chisel.reads_again(args):
+        return None   # an export: the threads' every call, around each hit
     needed = CHISEL_SYSCALLS.get(run.chisel.name)
     return None if needed is None else sorted(STATE_SYSCALLS | needed)
 

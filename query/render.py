@@ -71,22 +71,21 @@ def local_offset_seconds():
     return time.localtime().tm_gmtoff
 
 
+# -A's bytes: printable ASCII and line breaks kept (CR becomes LF), every other byte dropped
+_KEEP = bytes([0x0A, 0x0D]) + bytes(range(0x20, 0x7F))
+_DROP = bytes(b for b in range(256) if b not in _KEEP)
+_CR_TO_LF = bytes.maketrans(b"\r", b"\n")
+
+
 def ascii_text(raw):
-    """-A: printable bytes only; CR becomes a line break, LF is kept unless a CR came just
-    before it; every other byte (TAB included) is dropped."""
-    out = []
-    previous = None
-    for byte in raw:
-        if byte == 0x0D:
-            out.append("\n")
-        elif byte == 0x0A:
-            # a line feed that starts the buffer, or ends a CR LF pair, adds nothing
-            if previous is not None and previous != 0x0D:
-                out.append("\n")
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        previous = byte
-    return "".join(out)
+    """-A: printable bytes only; CR becomes a line break, LF is kept unless it is the first
+    byte or comes just after a CR; every other byte (TAB included) is dropped. (Whole-buffer
+    bytes operations: a log storm prints every write through here.)"""
+    raw = bytes(raw)
+    if raw[:1] == b"\n":
+        raw = raw[1:]
+    # a CR LF pair is one break (replacing left to right, so CR LF LF is two)
+    return raw.replace(b"\r\n", b"\r").translate(_CR_TO_LF, _DROP).decode("ascii")
 
 
 def hex_rows(raw, with_ascii):

@@ -470,6 +470,31 @@ def test_snaplen_cuts_buffers(helper, tmp_path):
     assert writes[-1].params["data"] == b"x" * 80       # sysdig's default snaplen
 
 
+def test_writes_cut_in_the_kernel_by_what_they_write_to(helper, tmp_path):
+    """`-e write:f` keeps writes to regular files only; `-e write:l` (spy_logs) only those to
+    files whose path may be a log's: .log or _log in a name, or a directory "var" followed by
+    one whose name starts with "log" (sysdig's rule is a substring test on the path). The
+    test's own directory holds none of these (its name is chosen for that)."""
+    targets = {"a.log": True, "data_log": True, "var/log/c.txt": True, "var/logs2/x": True,
+               "notes.txt": False, "logbook/x": False, "myvar/log/x": False,
+               "var/lag/x": False}
+    for name in targets:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    script = "; ".join(f"printf 'to:{name}' >> '{tmp_path / name}'" for name in targets)
+    script += "; printf 'to:null' > /dev/null"
+
+    def written(kinds):
+        out = tmp_path / f"cut-{kinds}.scap"
+        live.capture(out, command=["sh", "-c", script],
+                     syscalls=[f"write:{kinds}", "open", "openat", "close", "execve"])
+        return {e.params["data"].decode() for e in decode(out)
+                if e.name == "write" and e.dir == "<"}
+
+    assert written("f") == {f"to:{name}" for name in targets}
+    assert written("l") == {f"to:{name}" for name, log in targets.items() if log}
+    assert written("o") == {"to:null"}
+
+
 def test_event_count_limit(helper, tmp_path):
     out = tmp_path / "n.scap"
     stats = live.capture(out, command=["sh", "-c", "for i in 1 2 3 4 5; do echo $i; done"],

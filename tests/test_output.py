@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import corpus_capture, corpus_captures, corpus_path, need_capture, on_a_terminal
 from scaptool import scap
@@ -52,6 +54,28 @@ def test_hex_rows_as_sysdig_prints_them():
 ])
 def test_ascii_text(raw, text):
     assert ascii_text(raw) == text
+
+
+def _ascii_text_byte_by_byte(raw):
+    """-A's rule, a byte at a time as sysdig applies it (the spec ascii_text must meet)."""
+    out, previous = [], None
+    for byte in raw:
+        if byte == 0x0D:
+            out.append("\n")
+        elif byte == 0x0A:
+            if previous is not None and previous != 0x0D:
+                out.append("\n")
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        previous = byte
+    return "".join(out)
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\t", b"\0", b"a", b" ", b"\x7f", b"\xff",
+                                 b"~"]), max_size=12).map(b"".join) | st.binary(max_size=40))
+def test_ascii_text_follows_the_rule_byte_by_byte(raw):
+    assert ascii_text(raw) == _ascii_text_byte_by_byte(raw)
 
 
 @pytest.mark.parametrize("path", corpus_captures())

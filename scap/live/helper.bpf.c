@@ -138,6 +138,125 @@ static __always_inline struct file *fd_file(struct task_struct *task, s64 fd)
 	return f;
 }
 
+/* FDK_LOG: may the file's path be a log's? spy_logs' rule is a substring test on the path
+ * sysdig keeps for the fd (.log, _log or /var/log anywhere in it). The path is walked here
+ * from the file's dentry up to the root of its mount namespace, crossing mounts; the answer
+ * is "no" only when the whole walk was made and no name matched. Anything unsure (a name too
+ * long to read whole, a path too deep, a dentry cut off from its tree) is "maybe", and user
+ * space, which applies the exact rule to sysdig's fd name, decides. The walk may go above a
+ * chrooted process's root: that only adds names, so it can only turn a "no" into a "maybe".
+ * (sysdig names an fd by the path it was opened with: a file renamed since from a log's name
+ * to another is the one case this misses.) The answer is kept per open file, so a busy
+ * writer costs one lookup per call. */
+#define LOG_NAME_BYTES 64              /* longer names are "maybe" */
+#define LOG_PATH_DEPTH 24              /* deeper paths are "maybe" */
+
+struct log_name {
+	u8 c[LOG_NAME_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct log_name);
+} log_name_buf SEC(".maps");
+
+/* the verdict for an open file, valid while the file still has that dentry and inode (a
+ * struct file freed and reused for another file does not) */
+struct log_verdict {
+	u64 dentry;
+	u64 ino;
+	u64 maybe;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, struct log_verdict);
+} log_files SEC(".maps");
+
+enum { NAME_PLAIN, NAME_LOG, NAME_STARTS_LOG, NAME_VAR, NAME_UNSURE };
+
+/* What one path component says: holds .log or _log, is "var", starts with "log". */
+static __always_inline int log_name_kind(struct dentry *d)
+{
+	u32 zero = 0, len = BPF_CORE_READ(d, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	struct log_name *b = bpf_map_lookup_elem(&log_name_buf, &zero);
+
+	if (!b || len >= LOG_NAME_BYTES)
+		return NAME_UNSURE;
+	if (bpf_probe_read_kernel(b->c, LOG_NAME_BYTES, name))
+		if (bpf_probe_read_kernel_str(b->c, LOG_NAME_BYTES, name) < 0)
+			return NAME_UNSURE;
+	for (u32 j = 0; j + 3 < LOG_NAME_BYTES; j++) {
+		if (j + 3 >= len)
+			break;
+		if ((b->c[j] == '.' || b->c[j] == '_') && b->c[j + 1] == 'l' &&
+		    b->c[j + 2] == 'o' && b->c[j + 3] == 'g')
+			return NAME_LOG;
+	}
+	if (len == 3 && b->c[0] == 'v' && b->c[1] == 'a' && b->c[2] == 'r')
+		return NAME_VAR;
+	if (len >= 3 && b->c[0] == 'l' && b->c[1] == 'o' && b->c[2] == 'g')
+		return NAME_STARTS_LOG;
+	return NAME_PLAIN;
+}
+
+static __always_inline u64 path_may_be_log(struct file *f)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *m = (struct mount *)((u8 *)vm - bpf_core_field_offset(struct mount, mnt));
+	bool child_starts_log = false;
+
+	for (int i = 0; i < LOG_PATH_DEPTH; i++) {
+		struct dentry *root = BPF_CORE_READ(m, mnt.mnt_root);
+		struct dentry *parent;
+		int kind;
+
+		if (d == root) {
+			struct mount *up = BPF_CORE_READ(m, mnt_parent);
+
+			if (up == m)
+				return 0;          /* the namespace's root: the whole path was seen */
+			d = BPF_CORE_READ(m, mnt_mountpoint);
+			m = up;
+			continue;
+		}
+		parent = BPF_CORE_READ(d, d_parent);
+		if (parent == d)
+			return 1;                  /* a tree's top that is not the mount's root */
+		kind = log_name_kind(d);
+		if (kind == NAME_LOG || kind == NAME_UNSURE)
+			return 1;
+		if (kind == NAME_VAR && child_starts_log)
+			return 1;                  /* .../var/log... */
+		child_starts_log = kind == NAME_STARTS_LOG;
+		d = parent;
+	}
+	return 1;
+}
+
+static __always_inline bool file_may_be_log(struct file *f)
+{
+	u64 key = (u64)f;
+	u64 dentry = (u64)BPF_CORE_READ(f, f_path.dentry);
+	u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+	struct log_verdict *v = bpf_map_lookup_elem(&log_files, &key);
+	struct log_verdict fresh;
+
+	if (v && v->dentry == dentry && v->ino == ino)
+		return v->maybe;
+	fresh.dentry = dentry;
+	fresh.ino = ino;
+	fresh.maybe = path_may_be_log(f);
+	bpf_map_update_elem(&log_files, &key, &fresh, BPF_ANY);
+	return fresh.maybe;
+}
+
 /* Is the fd one of these kinds (FDK_*)? An fd that is not there (closed meanwhile) is: the
  * record goes to user space, which knows what to make of it. */
 static __always_inline bool fd_of_kind(s64 fd, u8 kinds)
@@ -149,7 +268,7 @@ static __always_inline bool fd_of_kind(s64 fd, u8 kinds)
 		return true;
 	mode = BPF_CORE_READ(f, f_inode, i_mode) & 0170000;
 	if (mode == 0100000)
-		return kinds & FDK_FILE;
+		return (kinds & FDK_FILE) || ((kinds & FDK_LOG) && file_may_be_log(f));
 	if (mode == 0140000)
 		return kinds & FDK_SOCKET;
 	return kinds & FDK_OTHER;

@@ -1486,7 +1486,8 @@ static void fill_rules(struct helper *skel)
 
 /* Is `name` one of the comma-separated entries of `list`? An entry is a name, or
  * name:KINDS where KINDS are letters of the kinds of fd (its first argument) the call is
- * captured for: f regular file, s socket, o anything else; they go into *fd_kinds. */
+ * captured for: f regular file, s socket, o anything else, l a regular file whose path may
+ * be a log's (spy_logs' rule); they go into *fd_kinds. */
 static int named(const char *list, const char *name, unsigned char *fd_kinds)
 {
 	size_t len;
@@ -1504,7 +1505,7 @@ static int named(const char *list, const char *name, unsigned char *fd_kinds)
 		if (word == len && !strncmp(p, name, word)) {
 			for (const char *k = colon ? colon + 1 : p + n; k < p + n; k++)
 				*fd_kinds |= *k == 'f' ? FDK_FILE : *k == 's' ? FDK_SOCKET :
-					     *k == 'o' ? FDK_OTHER : 0;
+					     *k == 'o' ? FDK_OTHER : *k == 'l' ? FDK_LOG : 0;
 			return 1;
 		}
 		if (!end)

@@ -56,6 +56,8 @@ enum blob_kind {
 #define FDK_FILE 1      /* regular file */
 #define FDK_SOCKET 2
 #define FDK_OTHER 4     /* pipe, character or block device, directory, ... */
+#define FDK_LOG 8       /* regular file whose path may be a log's (spy_logs' rule: the path
+			 * holds .log, _log or /var/log), by its name in the dentry cache */
 
 struct rule {
 	unsigned char kind[2][MAX_BLOBS];   /* [0] enter, [1] exit */

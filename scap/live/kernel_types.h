@@ -89,10 +89,38 @@ struct inode {
 	unsigned long i_ino;
 };
 
+/* a name in the dentry cache: `len` sits in an anonymous struct in the kernel's union */
+struct qstr {
+	u32 len;
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+/* the mount a vfsmount is embedded in: where it is mounted, and on what */
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
 struct file {
 	void *private_data;
 	struct inode *f_inode;
 	unsigned int f_flags;
+	struct path f_path;
 };
 
 struct fdtable {

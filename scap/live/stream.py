@@ -16,6 +16,7 @@ With `spool`, everything read is also copied into a temporary file, so that a ch
 reads its capture again at the end (spy_logs' export, explain) finds it there: `path` names
 that file once the stream has ended.
 """
+import fcntl
 import io
 import os
 import select
@@ -29,6 +30,11 @@ __all__ = ["LiveStream", "LiveCaptureError"]
 
 # What errors name the stream by, where a file would be named by its path.
 NAME = "<live capture>"
+
+# The pipe's size: the kernel's 64 KiB default makes the helper and the reader take turns
+# every 64 KiB (a context switch each way, hundreds a second on a busy machine); the helper
+# writes a poll cycle's blocks at once, up to this much.
+PIPE_BYTES = 8 << 20
 
 # How long the reader waits for events before it calls `on_idle` (and then again each time).
 IDLE_SECONDS = 0.2
@@ -61,6 +67,7 @@ class LiveStream(io.RawIOBase):
     # -- the capture -------------------------------------------------------------------------
     def start(self):
         read_fd, write_fd = os.pipe()
+        _enlarge(read_fd)
         try:
             self._capture = LiveCapture(write_fd, **self._options).start()
         except BaseException:
@@ -177,6 +184,17 @@ class LiveStream(io.RawIOBase):
             except FileNotFoundError:
                 pass
             self._spool = None
+
+
+def _enlarge(pipe_fd):
+    """PIPE_BYTES for the pipe, or as much as this machine allows (root may go past
+    /proc/sys/fs/pipe-max-size; a smaller pipe works, only with more turns)."""
+    for size in (PIPE_BYTES, 1 << 20):
+        try:
+            fcntl.fcntl(pipe_fd, fcntl.F_SETPIPE_SZ, size)
+            return
+        except OSError:
+            continue
 
 
 def stop_on_signals(stream):
