@@ -331,6 +331,8 @@ def test_spy_logs_export_holds_the_writing_thread_around_the_line(tmp_path):
     # the writer's events around the line: what the shell did just before and after
     assert "Database error" in shown
     assert "/etc/hostname" in shown
+    # every call of the thread, not only those a spy_logs without export needs (its reads)
+    assert any("> read " in line and "/etc/hostname" in line for line in shown.splitlines())
     # ... and nothing of any other thread: not ls's, whose own events are not the writer's
     threads = {line.split()[4] for line in shown.splitlines()}
     assert len(threads) == 1, threads
