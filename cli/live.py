@@ -56,6 +56,25 @@ CHISEL_SYSCALLS = {
 }
 
 
+# chisels that print as they go, and the events (sysdig's names) they print: while none of
+# these is waiting to be read, the reader lets the others (state) gather for up to a second
+# (scap.stream.StreamReader's prompt types), instead of working a chunk every 50 ms
+WRITE_EVENTS = frozenset({"write", "pwrite", "writev", "pwritev", "send", "sendto", "sendmsg",
+                          "sendmmsg"})
+PROMPT_EVENTS = {"spy_logs": WRITE_EVENTS, "spy_syslog": WRITE_EVENTS}
+
+
+def prompt_types(run):
+    """The event type ids that the live reader hands out at once for this command (None:
+    every event is)."""
+    names = PROMPT_EVENTS.get(getattr(run.chisel, "name", None))
+    if names is None:
+        return None
+    from scaptool.scap.eventtable import sysdig_0293
+    table = sysdig_0293()
+    return {i for i in range(len(table)) if table[i].name in names}
+
+
 def syscalls_needed(run):
     """The system calls the kernel side sends for this command (None: all of them)."""
     if run.chisel is None:
@@ -130,6 +149,7 @@ def _read_stream(run, options, fatfile):
     from . import polars_import
     polars_import.load()
     stream = LiveStream(spool=spool, **options)
+    stream.prompt_types = prompt_types(run)
     if run.rotation and run.rotation.get("seconds"):
         stream.on_idle = lambda: _switch_files_on_time(run, stream)
     with stream:

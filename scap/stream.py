@@ -49,6 +49,8 @@ DEFAULT_READ_SIZE = 16 << 20
 PIPE_MAX_WAIT_MS = 50
 # From those, the bytes read before the reader looks at them (a fast writer has more ready).
 _PIPE_BATCH = 1 << 20
+# With prompt types (see StreamReader), how long events may wait while none of them is one.
+QUIET_MAX_WAIT_MS = 1000
 
 
 class StreamReader:
@@ -59,7 +61,13 @@ class StreamReader:
     complete events may wait for more to fill their chunk while the source has nothing new
     (default: 50 from a pipe, socket or terminal, None from a file; None: full chunks only).
     read_size: the window, the most one read asks for. path: the name errors give (default:
-    the path, or the file object's name)."""
+    the path, or the file object's name).
+
+    A source object with a `prompt_types` attribute (a set of event type ids; the live stream
+    sets it for chisels that print as they go) makes the wait depend on what is pending: only
+    events of those types are handed out after max_wait_ms; while none is pending, events
+    wait up to QUIET_MAX_WAIT_MS. A machine busy with calls that only build state then costs a
+    chunk a second instead of one every max_wait_ms, and a log line still shows at once."""
 
     def __init__(self, source, *, max_events=DEFAULT_MAX_EVENTS, max_bytes=DEFAULT_MAX_BYTES,
                  max_wait_ms="pipes", read_size=DEFAULT_READ_SIZE, path=None):
@@ -71,6 +79,8 @@ class StreamReader:
         self.events_read = 0     # events yielded so far
         self.compressed = None   # a gzip stream? (known once reading has started)
         self._source, self._max_wait_ms = source, max_wait_ms
+        prompt = getattr(source, "prompt_types", None)
+        self._prompt = None if prompt is None else np.fromiter(prompt, dtype=np.int64)
         self._src = None
         self._started = False
 
@@ -230,11 +240,13 @@ class StreamReader:
         pending = Pending()
         self._in_section = 0
         since = None  # when the oldest pending event was found
+        urgent = False  # is an event of the prompt types pending?
         while True:
             run = self._scan(pending.end if len(pending) else w.pos)
             if len(run):
                 pending.add(run)
                 since = since or time.monotonic()
+                urgent = urgent or self._prompts(run)
             yield from self._chunks(pending, section, everything=run.stop != "more")
             if run.stop == "damage":
                 raise self._named(_moved(run.damage, w.base))
@@ -243,10 +255,10 @@ class StreamReader:
             # Before the window moves, or a read that may wait long, hand out what is there
             too_big = run.block is not None and run.block > HOLD_LIMIT
             if len(pending) and (w.full or run.need > len(w.buf) or too_big or
-                                 self._waited(since)):
+                                 self._waited(since, urgent)):
                 yield from self._chunks(pending, section, everything=True)
             if not len(pending):
-                since = None
+                since, urgent = None, False
             if too_big:
                 try:
                     self._beyond_limit(run.block)
@@ -264,12 +276,19 @@ class StreamReader:
         run = event_run(buf, words, start, self.path, reach=True)
         return Run.of_scan(run, buf, scanned, at_end)
 
-    def _waited(self, since):
+    def _waited(self, since, urgent=True):
         """Have the pending events waited long enough, the source having nothing new?"""
         if self._max_wait is None:
             return False
-        left = since + self._max_wait - time.monotonic()
+        wait = self._max_wait if urgent else max(self._max_wait, QUIET_MAX_WAIT_MS / 1000)
+        left = since + wait - time.monotonic()
         return left <= 0 or not self._src.ready(left)
+
+    def _prompts(self, run):
+        """Does the run hold an event that must not wait (see the class's docstring)?"""
+        if self._prompt is None or run.types is None:
+            return True
+        return bool(np.isin(run.types, self._prompt).any())
 
     def _chunks(self, pending, section, everything):
         """Cut chunks from the pending events: the full ones, and with `everything` all."""

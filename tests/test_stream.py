@@ -426,6 +426,46 @@ def test_a_live_reader_gets_what_is_complete_promptly():
     assert max(n for n, t in seen if t < done[0] + 1.5) == complete
 
 
+class _PromptedPipe(io.FileIO):
+    """A pipe's read end with prompt types, as the live stream has them."""
+    prompt_types = None
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("prompt", ["pending", "absent"])
+def test_events_of_prompt_types_go_out_at_once_the_others_may_wait(prompt):
+    """With prompt types, complete events wait for more (up to QUIET_MAX_WAIT_MS) unless one
+    of them is of those types: the live stream's way of working a chunk a second on a machine
+    busy with calls that only build state, while a log write still shows at once."""
+    capture = corpus_capture("falco-ping-sendto")
+    data = _block_stream(capture)
+    want = whole(capture)
+    cut = len(data) * 2 // 3 + 7
+    complete = int((want.cols["block_offset"] + _block_lengths(data, want) <= cut).sum())
+    types = set(want.cols["type"][:complete].tolist())
+    r, w = os.pipe()
+    source = _PromptedPipe(r, closefd=False)
+    # a type pending before the pause, or one the capture does not have at all
+    source.prompt_types = {want.cols["type"][complete - 1]} if prompt == "pending" else \
+        {t for t in range(400) if t not in set(want.cols["type"].tolist())}
+    assert prompt == "pending" or not (source.prompt_types & types)
+    done = []
+    thread = _writer(w, data, [512], pause_after=cut, pause=2.0, done=done)
+    seen = []
+    try:
+        got = streamed(source, on_chunk=lambda c: seen.append((c.first_event + len(c),
+                                                               time.monotonic())))
+    finally:
+        os.close(r)
+    thread.join()
+    assert_same(got, want)
+    when = next(t for n, t in seen if n >= complete)
+    if prompt == "pending":
+        assert when - done[0] < 0.6, "an event of a prompt type waited"
+    else:
+        assert 0.8 < when - done[0] < 1.9, "the others wait up to QUIET_MAX_WAIT_MS, no more"
+
+
 def _block_lengths(data, read):
     words = np.frombuffer(data[:len(data) // 4 * 4], dtype="<u4")
     return words[read.cols["block_offset"] // 4 + 1].astype(np.int64)

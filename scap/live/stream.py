@@ -63,6 +63,9 @@ class LiveStream(io.RawIOBase):
         # called while no events come, every IDLE_SECONDS: what must happen on the clock
         # rather than on the next event (-G's file switch)
         self.on_idle = None
+        # event type ids to hand out at once; the others may gather for a while (None: all
+        # at once): what scap.stream.StreamReader reads as its source's prompt_types
+        self.prompt_types = None
 
     # -- the capture -------------------------------------------------------------------------
     def start(self):
