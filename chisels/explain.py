@@ -1,37 +1,24 @@
-"""explain: the story of the thread behind each matching event, told in a few lines.
+"""explain: from one event (typically a vague log line) to what went wrong, in a few lines.
 
 A log line like "Database error" says that something failed, not what. What the writing
-thread did just before usually does: the request it was serving, the files it opened, the
-servers it called and what they answered, the system calls that failed. For every event the
-filter matches, explain reads that thread's events within the window and prints those, in
-time order, with their offset from the event.
+thread did for the request it was serving usually does: the servers it called and what they
+answered, the files it could not open, the processes it started that failed. For every event
+the filter matches, explain finds that request (chisels/explain_story.py), tells what the
+thread did from the request's arrival to the event, names the most likely cause in a verdict
+line at the top, and sums up the other requests the thread served in the window in one line.
+`range_ms` bounds the search; `json` as the second argument prints the same as JSON.
 
 It reads the capture twice, a chunk at a time: once for the matching events, then again for
 the events around them, since a window reaches back into chunks read before its event.
 """
-import re
+import json
 
 import numpy as np
 
 from . import Arg, ChiselError, chisel
+from .explain_story import Story, first_line, reads_as_error
 
-# Words that make a peer's answer read as a refusal (protocol errors arrive as data).
-_ERROR_WORDS = re.compile(rb"denied|error|fail|refused|invalid|unauthori[sz]ed|forbidden|"
-                          rb"not allowed|rejected|timeout|timed out", re.IGNORECASE)
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{4,}")
-_MAX_REPLIES = 3  # per connection: the first answers tell the story; the rest is bulk data
-
-
-def first_line(raw, minimum=4):
-    """The first printable line of some data: the first run of printable characters that is
-    long enough to mean something (binary protocol headers around it are skipped)."""
-    if not raw:
-        return None
-    for run in _PRINTABLE_RUN.finditer(bytes(raw)):
-        for line in run.group().split(b"\r\n")[0].split(b"\n"):
-            if len(line.strip()) >= minimum:
-                return line.strip().decode("ascii")
-    return None
+__all__ = ["explain", "first_line"]
 
 
 def _ms(delta_ns):
@@ -39,24 +26,37 @@ def _ms(delta_ns):
 
 
 # the fields a story is told from
-_NAMES = ["evt.num", "evt.type", "evt.dir", "evt.failed", "evt.res", "fd.name", "fd.type",
-          "fd.is_server", "fd.sip", "fd.sport", "fd.cip", "fd.cport", "evt.is_io_read",
-          "evt.is_io_write", "proc.name", "evt.time", "fd.num"]
+_NAMES = ["evt.type", "evt.dir", "evt.failed", "evt.res", "evt.rawres", "fd.name", "fd.type",
+          "fd.l4proto", "fd.is_server", "fd.sip", "fd.sport", "fd.cip", "fd.cport",
+          "evt.is_io_read", "evt.is_io_write", "proc.name", "evt.arg.ret", "evt.arg.name",
+          "proc.pid"]
+_CLONE_TYPES = ("clone", "clone3", "fork", "vfork")
+_OPENS = ("open", "openat", "openat2", "creat")
 
 
-@chisel("explain", "Misc", "Tell what the thread behind each matching event did around it: "
-        "request, files, connections, answers, failures",
+@chisel("explain", "Misc", "Tell what went wrong behind each matching event: the request it "
+        "belongs to, what the servers it called answered, the failures that matter, and a "
+        "verdict",
         args=(Arg("range_ms", "int", "how far before and after each event to look, in "
-                  "milliseconds (default 1000)", True),),
+                  "milliseconds (default 1000)", True),
+              Arg("output", "string", "json: the same as JSON, one object per event", True)),
         details="Give a filter for the events to explain, typically a log line: "
                 "scaptool -r trace.scap -c explain \"evt.buffer contains 'Database error'\". "
-                "For each one, the writing thread's events within range_ms are summed up: the "
-                "first line of each request read from a client, files opened, connections "
-                "made and the first lines their peers answered (answers that read as errors "
-                "are flagged), failed system calls with their error, and the event itself.",
+                "For each one: a verdict line naming the most likely cause (a peer's answer "
+                "that reads as an error, a refused or reset connection, a DNS name that does "
+                "not exist, a file that could not be opened, a child process that failed), "
+                "then what the thread did from the arrival of the request the event belongs "
+                "to (the client connection it answers, or the last request it read before a "
+                "log write): files opened, connections made, what each peer was sent and "
+                "answered and whether it closed, failed calls (not EAGAIN and its kin), "
+                "processes started. Other requests served in the window are counted in one "
+                "line.",
         chunked=True, rereads=True)
 def explain(run):
     range_ms = run.arg("range_ms", 1000, int)
+    output = run.arg("output", "text")
+    if output not in ("text", "json"):
+        raise ChiselError("explain: the second argument is json (or nothing)")
     if not run.user_filter:
         raise ChiselError("explain: give a filter for the events to explain "
                           "(for example: evt.buffer contains error)")
@@ -64,23 +64,35 @@ def explain(run):
     hits = run.select()
     if len(hits):
         h = run.capture.headers
-        texts = run.texts(hits, ["evt.num", "evt.time", "proc.name", "evt.type", "fd.name"])
+        texts = run.texts(hits, ["evt.num", "evt.time", "proc.name", "evt.type", "fd.name",
+                                 "proc.pid"])
         buffers = run.fields(hits, ["evt.buffer"])["evt.buffer"].to_list()
         for i, (row, at) in enumerate(zip(hits.tolist(), run.reading_rows(hits).tolist())):
-            stories.append(_Story(int(at), int(h.ts[row]), int(h.tid[row]),
-                                  _heading(texts, i, buffers[i], int(h.tid[row]))))
+            story = Story(int(at), int(h.ts[row]), int(h.tid[row]),
+                          _heading(texts, i, buffers[i], int(h.tid[row])))
+            story.pid = texts["proc.pid"][i]
+            stories.append(story)
     if not run.final or not stories:
         return
     half = range_ms * 1_000_000
     for data in run.read_again():
         _read_around(data, stories, half)
-    for n, story in enumerate(stories):
+    told = [story.tell() for story in stories]
+    if output == "json":
+        for _, _, _, as_dict in told:
+            run.line(json.dumps(as_dict))
+        return
+    for n, (verdict, lines, others, _) in enumerate(told):
         if n:
             run.line("")
-        run.line(story.heading)
-        for offset, kind, text in _compact(story.lines):
+        run.line(stories[n].heading)
+        run.line(f"  verdict: {verdict}")
+        for offset, kind, text in _compact(lines):
             run.line(f"  {_ms(offset):>11}  {kind:<10} {text}" if offset is not None
                      else f"  {'':>11}  {kind:<10} {text}")
+        if others:
+            run.line(f"  ({others} other request{'s' if others > 1 else ''} this thread "
+                     f"served within {range_ms} ms {'are' if others > 1 else 'is'} not shown)")
 
 
 def _heading(texts, i, raw, tid):
@@ -93,8 +105,9 @@ def _heading(texts, i, raw, tid):
 
 
 def _read_around(data, stories, half):
-    """Tell each story the events of this chunk around its event: its thread's, shown by
-    sysdig, within `half` ns of it."""
+    """Give each story the events of this chunk around its event: its thread's, those of the
+    processes it started and those of other threads on its connections, shown by sysdig,
+    within `half` ns of it."""
     capture = data.capture
     if not len(capture):
         return
@@ -105,84 +118,74 @@ def _read_around(data, stories, half):
     if not near:
         return
     visible = data.visible
-    of_thread = {}   # a thread's visible rows, found once however many of its events match
-    windows = []
     for story in near:
-        if story.tid not in of_thread:
-            of_thread[story.tid] = np.flatnonzero((tid_all == story.tid) & visible)
-        mine = of_thread[story.tid]
-        windows.append(mine[np.abs(ts_all[mine] - story.ts) <= half])
-    every = np.unique(np.concatenate(windows))
-    if not len(every):
-        return
+        window = visible & (np.abs(ts_all - story.ts) <= half)
+        rows = np.flatnonzero(window & (tid_all == story.tid))
+        facts = _facts(data, rows, story)
+        story.children |= {f["res"] for f in facts if f["type"] in _CLONE_TYPES
+                           and not f["failed"] and f["res"] and f["res"] > 0}
+        if story.children:
+            rows = np.flatnonzero(window & np.isin(tid_all, list(story.children)))
+            facts += _facts(data, rows, story)
+        facts += _handed(data, window & ~np.isin(tid_all, [story.tid, *story.children]),
+                         story, facts)
+        story.facts += facts
+
+
+def _handed(data, window, story, facts):
+    """Events of other threads on the connections the story's thread used (a server whose
+    acceptor reads the request and hands the connection to a worker): how a request that
+    crossed threads is followed."""
+    from scaptool.query.select import filter_mask
+    names = sorted({f["name"] for f in story.facts + facts
+                    if f["name"] and f["kind"] in ("ipv4", "ipv6")})
+    if not names or not window.any():
+        return []
+    quoted = ", ".join('"' + n.replace('"', "") + '"' for n in names)
+    rows = np.flatnonzero(window & filter_mask(data.capture, f"fd.name in ({quoted})", data))
+    # threads of the same process only: on loopback the server's end of a connection has
+    # the same name as the client's
+    return [f for f in _facts(data, rows, story) if story.pid and f["pid"] == story.pid]
+
+
+def _facts(data, rows, story):
+    """The events at these rows, as explain_story's facts (exit events and process exits)."""
+    if not len(rows):
+        return []
     from scaptool.query.chunks import reading_rows
     from scaptool.query.fields import columns_at, lookup
     from scaptool.query.format import field_texts
-    frame = columns_at(data, _NAMES + ["evt.buffer"], every, printed=True)
+    frame = columns_at(data, _NAMES + ["evt.buffer"], rows, printed=True)
     texts = {n: field_texts(frame[n], lookup(n)[0].kind, None) for n in _NAMES}
     buffers = frame["evt.buffer"].to_list()
-    at = {int(r): i for i, r in enumerate(every)}
-    order = dict(zip(every.tolist(), reading_rows(data, every).tolist()))
-    for story, rows in zip(near, windows):
-        for row in rows.tolist():
-            if order[row] != story.row:
-                i = at[row]
-                story.tell(lambda name: texts[name][i], buffers[i], int(ts_all[row]))
-
-
-class _Story:
-    """What one matching event's thread did around it, told event by event in the order they
-    are read (the connections' roles and the answers counted so far go on from one chunk to
-    the next)."""
-
-    def __init__(self, row, ts, tid, heading):
-        self.row, self.ts, self.tid, self.heading = row, ts, tid, heading
-        self.lines = []   # (offset from the event in ns, kind, text)
-        self.replies = {}
-        # a socket's role as the thread made it (connect: client, accept: server); sysdig's
-        # fd.is_server guesses from addresses, which says "server" for both ends on loopback
-        self.roles = {}
-
-    def tell(self, value, data, ts):
-        """One event of the window: `value(name)` its fields' texts, `data` its buffer."""
-        if value("evt.dir") != "<":
-            return
-        kind = value("fd.type")
-        is_socket = kind in ("ipv4", "ipv6")
-        etype = value("evt.type")
-        fd = value("fd.num")
-        roles, replies = self.roles, self.replies
-        if etype == "connect":
-            roles[fd] = "client"
-        elif etype in ("accept", "accept4"):
-            roles[fd] = "server"
-        server = roles.get(fd, "server" if value("fd.is_server") == "true" else "client") \
-            == "server"
-        line = None
-        if etype == "connect" and value("evt.res") == "EINPROGRESS" and is_socket:
-            # a non-blocking connect: under way, not failed
-            line = ("connected", f"to {value('fd.sip')}:{value('fd.sport')}")
-        elif value("evt.failed") == "true":
-            line = ("failed", f"{etype} {value('fd.name') or ''}".rstrip() +
-                    f": {value('evt.res')}")
-        elif value("evt.is_io_read") == "true" and is_socket and data:
-            text = first_line(data)
-            if server and text:
-                line = ("request", f"from {value('fd.cip')}:{value('fd.cport')}: {text}")
-            elif not server and text:
-                peer = f"{value('fd.sip')}:{value('fd.sport')}"
-                count = replies[peer] = replies.get(peer, 0) + 1
-                if count <= _MAX_REPLIES:
-                    flag = "  <- reads as an error" if _ERROR_WORDS.search(bytes(data)) else ""
-                    line = ("reply", f"{peer} answered: {text}{flag}")
-        elif etype in ("open", "openat", "openat2", "creat") and kind in ("file", "directory"):
-            line = ("opened", value("fd.name"))
-        elif etype == "connect" and is_socket:
-            line = ("connected", f"to {value('fd.sip')}:{value('fd.sport')}")
-        elif etype in ("accept", "accept4") and is_socket:
-            line = ("accepted", f"{value('fd.cip')}:{value('fd.cport')}")
-        if line:
-            self.lines.append((ts - self.ts, line[0], line[1]))
+    h = data.capture.headers
+    at = reading_rows(data, rows).tolist()
+    facts = []
+    for i, row in enumerate(rows.tolist()):
+        etype = texts["evt.type"][i]
+        if texts["evt.dir"][i] != "<" and etype != "procexit":
+            continue
+        raw = buffers[i]
+        res = texts["evt.rawres"][i]
+        failed = texts["evt.failed"][i] == "true"
+        size = int(res) if res not in (None, "") and not failed and int(res) > 0 else 0
+        exit_code = texts["evt.arg.ret"][i] if etype == "procexit" else None
+        facts.append(dict(
+            ts=int(h.ts[row]), tid=int(h.tid[row]), type=etype, name=texts["fd.name"][i],
+            kind=texts["fd.type"][i], l4=texts["fd.l4proto"][i], failed=failed,
+            errno=texts["evt.res"][i] if failed else None,
+            res=int(res) if res not in (None, "") else None,
+            read=texts["evt.is_io_read"][i] == "true",
+            write=texts["evt.is_io_write"][i] == "true",
+            sip=texts["fd.sip"][i], sport=texts["fd.sport"][i], cip=texts["fd.cip"][i],
+            cport=texts["fd.cport"][i], server=texts["fd.is_server"][i] == "true",
+            text=first_line(raw), size=size, error_words=reads_as_error(raw),
+            data=bytes(raw) if raw else b"", proc=texts["proc.name"][i],
+            exit=int(exit_code) if exit_code not in (None, "") else None,
+            pid=texts["proc.pid"][i],
+            path=(texts["evt.arg.name"][i] if etype in _OPENS else None) or texts["fd.name"][i],
+            own=at[i] == story.row))
+    return facts
 
 
 def _compact(story, keep=2, longest=4):

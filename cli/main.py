@@ -62,7 +62,7 @@ class DefaultGroup(click.Group):
 
     default_command = "read"
     # name -> module (in this package) defining a click command of that name
-    lazy_commands = {"completion": "completion"}
+    lazy_commands = {"completion": "completion", "explain": "explain"}
 
     def list_commands(self, ctx):
         return sorted({*self.commands, *self.lazy_commands})
