@@ -29,7 +29,7 @@ def _ms(delta_ns):
 _NAMES = ["evt.type", "evt.dir", "evt.failed", "evt.res", "evt.rawres", "fd.name", "fd.type",
           "fd.l4proto", "fd.is_server", "fd.sip", "fd.sport", "fd.cip", "fd.cport",
           "evt.is_io_read", "evt.is_io_write", "proc.name", "evt.arg.ret", "evt.arg.name",
-          "proc.pid"]
+          "proc.pid", "proc.ppid"]
 _CLONE_TYPES = ("clone", "clone3", "fork", "vfork")
 _OPENS = ("open", "openat", "openat2", "creat")
 
@@ -65,7 +65,7 @@ def explain(run):
     if len(hits):
         h = run.capture.headers
         texts = run.texts(hits, ["evt.num", "evt.time", "proc.name", "evt.type", "fd.name",
-                                 "proc.pid"])
+                                 "proc.pid", "proc.ppid"])
         buffers = run.fields(hits, ["evt.buffer"])["evt.buffer"].to_list()
         for i, (row, at) in enumerate(zip(hits.tolist(), run.reading_rows(hits).tolist())):
             story = Story(int(at), int(h.ts[row]), int(h.tid[row]),
@@ -105,53 +105,87 @@ def _heading(texts, i, raw, tid):
 
 
 def _read_around(data, stories, half):
-    """Give each story the events of this chunk around its event: its thread's, those of the
-    processes it started and those of other threads on its connections, shown by sysdig,
-    within `half` ns of it."""
+    """Give each story the events of this chunk within `half` ns of its event, of its
+    process and of the processes that process started, shown by sysdig: the story keeps its
+    thread's, its children's and those of other threads on its connections (Story.tell).
+    Taking them all, whatever the chunk, makes a story the same however the capture is cut.
+    One filter and one batch of fields per chunk, for all stories together (explain
+    "evt.type=write" may have thousands)."""
+    from scaptool.query.select import filter_mask
     capture = data.capture
     if not len(capture):
         return
     ts_all = np.asarray(capture.headers.ts).astype(np.int64)
-    tid_all = np.asarray(capture.headers.tid)
     first, last = int(ts_all.min()), int(ts_all.max())
     near = [s for s in stories if s.ts - half <= last and s.ts + half >= first]
     if not near:
         return
-    visible = data.visible
-    for story in near:
-        window = visible & (np.abs(ts_all - story.ts) <= half)
-        rows = np.flatnonzero(window & (tid_all == story.tid))
-        facts = _facts(data, rows, story)
-        story.children |= {f["res"] for f in facts if f["type"] in _CLONE_TYPES
-                           and not f["failed"] and f["res"] and f["res"] > 0}
-        if story.children:
-            rows = np.flatnonzero(window & np.isin(tid_all, list(story.children)))
-            facts += _facts(data, rows, story)
-        facts += _handed(data, window & ~np.isin(tid_all, [story.tid, *story.children]),
-                         story, facts)
-        story.facts += facts
+    pids = sorted({s.pid for s in near if s.pid})
+    if not pids:
+        return
+    listed = ", ".join(pids)
+    related = data.visible & _in_windows(ts_all, [s.ts for s in near], half)
+    if not related.any():
+        return
+    related &= filter_mask(capture, f"proc.pid in ({listed}) or proc.ppid in ({listed})", data)
+    rows = np.flatnonzero(related)
+    facts = _Facts(data)
+    facts.fill([rows])
+    by_process = {}
+    for f in facts.get(rows):
+        by_process.setdefault(f["pid"], []).append(f)
+        if f["ppid"] != f["pid"]:
+            by_process.setdefault(f["ppid"], []).append(f)
+    times = {pid: np.array([f["ts"] for f in group]) for pid, group in by_process.items()}
+    for s in near:
+        group = by_process.get(s.pid)
+        if group:
+            t = times[s.pid]
+            s.facts += [f for f in group if abs(f["ts"] - s.ts) <= half] if not \
+                np.all(t[:-1] <= t[1:]) else \
+                group[np.searchsorted(t, s.ts - half):np.searchsorted(t, s.ts + half, "right")]
 
 
-def _handed(data, window, story, facts):
-    """Events of other threads on the connections the story's thread used (a server whose
-    acceptor reads the request and hands the connection to a worker): how a request that
-    crossed threads is followed."""
-    from scaptool.query.select import filter_mask
-    names = sorted({f["name"] for f in story.facts + facts
-                    if f["name"] and f["kind"] in ("ipv4", "ipv6")})
-    if not names or not window.any():
-        return []
-    quoted = ", ".join('"' + n.replace('"', "") + '"' for n in names)
-    rows = np.flatnonzero(window & filter_mask(data.capture, f"fd.name in ({quoted})", data))
-    # threads of the same process only: on loopback the server's end of a connection has
-    # the same name as the client's
-    return [f for f in _facts(data, rows, story) if story.pid and f["pid"] == story.pid]
+def _in_windows(ts, centres, half):
+    """A bool per event: is it within `half` of one of the centres?"""
+    centres = np.sort(np.asarray(centres, dtype=np.int64))
+    nearest = np.clip(np.searchsorted(centres, ts), 1, len(centres) - 1) if len(centres) > 1 \
+        else np.zeros(len(ts), dtype=np.int64)
+    close = np.abs(ts - centres[nearest]) <= half
+    if len(centres) > 1:
+        close |= np.abs(ts - centres[nearest - 1]) <= half
+    return close
 
 
-def _facts(data, rows, story):
-    """The events at these rows, as explain_story's facts (exit events and process exits)."""
-    if not len(rows):
-        return []
+class _Facts:
+    """explain_story's facts of a chunk's rows, computed a batch of rows at a time and once
+    per row (shared by the stories that see it; a fact's `at` says where it is in the
+    reading, so that a story knows its own event)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.by_row = {}
+
+    def fill(self, row_arrays):
+        rows = [r for r in row_arrays if len(r)]
+        if not rows:
+            return
+        rows = np.unique(np.concatenate(rows))
+        new = rows[np.fromiter((r not in self.by_row for r in rows.tolist()), dtype=bool,
+                               count=len(rows))]
+        if not len(new):
+            return
+        facts = _facts(self.data, new)
+        for row in new.tolist():
+            self.by_row[row] = facts.get(row)
+
+    def get(self, rows):
+        return [f for f in (self.by_row.get(r) for r in rows.tolist()) if f is not None]
+
+
+def _facts(data, rows):
+    """The events at these rows as explain_story's facts, by row (exit events and process
+    exits only)."""
     from scaptool.query.chunks import reading_rows
     from scaptool.query.fields import columns_at, lookup
     from scaptool.query.format import field_texts
@@ -160,7 +194,7 @@ def _facts(data, rows, story):
     buffers = frame["evt.buffer"].to_list()
     h = data.capture.headers
     at = reading_rows(data, rows).tolist()
-    facts = []
+    facts = {}
     for i, row in enumerate(rows.tolist()):
         etype = texts["evt.type"][i]
         if texts["evt.dir"][i] != "<" and etype != "procexit":
@@ -170,7 +204,7 @@ def _facts(data, rows, story):
         failed = texts["evt.failed"][i] == "true"
         size = int(res) if res not in (None, "") and not failed and int(res) > 0 else 0
         exit_code = texts["evt.arg.ret"][i] if etype == "procexit" else None
-        facts.append(dict(
+        facts[row] = dict(
             ts=int(h.ts[row]), tid=int(h.tid[row]), type=etype, name=texts["fd.name"][i],
             kind=texts["fd.type"][i], l4=texts["fd.l4proto"][i], failed=failed,
             errno=texts["evt.res"][i] if failed else None,
@@ -182,9 +216,9 @@ def _facts(data, rows, story):
             text=first_line(raw), size=size, error_words=reads_as_error(raw),
             data=bytes(raw) if raw else b"", proc=texts["proc.name"][i],
             exit=int(exit_code) if exit_code not in (None, "") else None,
-            pid=texts["proc.pid"][i],
+            pid=texts["proc.pid"][i], ppid=texts["proc.ppid"][i],
             path=(texts["evt.arg.name"][i] if etype in _OPENS else None) or texts["fd.name"][i],
-            own=at[i] == story.row))
+            at=at[i])
     return facts
 
 

@@ -6,7 +6,9 @@ A fact is one event as a dict: ts, tid, type, fd (number), name (fd.name), kind 
 l4, failed, errno (a name such as ENOENT, or None), res (evt.rawres), read, write, sip, sport,
 cip, cport, server (sysdig's guess: fd.is_server), text (the first line of its data), size,
 error_words (its data reads as an error), data (the bytes), proc (proc.name), exit (procexit's
-exit code), path (an open's path argument, else its fd name), own (the event to explain).
+exit code), path (an open's path argument, else its fd name), at (where it is in the
+reading: the event to explain is the story's row). Facts are shared by the stories that see
+the event, and never changed.
 
 The request: the client connection the event writes to, or, for any other event (a log
 write), the last one the thread read a request from before it; the request arrived with the
@@ -84,11 +86,11 @@ class Story:
         self.row, self.ts, self.tid, self.heading = row, ts, tid, heading
         self.pid = None   # its process (proc.pid's text): other threads of it may help
         self.facts = []
-        self.children = set()   # processes the thread started in the window
 
     def tell(self):
         """(verdict, lines, other_requests, as_dict): the story told."""
-        facts = sorted(self.facts, key=lambda f: (f["ts"], not f["own"]))
+        facts = [dict(f, own=f["at"] == self.row) for f in _related_facts(self)]
+        facts.sort(key=lambda f: (f["ts"], not f["own"]))
         own = next((f for f in facts if f["own"]), None)
         roles = _roles(facts)
         client = _client_connection(facts, own, roles)
@@ -123,6 +125,20 @@ class Story:
             lines=[dict(offset_ms=None if o is None else o / 1e6, kind=k, text=t)
                    for o, k, t in lines])
         return verdict, lines, others, as_dict
+
+
+def _related_facts(story):
+    """Of the events of the story's process and its children around the event: the thread's,
+    those of the processes it started, and those of its process's other threads on the
+    connections the thread (or a child) used."""
+    mine = [f for f in story.facts if f["tid"] == story.tid]
+    children = {f["res"] for f in mine if f["type"] in CLONES and not f["failed"]
+                and f["res"] and f["res"] > 0}
+    theirs = [f for f in story.facts if f["tid"] in children]
+    used = {f["name"] for f in mine + theirs if f["name"] and f["kind"] in ("ipv4", "ipv6")}
+    handed = [f for f in story.facts if f["tid"] != story.tid and f["tid"] not in children
+              and f["pid"] == story.pid and f["name"] in used]
+    return mine + theirs + handed
 
 
 def _roles(facts):

@@ -433,3 +433,25 @@ def test_conformance_filters_compile(text):
     out = frame.select(compile_filter(text, conformance_resolve).alias("m"))["m"]
     assert out.dtype == pl.Boolean and out.null_count() == 0
     assert out[1] == text.startswith("not "), "the all-null row matches only negations"
+
+
+def test_filters_of_thousands_of_terms_stay_linear():
+    """A Falco condition with its macros expanded can hold thousands of terms: and/or are
+    n-ary in Polars (a chain 7,000 deep took minutes to plan and the and-chain ran out of
+    memory). Run in a subprocess so that a regression is a failure, not a hang."""
+    import subprocess
+    import sys
+    script = (
+        "from scaptool import scap\n"
+        "from scaptool.query.select import filter_mask\n"
+        f"cap = scap.open({str(pathlib.Path(__file__).resolve().parent.parent / 'fixtures' / 'php-database-error.scap')!r})\n"
+        "many = ' or '.join(f'proc.name=p{i}' for i in range(7000))\n"
+        "assert len(many) > 100_000\n"
+        "hits = filter_mask(cap, many + ' or proc.name=mysqld')\n"
+        "assert (hits == filter_mask(cap, 'proc.name=mysqld')).all() and hits.any()\n"
+        "none = ' and '.join(f'not proc.name=p{i}' for i in range(7000))\n"
+        "assert filter_mask(cap, none).all()\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

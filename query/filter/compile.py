@@ -23,7 +23,6 @@ import ipaddress
 import operator
 import re
 import socket
-from functools import reduce
 from typing import Callable, Union
 
 import polars as pl
@@ -334,11 +333,15 @@ class _Compiler:
                               getattr(node, "pos", None)) from None
         return handler(self, node)
 
+    # n-ary, not a chain of `|`/`&`: a chain thousands deep (a Falco condition with its
+    # macros expanded) took Polars minutes to plan; the operands are plain booleans already
     def _or(self, node: ast.Or) -> pl.Expr:
-        return reduce(operator.or_, (self.node(c) for c in node.children))
+        children = [self.node(c) for c in node.children]
+        return children[0] if len(children) == 1 else pl.any_horizontal(children)
 
     def _and(self, node: ast.And) -> pl.Expr:
-        return reduce(operator.and_, (self.node(c) for c in node.children))
+        children = [self.node(c) for c in node.children]
+        return children[0] if len(children) == 1 else pl.all_horizontal(children)
 
     def _not(self, node: ast.Not) -> pl.Expr:
         return ~self.node(node.child)
@@ -474,7 +477,8 @@ def _scalar(comp: _Compiler, node: ast.Compare, field: Field, name: str, x=None,
         if kind in ("string", "bytes"):
             dtype = pl.String if kind == "string" else pl.Binary
             return x.is_in(pl.Series(values, dtype=dtype).implode())
-        return reduce(operator.or_, (x == pl.lit(v) for v in values))
+        tests = [x == pl.lit(v) for v in values]
+        return tests[0] if len(tests) == 1 else pl.any_horizontal(tests)
     if op in ORDER and kind == "string":
         v = node.rhs  # a number token: compared as text (strcmp order), no catalog check
         return ORDER[op](x, pl.lit(v.text))
