@@ -21,7 +21,7 @@ import re
 
 # Results that are how non-blocking I/O and interrupted calls work, not failures.
 EXPECTED_ERRNOS = frozenset({"EAGAIN", "EWOULDBLOCK", "EINPROGRESS", "EALREADY", "EINTR",
-                             "ERESTARTSYS", "ETIMEDOUT_POLL"})
+                             "ERESTARTSYS"})
 # Failures that say the peer would not talk.
 CONNECTION_ERRNOS = frozenset({"ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE",
                                "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"})

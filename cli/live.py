@@ -77,14 +77,19 @@ def prompt_types(run):
 
 def syscalls_needed(run):
     """The system calls the kernel side sends for this command (None: all of them)."""
-    if run.chisel is None:
-        return None
-    from scaptool.chisels.run import take_arguments
-    args, _ = take_arguments(run.chisel, run.filter_words)
-    if run.chisel.reads_again(args):
-        return None   # an export: the threads' every call, around each hit
+    if run.chisel is None or _reads_again(run):
+        return None   # (an export: the threads' every call, around each hit)
     needed = CHISEL_SYSCALLS.get(run.chisel.name)
     return None if needed is None else sorted(STATE_SYSCALLS | needed)
+
+
+def _reads_again(run):
+    """Does the command's chisel read its capture a second time (an export)?"""
+    if run.chisel is None:
+        return False
+    from scaptool.chisels.run import take_arguments
+    args, _ = take_arguments(run.chisel, run.filter_words)
+    return bool(run.chisel.reads_again(args))
 
 
 class LiveError(click.ClickException):
@@ -134,11 +139,7 @@ def _check_can_run():
 
 def _read_stream(run, options, fatfile):
     from scaptool.scap.live.stream import LiveStream, stop_on_signals
-    spool = False
-    if run.chisel is not None:
-        from scaptool.chisels.run import take_arguments
-        args, _ = take_arguments(run.chisel, run.filter_words)
-        spool = run.chisel.reads_again(args)   # (spy_logs' export reads it again at the end)
+    spool = _reads_again(run)   # (spy_logs' export reads the capture again at the end)
     run.live = True
     run.keep_state = fatfile   # sysdig's -w keeps the matching events only, unless -F
     # lines go out as they are made, not when a block of output fills

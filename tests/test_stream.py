@@ -401,29 +401,40 @@ def test_a_pipe_fed_slowly_gives_chunks_as_blocks_arrive(packed):
     assert len(arrived) > 5 and arrived[0] < done[-1]
 
 
-@pytest.mark.corpus
-def test_a_live_reader_gets_what_is_complete_promptly():
-    """The writer stops in the middle of a block for a while: every event before it is handed
-    out within a fraction of that pause (max_wait_ms), not when more comes."""
+def _read_through_a_pause(source_for=lambda r, want, complete: r):
+    """falco-ping-sendto written into a pipe by a writer that stops for 2 s in the middle of
+    a block; `source_for(read_fd, whole reading, events complete before the pause)` is what
+    the reader reads. Returns (events complete before the pause, when the chunk that hands
+    the last of them out came, relative to the pause, [(events handed out so far, time)],
+    the pause's start)."""
     capture = corpus_capture("falco-ping-sendto")
     data = _block_stream(capture)
     want = whole(capture)
     cut = len(data) * 2 // 3 + 7
     complete = int((want.cols["block_offset"] + _block_lengths(data, want) <= cut).sum())
     r, w = os.pipe()
+    source = source_for(r, want, complete)
     done = []
     thread = _writer(w, data, [512], pause_after=cut, pause=2.0, done=done)
     seen = []
     try:
-        got = streamed(r, on_chunk=lambda c: seen.append((c.first_event + len(c),
-                                                          time.monotonic())))
+        got = streamed(source, on_chunk=lambda c: seen.append((c.first_event + len(c),
+                                                               time.monotonic())))
     finally:
         os.close(r)
     thread.join()
     assert_same(got, want)
     when = next(t for n, t in seen if n >= complete)
-    assert when - done[0] < 0.6, "complete events waited for the writer"
-    assert max(n for n, t in seen if t < done[0] + 1.5) == complete
+    return complete, when - done[0], seen, done[0]
+
+
+@pytest.mark.corpus
+def test_a_live_reader_gets_what_is_complete_promptly():
+    """The writer stops in the middle of a block for a while: every event before it is handed
+    out within a fraction of that pause (max_wait_ms), not when more comes."""
+    complete, waited, seen, paused = _read_through_a_pause()
+    assert waited < 0.6, "complete events waited for the writer"
+    assert max(n for n, t in seen if t < paused + 1.5) == complete
 
 
 class _PromptedPipe(io.FileIO):
@@ -437,33 +448,20 @@ def test_events_of_prompt_types_go_out_at_once_the_others_may_wait(prompt):
     """With prompt types, complete events wait for more (up to QUIET_MAX_WAIT_MS) unless one
     of them is of those types: the live stream's way of working a chunk a second on a machine
     busy with calls that only build state, while a log write still shows at once."""
-    capture = corpus_capture("falco-ping-sendto")
-    data = _block_stream(capture)
-    want = whole(capture)
-    cut = len(data) * 2 // 3 + 7
-    complete = int((want.cols["block_offset"] + _block_lengths(data, want) <= cut).sum())
-    types = set(want.cols["type"][:complete].tolist())
-    r, w = os.pipe()
-    source = _PromptedPipe(r, closefd=False)
-    # a type pending before the pause, or one the capture does not have at all
-    source.prompt_types = {want.cols["type"][complete - 1]} if prompt == "pending" else \
-        {t for t in range(400) if t not in set(want.cols["type"].tolist())}
-    assert prompt == "pending" or not (source.prompt_types & types)
-    done = []
-    thread = _writer(w, data, [512], pause_after=cut, pause=2.0, done=done)
-    seen = []
-    try:
-        got = streamed(source, on_chunk=lambda c: seen.append((c.first_event + len(c),
-                                                               time.monotonic())))
-    finally:
-        os.close(r)
-    thread.join()
-    assert_same(got, want)
-    when = next(t for n, t in seen if n >= complete)
+    def prompted(r, want, complete):
+        source = _PromptedPipe(r, closefd=False)
+        types = want.cols["type"].tolist()
+        # a type pending before the pause, or one the capture does not have at all
+        source.prompt_types = {types[complete - 1]} if prompt == "pending" else \
+            {t for t in range(400) if t not in set(types)}
+        assert prompt == "pending" or not (source.prompt_types & set(types[:complete]))
+        return source
+
+    _, waited, _, _ = _read_through_a_pause(prompted)
     if prompt == "pending":
-        assert when - done[0] < 0.6, "an event of a prompt type waited"
+        assert waited < 0.6, "an event of a prompt type waited"
     else:
-        assert 0.8 < when - done[0] < 1.9, "the others wait up to QUIET_MAX_WAIT_MS, no more"
+        assert 0.8 < waited < 1.9, "the others wait up to QUIET_MAX_WAIT_MS, no more"
 
 
 def _block_lengths(data, read):
