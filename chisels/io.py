@@ -4,7 +4,7 @@ and the small text helpers the chisels of this package share to print as sysdig'
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import Arg, ChiselError, chisel
-from .run import COLORS
+from .run import COLORS, defused, defused_bytes
 
 
 # -- text helpers ------------------------------------------------------------------------------
@@ -175,7 +175,8 @@ def write_raw(run, chunks):
     if stream is not None:
         run.out.flush()
         for chunk in chunks:
-            stream.write(chunk)
+            # (on a terminal, not as they are: a capture's bytes do not drive it)
+            stream.write(defused_bytes(chunk) if run.terminal else chunk)
         stream.flush()
     else:
         for chunk in chunks:
@@ -237,8 +238,9 @@ def stderr(run):
     for (cid, cname), raw in zip(run.containers(rows), _buffers(run, rows)):
         if raw is None:
             continue
-        head = ((colors.green if cid == "host" else colors.blue) +
-                "%-20.20s %-20.20s " % (cid, cname)).encode()
+        # (defused: our colour made real, the container's name made inert)
+        head = defused((colors.green if cid == "host" else colors.blue) +
+                       "%-20.20s %-20.20s " % (cid, cname)).encode()
         chunks.append(head + bytes(raw) + b"\n")
     write_raw(run, chunks)
 

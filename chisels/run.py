@@ -5,14 +5,45 @@ with one ChiselRun that holds each chunk in turn (see chisels/__init__.py); any 
 called once, with the whole capture. SCAPTOOL_CHUNK_EVENTS, an internal setting for tests,
 overrides the number of events per chunk (small chunks put their bounds everywhere)."""
 import os
+import re
 import sys
 
 import numpy as np
 
 from . import ChiselError
 
-COLORS = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "blue": "\x1b[34m",
-          "cyan": "\x1b[36m", "reset": "\x1b[0m"}
+# A chisel's own escape sequences start with OWN_ESC, a private-use character no capture's
+# text is let through with: ChiselRun.write shows the control characters a terminal acts on
+# (ACTIVE) as '.', so that names, paths and buffers from a capture cannot drive the terminal,
+# and only then makes OWN_ESC the real ESC.
+OWN_ESC = "\ue01b"
+COLORS = {"red": OWN_ESC + "[31m", "green": OWN_ESC + "[32m", "yellow": OWN_ESC + "[33m",
+          "blue": OWN_ESC + "[34m", "cyan": OWN_ESC + "[36m", "reset": OWN_ESC + "[0m"}
+# The characters a terminal acts on rather than shows (ECMA-48, as xterm does): ENQ (makes it
+# answer, as if typed), BEL, BS, VT, FF, CR (overwrite what was shown), SO and SI (switch its
+# character set), ESC (starts the sequences that retitle, clear, move, remap) and the C1
+# controls (U+009B is a one-character CSI for some). They are shown as '.'; the other C0
+# controls and DEL, which a terminal ignores, stay as sysdig prints them; so does OWN_ESC
+# when it is ours (_DEFUSE_OWN).
+ACTIVE = [0x05, 0x07, 0x08, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x1B, *range(0x80, 0xA0)]
+_DEFUSE = {c: "." for c in [*ACTIVE, ord(OWN_ESC)]}
+_DEFUSE_OWN = {**_DEFUSE, ord(OWN_ESC): "\x1b"}
+# the same for raw bytes written as they are, but for the colour sequences (SGR: ESC [ ... m)
+# of the program whose output they are, as the stdout chisel shows a coloured log; C1
+# controls are two bytes in UTF-8 and are left alone here
+_RAW_CONTROLS = re.compile(rb"\x1b(?!\[[0-9;]*m)|[\x05\x07\x08\x0b-\x0f]")
+
+
+def defused(text):
+    """What a chisel writes, the control characters a terminal acts on as '.' and its own
+    escapes made real."""
+    return text.translate(_DEFUSE_OWN)
+
+
+def defused_bytes(data):
+    """Raw bytes a chisel writes as they are (echo_fds, stdout...), on a terminal: their
+    active control bytes (ACTIVE) as '.', but for colour sequences."""
+    return _RAW_CONTROLS.sub(b".", data)
 
 
 def split_words(text):
@@ -194,16 +225,16 @@ class ChiselRun:
         self.first, self.final = first, final
 
     def write(self, text):
-        self.out.write(text)
+        self.out.write(defused(text))
 
     def line(self, text=""):
-        self.out.write(text + "\n")
+        self.out.write(defused(text) + "\n")
 
     def events_over(self):
         """Mark the end of what the chisel prints while the events are read: on a terminal,
         sysdig resets the colours there (once)."""
         if self.terminal and not self._events_over:
-            self.write("\x1b[00m")
+            self.write(OWN_ESC + "[00m")
         self._events_over = True
 
     def reset_line(self):

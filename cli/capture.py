@@ -82,7 +82,7 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
                    list_all_processes=not only_captured_procs)
     try:
         if out:
-            stats = live.LiveCapture(out, **options).start().wait()
+            stats = _capture_to(out, options)
         else:
             stats = _print_live(options)
     except live.LiveCaptureError as e:
@@ -94,6 +94,24 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
         click.echo("scaptool: the ring buffer overflowed; try a larger --ring-kib", err=True)
     if stats.get("interrupted"):
         sys.exit(130)
+
+
+def _capture_to(out, options):
+    """The helper writes the capture under a temporary name beside `out`, renamed to it once
+    complete (dropped on failure): what was at `out` stays until then."""
+    from scaptool.scap import live
+    from scaptool.scap.writer import check_output, temporary_beside
+    check_output(out)
+    fd, tmp = temporary_beside(out)
+    os.close(fd)
+    try:
+        stats = live.LiveCapture(tmp, **options).start().wait()
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return stats
 
 
 def _filtered(out, snaplen, duration, numevents, pid, also, switch, ring_kib, fatfile,

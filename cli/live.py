@@ -15,6 +15,8 @@ import sys
 
 import click
 
+from scaptool.scap.errors import error_line
+
 
 # What the kernel side sends is cut to what the command needs, so that a busy machine's
 # other system calls never cost a record (scap.live: the helper's -e). Every command needs the
@@ -96,7 +98,7 @@ class LiveError(click.ClickException):
     """Live reading cannot start here: one line saying why and what to do."""
 
     def show(self, file=None):
-        click.echo(f"scaptool: {self.message}", err=True)
+        click.echo(f"scaptool: {error_line(self.message)}", err=True)
 
 
 def read_live(run, *, snaplen=None, seconds=None, fatfile=False, ring_kib=None):
@@ -162,7 +164,7 @@ def _read_stream(run, options, fatfile):
             raise
     run.finish()
     if damage is not None:
-        click.echo(f"scaptool: {damage}", err=True)
+        click.echo(f"scaptool: {error_line(damage)}", err=True)
         sys.exit(1)
     return stream.stats
 

@@ -6,6 +6,7 @@ styles share one parser. This module only parses arguments, calls the library, a
 """
 import gc
 import os
+import signal
 import sys
 import warnings
 
@@ -36,7 +37,7 @@ _single_threaded_blas()
 
 import click  # noqa: E402
 
-from scaptool.scap.errors import ScapError, ScapWarning  # noqa: E402
+from scaptool.scap.errors import ScapError, ScapWarning, error_line  # noqa: E402
 
 from . import capture as capture_command  # noqa: E402
 from . import info as info_command  # noqa: E402
@@ -144,14 +145,14 @@ def main(argv=None):
         cli.main(args=argv, prog_name="scaptool", complete_var=COMPLETE_VAR,
                  standalone_mode=False)
     except ScapError as e:
-        click.echo(f"scaptool: {e}", err=True)
+        click.echo(f"scaptool: {error_line(e)}", err=True)
         sys.exit(1)
     except ValueError as e:
         # bad filters, formats and chisel arguments (query.filter.FilterError,
         # query.format.FormatError, chisels.ChiselError)
         if type(e).__name__ not in ("FilterError", "FormatError", "ChiselError"):
             raise
-        click.echo(f"scaptool: {e}", err=True)
+        click.echo(f"scaptool: {error_line(e)}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)
@@ -164,7 +165,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as e:
-        click.echo(f"scaptool: {e.filename or ''}: {e.strerror or e}", err=True)
+        click.echo(f"scaptool: {error_line(e.filename or '')}: {e.strerror or e}", err=True)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - a bug of ours: one line, the details on request
         if os.environ.get("SCAPTOOL_DEBUG"):
@@ -202,6 +203,11 @@ def run():
     results already), so the process ends at once."""
     code = 0
     _keep_freed_memory()
+    # Output into a pipe whose reader has gone (`scaptool -r big.scap | head -1`) ends the
+    # process at once and quietly, killed by SIGPIPE, as it ends sysdig (status 141 in a
+    # shell): Python ignores SIGPIPE and would raise, then Click would exit with status 1.
+    # Nothing is lost: an output file being written has no name until it is complete.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         main()
     except SystemExit as e:

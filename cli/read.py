@@ -153,7 +153,7 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         # one line, after every event before the damage and before the -S table, as sysdig
         # prints it; the command then fails, so that scripts can tell
         sys.stdout.flush()
-        click.echo(f"scaptool: {damage}", err=True)
+        click.echo(f"scaptool: {scap.error_line(damage)}", err=True)
     run.finish()
     if damage is not None:
         sys.exit(1)
@@ -298,6 +298,8 @@ class _Run:
                 chunk.report("writing" if writer is not None else "reading", len(chunk))
                 carry = Carry(section=chunk.section_index, numbered=numbered)
                 chunk.release()
+        except scap.WriteError:
+            raise   # the output's failure, not the capture's damage
         except scap.ScapError as e:
             damage = e
         finally:

@@ -21,6 +21,7 @@ import numpy as np
 
 from scaptool.scap import sysdig0293
 from scaptool.scap.capture import Capture
+from scaptool.scap.errors import ScapError, placed
 from scaptool.scap.scan import Layout, Section
 
 
@@ -149,7 +150,10 @@ class ChunkCapture(Capture):
     def _table(self, name):
         cache = self.__dict__.setdefault("_tables", {})
         if name not in cache:
-            table = self.start.table(name)
+            try:
+                table = self.start.table(name)
+            except ScapError as e:
+                raise placed(e, path=self.path) from None
             if name != "machine" and table is not None and "section" in table.columns:
                 import polars as pl
                 table = table.with_columns(pl.lit(0, dtype=table.schema["section"])
@@ -160,7 +164,10 @@ class ChunkCapture(Capture):
     def _rows(self, name):
         cache = self.__dict__.setdefault("_table_rows", {})
         if name not in cache:
-            rows = self.start.rows(name)
+            try:
+                rows = self.start.rows(name)
+            except ScapError as e:
+                raise placed(e, path=self.path) from None
             cache[name] = rows if name == "machine" else [dict(r, section=0) for r in rows]
         return cache[name]
 

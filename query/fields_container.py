@@ -13,11 +13,11 @@ Each thread version (query.threads) is matched once, and each event then picks o
 container descriptions by index: no string work per event.
 """
 import fnmatch
-import json
 
 import numpy as np
 import polars as pl
 
+from .container_json import container_info
 from .field_catalog import field
 from .field_common import fake_container_rows, event_sections
 from .fields_proc import _lookup
@@ -44,6 +44,11 @@ _UNDESCRIBED = {"container.type": "docker", "container.privileged": False,
 _NO_THREAD, _ON_HOST = -1, -2
 
 
+def _type_name(value):
+    """The name of a container type number (None for anything else a JSON may hold)."""
+    return _TYPE_NAMES.get(value) if isinstance(value, (int, str)) else None
+
+
 def _description(info):
     """The field values of one container event's JSON description."""
     def text(key):
@@ -54,7 +59,7 @@ def _description(info):
                "true" if m.get("RW") else "false", str(m.get("Propagation", "")))
               for m in (listed if isinstance(listed, list) else ()) if isinstance(m, dict)]
     return {"container.id": text("id"), "container.name": text("name"),
-            "container.image": text("image"), "container.type": _TYPE_NAMES.get(info.get("type")),
+            "container.image": text("image"), "container.type": _type_name(info.get("type")),
             "container.privileged": bool(info.get("privileged", False)),
             "container.image.id": text("imageid"), "container.image.repository":
             text("imagerepo"), "container.image.tag": text("imagetag"),
@@ -76,10 +81,12 @@ def container_events(data):
     carried = carry.parts.get("containers", {}) if carry is not None else {}
     out = [(-1 - k, cid, described) for k, (cid, described) in enumerate(carried.items())][::-1]
     for row, raw in zip(rows.tolist(), data.capture.param("json", rows=rows).to_list()):
+        info = container_info(raw) if raw is not None else None
+        if info is None:
+            continue
         try:
-            info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
             described = _description(info)
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue
         out.append((row, str(info.get("id", "")), described))
     data.__dict__["_container_events"] = out

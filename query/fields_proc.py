@@ -607,7 +607,8 @@ def _needs_folding(path):
     return ~(path.str.starts_with("/") & ~path.str.contains("//", literal=True)
              & ~path.str.contains("/./", literal=True) & ~path.str.contains("/../", literal=True)
              & ~path.str.ends_with("/") & ~path.str.ends_with("/.")
-             & ~path.str.ends_with("/..")) | (path == "/")
+             & ~path.str.ends_with("/..")) | (path == "/") \
+        | path.str.contains(r"[^\x20-\x7e]")
 
 
 @field("evt.abspath", "CHARBUF", "string",

@@ -16,6 +16,9 @@ from .field_common import first_timestamp
 from .field_catalog import FormatError  # noqa: F401 - (raised here, and by fields)
 from .fields import lookup
 
+# a %NNfield's width: more would pad every line with as many spaces (a mistake, or a way to
+# exhaust memory); sysdig takes any int
+MAX_WIDTH = 4096
 _TOKEN = re.compile(r"%(\d*)([A-Za-z_][A-Za-z0-9_.]*(?:\[[^\]]*\])?)")
 
 
@@ -46,6 +49,8 @@ def parse_format(text):
     if at < len(text):
         parts.append(text[at:])
     for p in parts:
+        if isinstance(p, tuple) and p[0] is not None and p[0] > MAX_WIDTH:
+            raise FormatError(f"field width {p[0]} is larger than {MAX_WIDTH}")
         if isinstance(p, str) and "%" in p:
             raise FormatError(f"invalid formatting token {p[p.index('%'):].split()[0]}")
         if isinstance(p, tuple) and p[1] != "evt.outputtime":
@@ -112,6 +117,22 @@ def _bytebuf_column(series, limit):
     return text.alias(series.name)
 
 
+# The characters a terminal acts on rather than shows (chisels.run.ACTIVE): ENQ, BEL, BS, VT,
+# FF, CR, SO, SI, ESC and the C1 controls.
+_CONTROLS = r"[\x05\x07\x08\x0b-\x0f\x1b\x{80}-\x{9f}]"
+
+
+def defused(text):
+    """A String Series of field values with the control characters a terminal acts on shown
+    as '.', as sysdig shows buffers and paths. sysdig 0.29.3 prints a process
+    name or argument holding ESC as it is, so that a capture can drive the terminal it is
+    read on; scaptool's text lines do not (JSON escapes them anyway). Tab and line feed stay:
+    -A's buffers keep their line breaks."""
+    if text.dtype != pl.String or not text.str.contains(_CONTROLS).any():
+        return text
+    return text.str.replace_all(_CONTROLS, ".")
+
+
 def format_lines(data, fmt, rows, bytebuf_limit=80, previous=None):
     """The formatted line of each of the given event rows (None where the line is skipped);
     previous is the row printed just before these (for -t D across batches)."""
@@ -131,7 +152,7 @@ def format_column(data, fmt, rows, bytebuf_limit=80, previous=None):
         elif name not in columns:
             definition, arg = lookup(name)
             series = definition.series_at(data, arg, rows)
-            columns[name] = _text_column(series, definition.kind, bytebuf_limit)
+            columns[name] = defused(_text_column(series, definition.kind, bytebuf_limit))
     if not len(rows):
         return pl.Series("line", [], dtype=pl.String)
     names = list(columns)
@@ -291,5 +312,5 @@ _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n"
 def json_strings(text):
     """render.json_string of every value of a String expression (null stays null)."""
     escaped = text.str.replace_many(
-        _JSON_ESCAPED, [_JSON_ESCAPES.get(ch, "\\u%04X" % ord(ch)) for ch in _JSON_ESCAPED])
+        _JSON_ESCAPED, [_JSON_ESCAPES.get(ch, "\\u%04x" % ord(ch)) for ch in _JSON_ESCAPED])
     return pl.concat_str(pl.lit('"'), escaped, pl.lit('"'))

@@ -62,7 +62,9 @@ def frame_dtype(definition):
 
 def clock_column(name, timestamps):
     """A CLOCKS field's frame column from the events' timestamps (ns since the epoch)."""
-    column = pl.Series(name, timestamps, dtype=pl.UInt64).cast(pl.Int64).cast(TIMESTAMP)
+    # (a timestamp past 2262, which only damage makes, has no Datetime: null)
+    column = pl.Series(name, timestamps, dtype=pl.UInt64).cast(pl.Int64, strict=False) \
+        .cast(TIMESTAMP)
     return column.dt.truncate("1s") if CLOCKS[name][0] else column
 
 

@@ -162,7 +162,10 @@ class _Group:
         self.fd_names = {}
 
     def raw(self, k):
-        return Raw(self.buf, self.offsets[:, k], self.lengths[:, k])
+        # a value running past its record is rendered one by one (fallback); here it is cut
+        # where the buffer ends (a chunk's buffer may end before the value does)
+        offsets, lengths = self.offsets[:, k], self.lengths[:, k]
+        return Raw(self.buf, offsets, np.clip(len(self.buf) - offsets, 0, lengths))
 
     def info(self):
         """`name=text(resolved) ` per parameter, over the rows' own parameter counts."""
@@ -281,7 +284,7 @@ class _Group:
         n = len(self.rows)
         # the value: the bytes before a final NUL
         ends_nul = (raw.lengths > 0) & \
-            (self.buf[np.maximum(raw.offsets + raw.lengths - 1, 0)] == 0)
+            (self.buf[np.where(raw.lengths > 0, raw.offsets + raw.lengths - 1, 0)] == 0)
         size = raw.lengths - ends_nul
         first = self.buf[np.where(size > 0, raw.offsets, 0)]
         relative = (raw.lengths > 0) & (size > 0) & (first != ord("/"))

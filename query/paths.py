@@ -20,7 +20,27 @@ def too_long(directory, name, nul=True):
     return size + nul + 1 > MAX_PATH
 
 
+# copy_and_sanitize_path writes '.' for every byte that is not printable ASCII, as it folds
+_DOTTED = {c: "." for c in [*range(0x20), 0x7F]}
+
+
+def sanitize(path):
+    """Every byte of `path` that is not printable ASCII as '.', as sinsp stores a joined path
+    (a control character in a file name cannot reach a terminal through an fd name or cwd).
+    A character decoding replaced (U+FFFD) stood for one byte."""
+    if path.isascii():
+        return path if path.isprintable() else path.translate(_DOTTED)
+    return "".join(c if " " <= c <= "~" else
+                   "." if c == "\ufffd" else "." * len(c.encode("utf-8", "surrogateescape"))
+                   for c in path)
+
+
 def normalize(path):
+    """`path` folded, then sanitized: a '.' written for a byte is not a path's '.'."""
+    return sanitize(_folded(path))
+
+
+def _folded(path):
     absolute = path.startswith("/")
     parts = []
     for part in path.split("/"):

@@ -335,7 +335,7 @@ def json_string(text):
         if ch in _JSON_ESCAPES:
             out.append(_JSON_ESCAPES[ch])
         elif ord(ch) < 0x20:
-            out.append("\\u%04X" % ord(ch))
+            out.append("\\u%04x" % ord(ch))
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'

@@ -1051,7 +1051,7 @@ def _container_json_ids():
 def _container_events(capture, frame, rows, wanted):
     """A container event gets a thread of its own, made up for it alone and kept in no
     table: comm 'container:ID', pid -1, ptid 0, uid and gid 0, empty exe."""
-    import json
+    from .container_json import container_info
     types = np.asarray(capture.event_types)[rows]
     rows = rows[np.isin(types, _container_json_ids()) &
                 capture.counted[rows]]
@@ -1059,11 +1059,8 @@ def _container_events(capture, frame, rows, wanted):
         return frame
     names = []
     for raw in capture.param("json", rows=rows).to_list():
-        try:
-            info = json.loads(bytes(raw).decode("utf-8", "replace"))["container"]
-            names.append("container:" + str(info.get("id", "")))
-        except (ValueError, TypeError, KeyError, AttributeError):
-            names.append("container:")
+        info = container_info(raw) if raw is not None else None
+        names.append("container:" + (str(info.get("id", "")) if info is not None else ""))
     # a few events among millions: overwrite their rows in place
     k = len(rows)
     values = {"proc.name": names, "proc.pid": [-1] * k, "proc.ppid": [0] * k,

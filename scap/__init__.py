@@ -6,12 +6,12 @@
 """
 from .capture import Capture, open  # noqa: A004 - scap.open mirrors the builtin on purpose
 from .errors import (CorruptBlockError, NotAScapError, ScapError, ScapWarning, TruncatedError,
-                     UnsupportedVersionError, WriteError)
+                     UnsupportedVersionError, WriteError, error_line)
 from .rewrite import write_capture, write_captures
 
 __all__ = ["Capture", "open", "write_capture", "write_captures", "StreamReader", "SectionStart",
            "EventChunk", "ScapError", "NotAScapError", "UnsupportedVersionError",
-           "CorruptBlockError", "TruncatedError", "WriteError", "ScapWarning"]
+           "CorruptBlockError", "TruncatedError", "WriteError", "ScapWarning", "error_line"]
 
 _STREAM = ("StreamReader", "SectionStart", "EventChunk")
 

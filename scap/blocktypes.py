@@ -57,6 +57,8 @@ PROCESS_LISTS = {PL_V1: 1, PL_V2: 2, PL_V3: 3, PL_V4: 4, PL_V5: 5, PL_V6: 6, PL_
 FD_LISTS = {FDL_V1: 1, FDL_V2: 2}
 INTERFACE_LISTS = {IL_V1: 1, IL_V2: 2}
 USER_LISTS = {UL_V1: 1, UL_V2: 2}
+# the header-phase blocks libscap reads; it skips any other
+METADATA_BLOCKS = {MI, *PROCESS_LISTS, *FD_LISTS, *INTERFACE_LISTS, *USER_LISTS}
 
 # Event blocks: (header version, has a flags field).
 EVENT_BLOCKS = {

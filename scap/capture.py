@@ -18,7 +18,7 @@ import numpy as np
 from . import blocktypes as bt
 from . import eventtable
 from . import sysdig0293
-from .errors import ScapError, TruncatedError
+from .errors import ScapError, TruncatedError, placed
 from .eventtable import PT
 from .events import decode_headers, param_slices
 from .scan import scan
@@ -217,7 +217,10 @@ class Capture:
         cache = self.__dict__.setdefault("_table_rows", {})
         if name not in cache:
             from . import metadata
-            cache[name] = metadata.read_rows(self.buffer, self.layout.sections, name)
+            try:
+                cache[name] = metadata.read_rows(self.buffer, self.layout.sections, name)
+            except ScapError as e:
+                raise placed(e, path=self.path) from None
         return cache[name]
 
     @property
@@ -259,6 +262,8 @@ class Capture:
             counts["SHB"] += 1
             for _, btype, _ in section.metadata:
                 counts[bt.name(btype)] += 1
+            for btype, count in section.skipped.items():
+                counts[bt.name(btype)] += count
         names, per = np.unique(self.headers.block_type, return_counts=True)
         for btype, count in zip(names, per):
             counts[bt.name(int(btype))] += int(count)

@@ -5,6 +5,17 @@ reading stopped, so that a one-line message is enough to find the damage with a 
 """
 
 
+_ESCAPED = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_ESCAPED.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def error_line(text):
+    """An error message as the one line the command line prints: line breaks and every other
+    control character written as escapes (a filter, format or path in the message is the
+    user's or the capture's text, and may hold any)."""
+    return str(text).translate(_ESCAPED)
+
+
 class ScapError(Exception):
     """A capture, or part of one, could not be read."""
 
@@ -24,6 +35,16 @@ class ScapError(Exception):
         if self.block is not None:
             where.append(f"block {self.block}")
         return ": ".join(where + [self.message]) if where else self.message
+
+
+def placed(error, path=None, base=0):
+    """`error` said of a whole stream: its offset moved by `base` (where the buffer it was
+    found in starts), its path set where it had none."""
+    if error.offset is not None:
+        error.offset += base
+    if error.path is None:
+        error.path = path
+    return error
 
 
 class NotAScapError(ScapError):

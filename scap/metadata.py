@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import polars as pl
 
 from . import blocktypes as bt
+from .errors import ScapError, placed
 from .process_entries import FastPathError, parse_entries
 
 # construct (and the schemas built with it) loads when a block needs it: a command whose
@@ -51,7 +52,10 @@ def parsed_blocks(buf, section, wanted=None):
             except FastPathError:
                 pass
         from . import schema
-        block = schema.parse_block(bytes(buf[offset:offset + total]))
+        try:
+            block = schema.parse_block(bytes(buf[offset:offset + total]))
+        except ScapError as e:
+            raise placed(e, base=offset) from None
         out.append((btype, block.body))
     return out
 

@@ -34,7 +34,17 @@ class Section:
     offset: int                    # of its SHB
     version: tuple                 # (major, minor)
     metadata: list = field(default_factory=list)  # (offset, block_type, total_length)
+    # header-phase blocks of types libscap skips, counted by type rather than listed (a
+    # capture can hold millions of them)
+    skipped: dict = field(default_factory=dict)
     first_event: int = 0           # index into the event arrays
+
+    def keep(self, offset, block_type, total_length):
+        """A header-phase block: listed if libscap reads its type, else counted."""
+        if block_type in bt.METADATA_BLOCKS:
+            self.metadata.append((offset, block_type, total_length))
+        else:
+            self.skipped[block_type] = self.skipped.get(block_type, 0) + 1
 
 
 @dataclass
@@ -110,6 +120,11 @@ def scan(buf, path=None):
                   first_misfit)
 
 
+def at_section_header(words, pos):
+    """Does an SHB start at pos? (Sections start on a 4-byte boundary.)"""
+    return pos % 4 == 0 and pos // 4 < len(words) and int(words[pos // 4]) == bt.SHB
+
+
 def _header(buf, words, pos, path):
     if pos + 8 > len(buf):
         raise TruncatedError(f"{len(buf) - pos} bytes left where a block header needs 8; "
@@ -127,7 +142,7 @@ def _read_section_header(buf, words, pos, path, index):
         block = next_metadata_block(buf, words, pos, path)
         if block is None:
             break
-        section.metadata.append((pos, *block))
+        section.keep(pos, *block)
         pos += block[1]
     check_first_section(section, index, pos >= len(buf), path, pos)
     return section, pos

@@ -43,7 +43,9 @@ def load(path, on_inflate=None):
         if head == GZIP_MAGIC:
             f.seek(0)
             data, damage = _inflate(f, path, on_inflate)
-            return np.frombuffer(data, dtype=np.uint8), True, damage
+            inflated = np.frombuffer(data, dtype=np.uint8)
+            inflated.flags.writeable = False
+            return inflated, True, damage
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise NotAScapError("empty file", path=path, offset=0)
@@ -71,21 +73,100 @@ def _map(fd, size):
 
 def _inflate(f, path, on_inflate=None):
     """Inflate every gzip member: (bytes, None), or for a damaged or cut stream what came
-    before the damage and the TruncatedError saying where (also given as a warning)."""
+    before the damage and the TruncatedError saying where (also given as a warning).
+
+    The blocks are followed as they are inflated (FramingWatch): where the block stream
+    breaks, inflating stops, so that a few MB of gzip that expand to gigabytes of garbage
+    after a sound start cost one piece past the damage, not the gigabytes."""
     size = os.fstat(f.fileno()).st_size if on_inflate else 0
-    parts = []
+    data = bytearray()
     inflater = GzipInflater(path)
+    watch = FramingWatch(path)
+    damage = None
     while not inflater.finished:
-        data = f.read(_CHUNK)
-        inflater.feed(data)
+        inflater.feed(f.read(_CHUNK))
         while out := inflater.inflate(_CHUNK):
-            parts.append(out)
+            data += out
+            del out
+            if watch.broken(data):
+                break
         if on_inflate:
             on_inflate(f.tell(), size)
-    if inflater.damage is not None:
-        warnings.warn(ScapWarning(f"{inflater.damage}; keeping the {inflater.produced} bytes "
+        if watch.stop:
+            damage = watch.damage
+            break
+    damage = damage or inflater.damage
+    if damage is not None:
+        warnings.warn(ScapWarning(f"{damage}; keeping the {watch.kept(data)} bytes "
                                   "inflated before it"), stacklevel=3)
-    return b"".join(parts), inflater.damage
+        del data[watch.kept(data):]
+    return data, damage
+
+
+class FramingWatch:
+    """Follows the block framing of a block stream as it grows (the scan's own checks, on
+    what has come so far), to say when inflating it any further is pointless: the framing is
+    broken (the scan will name the damage in what is kept), or a block claims more than a
+    reader holds (HOLD_LIMIT; `damage` says so, and only what comes before it is kept)."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.pos = 0            # the stream up to here is sound
+        self.in_section = False   # between an SHB and the first event block
+        self.stop = False
+        self.damage = None
+
+    def kept(self, data):
+        return self.pos if self.damage is not None else len(data)
+
+    def broken(self, data):
+        """Follow the blocks added to `data` (a bytearray); True once inflating may stop.
+        (No view of `data` outlives the call: the bytearray must stay free to grow.)"""
+        buf = np.frombuffer(data, dtype=np.uint8)
+        try:
+            self._follow(buf, buf[:len(buf) // 4 * 4].view("<u4"))
+        finally:
+            del buf
+        return self.stop
+
+    def _follow(self, buf, words):
+        from . import scan
+        from .stream_window import block_need
+        while self.pos < len(buf) and not self.stop:
+            try:
+                if not self.in_section and scan.at_section_header(words, self.pos):
+                    _, self.pos = scan.read_section_block(buf, words, self.pos, self.path)
+                    self.in_section = True
+                elif self.in_section:
+                    block = scan.next_metadata_block(buf, words, self.pos, self.path)
+                    if block is None:
+                        self.in_section = False
+                    else:
+                        self.pos += block[1]
+                else:
+                    run = scan.event_run(buf, words, self.pos, self.path)
+                    self.pos = run.end
+                    cut = isinstance(run.damage, TruncatedError)
+                    # damage, or an event run that ends neither at the data's end nor at a
+                    # new section: the scan of what is kept names it
+                    self.stop = not cut and (run.damage is not None or (
+                        self.pos < len(buf) and not scan.at_section_header(words, self.pos)))
+                    del run
+                    if cut:
+                        return self._wait_for(block_need(buf, self.pos))
+            except TruncatedError:   # the block at pos is not all there yet
+                return self._wait_for(block_need(buf, self.pos))
+            except ScapError:
+                self.stop = True   # the scan of what is kept names it
+                return
+
+    def _wait_for(self, need):
+        """The block at pos is not all there yet: more data, unless it claims too much."""
+        from .stream_window import HOLD_LIMIT
+        if need > HOLD_LIMIT:
+            self.damage = ScapError(f"a block of {need} bytes: more than a reader holds "
+                                    f"({HOLD_LIMIT} bytes)", path=self.path, offset=self.pos)
+            self.stop = True
 
 
 class GzipInflater:
@@ -155,21 +236,24 @@ class GzipInflater:
         return out
 
     def _fail(self, state, error):
-        """The call from `state` on self._input failed: replay it in steps of 64 KiB, then
-        the failing step byte by byte, keeping what zlib gives before the error."""
+        """The call from `state` on self._input failed: replay it feeding the input in steps
+        of 64 KiB, then the failing step byte by byte, keeping what zlib gives before the
+        error. Output is not limited in the replay: what zlib gives for a byte of input does
+        not then depend on how the input came in pieces (a CRC error at a member's end loses
+        none of the member's last bytes however it was read)."""
         kept, data = [], self._input
         for step in (1 << 16, 1):
             failed = False
-            while True:
+            while data:
                 previous = state.copy()
                 try:
-                    piece = state.decompress(data, step)
+                    piece = state.decompress(data[:step])
                 except zlib.error as e:
                     state, error, failed = previous, e, True
                     break
                 kept.append(piece)
-                data = state.unconsumed_tail
-                if state.eof or not (piece or data):  # not expected: the whole call failed
+                data = data[step:]
+                if state.eof:   # not expected: the whole call failed
                     break
             if not failed:
                 break

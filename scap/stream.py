@@ -212,7 +212,7 @@ class StreamReader:
         w = self._window
         try:
             section, end = self._at_pos(read_section_block)
-            parts = [w.buf[w.pos:end].tobytes()]
+            parts = bytearray(w.buf[w.pos:end])
             section.offset = w.base + w.pos
             w.pos = end
             while True:
@@ -223,15 +223,15 @@ class StreamReader:
                 block = self._at_pos(next_metadata_block)
                 if block is None:  # event blocks, or the next section
                     break
-                parts.append(w.buf[w.pos:w.pos + block[1]].tobytes())
-                section.metadata.append((w.base + w.pos, *block))
+                parts += w.buf[w.pos:w.pos + block[1]].tobytes()
+                section.keep(w.base + w.pos, *block)
                 w.pos += block[1]
             check_first_section(section, index, w.at_end, self.path, w.base + w.pos)
         except (CorruptBlockError, TruncatedError) as e:
             # past the first section, Capture keeps the events before such damage
             raise e if index == 0 else self._named(e) from None
         section.first_event = self.events_read
-        return SectionStart(index, section, np.frombuffer(b"".join(parts), dtype=np.uint8))
+        return SectionStart(index, section, np.frombuffer(bytes(parts), dtype=np.uint8))
 
     # -- events --------------------------------------------------------------------------------
     def _event_chunks(self, section):

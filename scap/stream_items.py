@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ScapError, placed
 from .events import param_slices
 from .scan import Section
 
@@ -69,8 +70,11 @@ class SectionStart:
         is one dict, empty without an MI block), parsed on first use."""
         if name not in self._rows:
             from . import metadata  # construct and polars load only when a table is asked for
-            self._rows[name] = metadata.read_rows(self.data, [self.local_section], name,
-                                                  first_index=self.index)
+            try:
+                self._rows[name] = metadata.read_rows(self.data, [self.local_section], name,
+                                                      first_index=self.index)
+            except ScapError as e:
+                raise placed(e, base=self.offset) from None
         return self._rows[name]
 
     def table(self, name):

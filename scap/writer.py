@@ -6,6 +6,7 @@ from numpy columns; the bytes of each event's length array and values are copied
 wherever they come from (another capture's buffer, or parameters encoded in Python).
 Output goes to a temporary name beside the target and is renamed into place on success.
 """
+import errno
 import gzip
 import os
 import tempfile
@@ -57,8 +58,8 @@ class Writer:
             self._raw = raw
             return
         check_output(self.path)
-        fd, self._tmp = temporary_beside(self.path)
-        raw = os.fdopen(fd, "wb")
+        self._tmp = Temporary(self.path)
+        raw = os.fdopen(self._tmp.fd, "wb")
         # mtime 0 and no file name: the same bytes for the same capture, as sysdig -z writes
         self._file = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compress \
             else raw
@@ -76,7 +77,19 @@ class Writer:
         return False
 
     def write(self, data):
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise self._failed(e) from None
+
+    def _failed(self, error):
+        """What writing failed with (a full disk, a device error), as one line naming the
+        file; what was written so far is dropped. (Standard output's errors, a closed pipe
+        say, stay as they are.)"""
+        if self._tmp is None or isinstance(error, WriteError):
+            return error
+        self.abort()
+        return WriteError(f"cannot write: {error.strerror or error}", path=self.path)
 
     @property
     def size(self):
@@ -163,33 +176,151 @@ class Writer:
                           payload_len, h.nparams, flags, on_chunk)
 
     def close(self):
-        if self._file is not self._raw:
-            self._file.close()
-        self._raw.flush()
-        if self._tmp is None:   # standard output: nothing to rename
-            return
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        os.replace(self._tmp, self.path)
-
-    def abort(self):
-        if self._tmp is None:   # standard output: what went out stays out
-            return
         try:
             if self._file is not self._raw:
                 self._file.close()
-            self._raw.close()
+            self._raw.flush()
+            if self._tmp is None:   # standard output: nothing to rename
+                return
+            os.fsync(self._raw.fileno())
+            self._tmp.publish()
+        except OSError as e:
+            raise self._failed(e) from None
+        self._raw.close()
+
+    def abort(self):
+        if self._tmp is None or self._raw.closed:   # standard output: what went out stays
+            return
+        try:
+            if self._file is not self._raw:
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
         finally:
-            if os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+            self._tmp.discard()
+            try:
+                self._raw.close()
+            except OSError:   # a full disk: what was buffered could not go; nothing to keep
+                pass
+
+
+class Temporary:
+    """Where a file is written before it is complete: a file with no name in the directory
+    of `path` (O_TMPFILE), given the name `path` by publish() once complete. Until then
+    nothing is visible; a process killed, even with SIGKILL, leaves nothing behind, as the
+    kernel frees a file no name refers to. Where the file system cannot make one, a named
+    temporary file beside `path`, removed by discard() (but not by SIGKILL).
+
+    Errors name `path`: the temporary is ours, not the user's."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.name = None
+        folder = os.path.dirname(os.path.abspath(self.path))
+        _sweep(folder)
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            try:
+                self.fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC,
+                                  0o666 & ~umask)
+            except (IsADirectoryError, NotADirectoryError, AttributeError) as e:
+                raise _NoTmpfile from e
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.EISDIR):
+                    raise
+                raise _NoTmpfile from e
+        except _NoTmpfile:
+            try:
+                self.fd, self.name = tempfile.mkstemp(prefix=f".scaptool-{os.getpid()}-",
+                                                      suffix=".tmp", dir=folder)
+            except OSError as e:
+                raise WriteError(f"cannot write here: {e.strerror}", path=self.path) from None
+            os.fchmod(self.fd, 0o666 & ~umask)
+        except OSError as e:
+            raise WriteError(f"cannot write here: {e.strerror}", path=self.path) from None
+
+    def publish(self):
+        """Give the complete file its name (replacing what had it, at once)."""
+        try:
+            if self.name is None:
+                # a name for it first (link cannot replace), then the name it is for
+                self.name = _linked(self.fd, os.path.dirname(os.path.abspath(self.path)))
+            os.replace(self.name, self.path)
+        except OSError as e:
+            self.discard()
+            raise WriteError(f"cannot write here: {e.strerror}", path=self.path) from None
+        self.name = None
+
+    def discard(self):
+        """Drop what was written (the previous file at `path`, if any, stays as it was)."""
+        if self.name is not None:
+            try:
+                os.unlink(self.name)
+            except FileNotFoundError:
+                pass
+            self.name = None
+
+
+class _NoTmpfile(Exception):
+    pass
+
+
+def _linked(fd, folder):
+    """A new name in `folder` for the unnamed file open at `fd`. (A dir_fd makes os.link call
+    linkat with AT_SYMLINK_FOLLOW, which links the file /proc/self/fd/N stands for; without
+    one it calls link(2), which refuses a /proc link: EXDEV.)"""
+    root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while True:
+            name = os.path.join(folder, f".scaptool-{os.getpid()}-{os.urandom(6).hex()}.tmp")
+            try:
+                os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=root, follow_symlinks=True)
+                return name
+            except FileExistsError:
+                continue
+    finally:
+        os.close(root)
+
+
+def _sweep(folder):
+    """Remove the named temporaries in `folder` that a scaptool process killed before it
+    could (SIGKILL) left there: .scaptool-PID-*.tmp whose PID is gone."""
+    try:
+        names = [n for n in os.listdir(folder)
+                 if n.startswith(".scaptool-") and n.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        pid = name.split("-")[1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def temporary_beside(path):
-    """(fd, name) of a new temporary file in the directory of `path`, where its result is
-    renamed to at the end, with the permissions a new file gets; errors name `path`."""
+    """(fd, name) of a new named temporary file in the directory of `path`, for a writer
+    that needs a name (the live helper opens its output itself), with the permissions a new
+    file gets; errors name `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".scaptool-", suffix=".tmp",
-                                   dir=os.path.dirname(os.path.abspath(path)))
+        _sweep(folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".scaptool-{os.getpid()}-", suffix=".tmp",
+                                   dir=folder)
     except OSError as e:
         # the temporary name is ours, not the user's: the message names their file
         raise WriteError(f"cannot write here: {e.strerror}", path=path) from None

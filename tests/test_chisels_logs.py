@@ -260,7 +260,10 @@ def test_colours_only_when_asked(capture_path):
     run = run_chisel(cap, "spy_logs", [], out=coloured, disable_color=False)
     assert run.color is False
     from scaptool.chisels.run import ChiselRun
-    assert ChiselRun(cap, None, "", {}, coloured, color=True).paint("red") == "\x1b[31m"
+    painted = io.StringIO()
+    run = ChiselRun(cap, None, "", {}, painted, color=True)
+    run.line(run.paint("red") + "x\x1b]0;title\x07")   # a colour of ours, a capture's escape
+    assert painted.getvalue() == "\x1b[31mx.]0;title.\n"
 
 
 def test_registry_decorator_registers():

@@ -197,7 +197,7 @@ def _conv_port(v: ast.Value, field: Field, name: str) -> int:
         return _conv_integer(_UINT64, "an unsigned")(v, field, name)
     try:
         return socket.getservbyname(v.text)
-    except OSError:
+    except (OSError, ValueError):   # (ValueError: a NUL in the name)
         raise FilterError(f"'{v.text}' is not a port number or a known service name",
                           v.pos) from None
 

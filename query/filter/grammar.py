@@ -46,7 +46,8 @@ LIST_OPS = ("intersects", "in", "pmatch")
 NUM_OPS = ("<=", "<", ">=", ">")
 MODIFIERS = ("oneof", "anyof", "allof")
 
-_TOKEN_AT = re.compile(r"[A-Za-z0-9_.]+|\S")
+# (any character: one that Python calls a space, U+0085 say, is no blank of the filter's)
+_TOKEN_AT = re.compile(r"[A-Za-z0-9_.]+|.", re.DOTALL)
 
 
 def describe(text: str, loc: int) -> str:

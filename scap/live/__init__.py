@@ -234,6 +234,18 @@ class LiveCapture:
     def running(self):
         return self.helper is not None and self.helper.poll() is None
 
+    def _after_kill(self, signame):
+        """The statistics of a helper that was killed, its file kept (a pipe's reader keeps
+        what came through), with a warning saying so."""
+        import warnings
+
+        from scaptool.scap.errors import ScapWarning
+        events = None if isinstance(self.out, int) else _whole_blocks(self.out)
+        kept = "what it wrote" if events is None else f"the {events} events it wrote"
+        warnings.warn(ScapWarning(f"the live-capture helper was killed ({signame}); keeping "
+                                  f"{kept}"), stacklevel=3)
+        return {"events": events or 0, "drops": 0, "killed": signame}
+
     def wait(self):
         """Wait for the end (command exit, duration, event count or stop()); return the stats.
         A ^C while waiting stops the capture cleanly and is then raised again."""
@@ -264,7 +276,11 @@ class LiveCapture:
                 pass
             _, self.child_status = os.waitpid(self.child, 0)
         self.stats = _parse_stats(err.decode(errors="replace"))
-        if self.helper.returncode != 0 or self.stats is None:
+        if self.helper.returncode < 0:
+            # killed (by someone else: we stop it with SIGINT, which it handles): what it
+            # wrote is kept, cut after its last whole block
+            self.stats = self._after_kill(signal.Signals(-self.helper.returncode).name)
+        elif self.helper.returncode != 0 or self.stats is None:
             raise LiveCaptureError("the live-capture helper failed: "
                                    + err.decode(errors="replace").strip())
         if interrupted is not None:
@@ -272,6 +288,28 @@ class LiveCapture:
         if self.child_status is not None:
             self.stats["command_status"] = os.waitstatus_to_exitcode(self.child_status)
         return self.stats
+
+
+def _whole_blocks(path):
+    """Cut a capture file after its last whole block (a writer killed mid-write leaves part
+    of one); returns the number of events in it."""
+    import warnings
+
+    import numpy as np
+
+    from scaptool.scap.errors import ScapError
+    from scaptool.scap.scan import scan
+    size = os.path.getsize(path)
+    buf = np.fromfile(path, dtype=np.uint8)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            layout = scan(buf)
+    except ScapError:
+        return 0
+    if layout.end < size:
+        os.truncate(path, layout.end)
+    return len(layout.event_offsets4)
 
 
 def _parse_stats(text):

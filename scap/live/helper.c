@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
@@ -1591,6 +1592,16 @@ int main(int argc, char **argv)
 		die("-b must be a power of two of at least 64 (KiB)");
 	if (geteuid() != 0)
 		die("live capture needs root (bpf() is limited to root here)");
+	{
+		/* the reader that started us going away, even SIGKILLed, stops us as its ^C would
+		 * (SIGTERM): nobody else would, and the file we write is its to name or drop */
+		pid_t parent = getppid();
+
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+			die("prctl: %s", strerror(errno));
+		if (getppid() != parent)
+			raise(SIGTERM);
+	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
 		die("this kernel exposes no BTF (/sys/kernel/btf/vmlinux): CO-RE needs it");
 

@@ -108,10 +108,19 @@ def parse_block(data, offset=0, **context):
         try:
             body = schema.parse(raw, **context)
         except ConstructError as exc:
-            raise CorruptBlockError(f"cannot parse body: {exc}", offset=offset,
+            raise CorruptBlockError(f"cannot parse body: {one_line(exc)}", offset=offset,
                                     block=name) from exc
     return Container(offset=offset, type=block_type, name=name, total_length=total_length,
                      body=body, trailer=trailer)
+
+
+def one_line(exc):
+    """A construct error as one line: 'entries: stream read less than ...' (construct puts
+    the path to the failing field on a line of its own)."""
+    text = str(exc)
+    path, _, detail = text.partition("\n")
+    path = path.removeprefix("Error in path ").removeprefix("(parsing) -> ").strip()
+    return f"{path}: {' '.join(detail.split())}" if detail else " ".join(text.split())
 
 
 def build_block(block_type, body, **context):
