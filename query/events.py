@@ -170,9 +170,13 @@ class EventData:
 
     def type_names_at(self, rows):
         """evt.type at the given rows (a slice or row numbers)."""
-        out = pl.Series("evt.type", _type_name_table(), dtype=pl.String) \
-            .gather(self.headers.type[rows])
-        generic = np.flatnonzero(self.headers.type[rows] <= 1)
+        table = _type_name_table()
+        ids = np.asarray(self.headers.type[rows])
+        known = ids < len(table)
+        out = pl.Series("evt.type", table, dtype=pl.String).gather(np.where(known, ids, 0))
+        if not known.all():   # an id no table knows (damage): no name (sysdig skips it)
+            out = out.scatter(np.flatnonzero(~known), None)
+        generic = np.flatnonzero(ids <= 1)
         if len(generic):
             from scaptool.scap import names as name_tables
             at = np.arange(len(self))[rows][generic]

@@ -811,7 +811,9 @@ def _versions_frame(versions):
             distinct = pl.Series(name, [list(v) for v in index], dtype=dtype)
             data.append(distinct.gather(pl.Series(codes, dtype=pl.UInt32)))
         else:
-            data.append(pl.Series(name, values, dtype=dtype))
+            # (strict=False: a value out of the column's range, which only damage makes,
+            # is null)
+            data.append(pl.Series(name, values, dtype=dtype, strict=False))
     return pl.DataFrame(data)
 
 
