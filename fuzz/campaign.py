@@ -28,8 +28,9 @@ _ARTIFACT = re.compile(r"Test unit written to (\S+)")
 _EXCEPTION = re.compile(r"^(\w+(?:Error|Exception)\b.*)$", re.M)
 
 
-def campaign(target, inputs, seconds, work):
-    """Fuzz one target; a dict of what it did."""
+def campaign(target, inputs, seconds, work, seed=None):
+    """Fuzz one target; a dict of what it did. With a seed, libFuzzer's choices repeat: the
+    same inputs in the same order (the first run of them, at least)."""
     corpus = work / "corpus" / target
     crashes_dir = work / "crashes" / target
     corpus.mkdir(parents=True, exist_ok=True)
@@ -42,6 +43,8 @@ def campaign(target, inputs, seconds, work):
         if (left_s is not None and left_s <= 0) or (left_n is not None and left_n <= 0):
             break
         flags = ["-print_final_stats=1", f"-artifact_prefix={crashes_dir}/"]
+        if seed is not None:
+            flags.append(f"-seed={seed}")
         if left_s is not None:
             flags.append(f"-max_total_time={left_s}")
         if left_n is not None:
@@ -73,6 +76,7 @@ def main(argv=None):
     parser.add_argument("--inputs", type=int, help="inputs to run per target")
     parser.add_argument("--seconds", type=int, help="time per target")
     parser.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
+    parser.add_argument("--seed", type=int, help="libFuzzer's random seed (default: new)")
     parser.add_argument("--work", default="fuzz-work", help="corpora and crashes go here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
@@ -81,8 +85,8 @@ def main(argv=None):
     work = pathlib.Path(args.work).resolve()
     targets = args.targets or TARGETS
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda t: campaign(t, args.inputs, args.seconds, work),
-                                targets))
+        results = list(pool.map(lambda t: campaign(t, args.inputs, args.seconds, work,
+                                                   args.seed), targets))
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -857,21 +857,23 @@ class FdState:
     # -- per-event columns
     def _finish(self, m, common=None):
         v = m.versions
+        # (strict=False: a type, protocol or role byte out of range, which only damage
+        # makes, is null)
         self.versions = pl.DataFrame({
-            "owner": pl.Series(v["owner"], dtype=pl.Int64),
-            "fd": pl.Series(v["fd"], dtype=pl.Int64),
-            "start": pl.Series(v["start"], dtype=pl.Int64),
-            "end": pl.Series(v["end"], dtype=pl.Int64),
-            "type": pl.Series(v["type"], dtype=pl.Int8),
-            "name": pl.Series(v["name"], dtype=pl.String),
-            "sip": pl.Series(v["sip"], dtype=pl.String),
-            "sport": pl.Series(v["sport"], dtype=pl.Int64),
-            "dip": pl.Series(v["dip"], dtype=pl.String),
-            "dport": pl.Series(v["dport"], dtype=pl.Int64),
-            "l4proto": pl.Series(v["l4proto"], dtype=pl.Int8),
-            "role": pl.Series(v["role"], dtype=pl.Int8),
-            "dev": pl.Series(v["dev"], dtype=pl.UInt32),
-            "connected": pl.Series(v["connected"], dtype=pl.Boolean),
+            "owner": pl.Series(v["owner"], dtype=pl.Int64, strict=False),
+            "fd": pl.Series(v["fd"], dtype=pl.Int64, strict=False),
+            "start": pl.Series(v["start"], dtype=pl.Int64, strict=False),
+            "end": pl.Series(v["end"], dtype=pl.Int64, strict=False),
+            "type": pl.Series(v["type"], dtype=pl.Int8, strict=False),
+            "name": pl.Series(v["name"], dtype=pl.String, strict=False),
+            "sip": pl.Series(v["sip"], dtype=pl.String, strict=False),
+            "sport": pl.Series(v["sport"], dtype=pl.Int64, strict=False),
+            "dip": pl.Series(v["dip"], dtype=pl.String, strict=False),
+            "dport": pl.Series(v["dport"], dtype=pl.Int64, strict=False),
+            "l4proto": pl.Series(v["l4proto"], dtype=pl.Int8, strict=False),
+            "role": pl.Series(v["role"], dtype=pl.Int8, strict=False),
+            "dev": pl.Series(v["dev"], dtype=pl.UInt32, strict=False),
+            "connected": pl.Series(v["connected"], dtype=pl.Boolean, strict=False),
         })
         if common is not None:
             from scaptool.query.fds_bulk import closed_versions

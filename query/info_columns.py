@@ -88,10 +88,22 @@ def rendered_texts(data, what, arg, rows):
             out = out.scatter(positions, text)
     at = np.flatnonzero(fallback)
     if len(at):
-        out = out.scatter(at, pl.Series(values=_per_event(renderer, what, which, rows[at]),
-                                        dtype=pl.String))
+        texts = [_valid_utf8(t) for t in _per_event(renderer, what, which, rows[at])]
+        out = out.scatter(at, pl.Series(values=texts, dtype=pl.String))
     return out.alias(what), rows[at]
 
+
+
+def _valid_utf8(text):
+    """A text made one by one, as a Polars string: bytes that decoding kept as surrogates
+    (a damaged value) become U+FFFD."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 def _per_event(renderer, what, which, rows):
     if what == "evt.arg":

@@ -175,7 +175,9 @@ class IntCodec(Codec):
     def decode_numbers(self, buf, offsets, lengths):
         """(values, valid) as numpy arrays: 0 where a value is too short to read."""
         offsets = np.asarray(offsets, dtype=np.int64)
-        valid = np.asarray(lengths, dtype=np.int64) >= self.size
+        # (and within the buffer: a damaged length may point a value past its end)
+        valid = (np.asarray(lengths, dtype=np.int64) >= self.size) & \
+            (offsets + self.size <= len(buf))
         safe = np.where(valid, offsets, 0)
         if len(buf) < self.size:
             values = np.zeros(len(offsets), dtype=self.dtype)

@@ -39,8 +39,9 @@ def signed64(value):
 def schema_walk(data):
     """Sections and event blocks of a decompressed capture, as the schemas see them.
 
-    Returns (sections, events): each section a dict(offset, version, metadata, first_event) with
-    metadata [(offset, canonical block type, total length)], as scap.scan.Section holds them;
+    Returns (sections, events): each section a dict(offset, version, metadata, skipped,
+    first_event) with metadata [(offset, canonical block type, total length)] and skipped
+    {block type: count} of the types libscap skips, as scap.scan.Section holds them;
     events [(offset, canonical block type)] in file order.
     """
     sections, events = [], []
@@ -49,17 +50,20 @@ def schema_walk(data):
         if block_type == bt.SHB:
             shb = parse_block(data, offset).body
             sections.append(dict(offset=offset, version=(shb.major_version, shb.minor_version),
-                                 metadata=[], first_event=len(events)))
+                                 metadata=[], skipped={}, first_event=len(events)))
         elif canon in bt.EVENT_BLOCKS:
             events.append((offset, canon))
-        else:
+        elif canon in bt.METADATA_BLOCKS:
             sections[-1]["metadata"].append((offset, canon, total))
+        else:   # a type libscap skips: counted, not listed
+            skipped = sections[-1]["skipped"]
+            skipped[canon] = skipped.get(canon, 0) + 1
     return sections, events
 
 
 def check_layout(cap, sections, events):
     got = [dict(offset=s.offset, version=tuple(s.version), metadata=list(s.metadata),
-                first_event=s.first_event) for s in cap.sections]
+                skipped=dict(s.skipped), first_event=s.first_event) for s in cap.sections]
     assert got == sections
     assert cap.damage is None
     h = cap.headers
