@@ -82,7 +82,7 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
                    list_all_processes=not only_captured_procs)
     try:
         if out:
-            stats = _capture_to(out, options)
+            stats = capture_to(out, options)
         else:
             stats = _print_live(options)
     except live.LiveCaptureError as e:
@@ -96,16 +96,20 @@ def capture(out, snaplen, duration, numevents, pid, also, switch, only_captured_
         sys.exit(130)
 
 
-def _capture_to(out, options):
+def capture_to(out, options, started=None):
     """The helper writes the capture under a temporary name beside `out`, renamed to it once
-    complete (dropped on failure): what was at `out` stays until then."""
+    complete (dropped on failure): what was at `out` stays until then. `started(capture)`,
+    if given, is called once the capture runs."""
     from scaptool.scap import live
     from scaptool.scap.writer import check_output, temporary_beside
     check_output(out)
     fd, tmp = temporary_beside(out)
     os.close(fd)
     try:
-        stats = live.LiveCapture(tmp, **options).start().wait()
+        capture = live.LiveCapture(tmp, **options).start()
+        if started is not None:
+            started(capture)
+        stats = capture.wait()
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):

@@ -10,7 +10,6 @@ happen. Ctrl+C (or SIGTERM), -M or -n end the capture cleanly: the helper drains
 and what was seen is printed, written, or summed up in the chisel's table. `-w FILE` with no
 filter writes straight from the helper into the file, without Python in the way.
 """
-import os
 import sys
 
 import click
@@ -181,19 +180,8 @@ def _switch_files_on_time(run, stream):
 
 def _write_directly(run, options):
     """-w FILE of every event: the helper writes the file itself (a temporary name, renamed
-    into place at the end, as every writer of ours does)."""
-    from scaptool.scap import live
+    into place at the end, as every writer of ours does: cli.capture.capture_to)."""
     from scaptool.scap.live.stream import stop_on_signals
-    from scaptool.scap.writer import temporary_beside
-    fd, tmp = temporary_beside(run.out)
-    os.close(fd)
-    try:
-        capture = live.LiveCapture(tmp, **options).start()
-        stop_on_signals(capture)
-        stats = capture.wait()
-        os.replace(tmp, run.out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return stats
+
+    from .capture import capture_to
+    return capture_to(run.out, options, started=stop_on_signals)
