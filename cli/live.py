@@ -116,6 +116,9 @@ def read_live(run, *, snaplen=None, seconds=None, fatfile=False, ring_kib=None):
             stats = _read_stream(run, options, fatfile)
     except live.LiveCaptureError as e:
         raise LiveError(str(e)) from None
+    if stats and stats.get("killed"):
+        click.echo(f"scaptool: warning: the live-capture helper was killed "
+                   f"({stats['killed']}); keeping what it wrote", err=True)
     if run.verbose and stats:
         # sysdig -v's statistics at the end of a live capture
         click.echo(f"Driver Events:{stats.get('sent', 0)}\nDriver Drops:{stats['drops']}\n"

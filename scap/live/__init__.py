@@ -208,6 +208,11 @@ class LiveCapture:
                 attached = ready.read(1) == b"x"
             if not attached:
                 _, err = self.helper.communicate()
+                if self.helper.returncode < 0:
+                    raise LiveCaptureError(
+                        "the live-capture helper was killed ("
+                        f"{signal.Signals(-self.helper.returncode).name}) before its probes "
+                        "were attached")
                 raise LiveCaptureError("the live-capture helper failed: "
                                        + err.decode(errors="replace").strip())
             if release is not None:
@@ -241,6 +246,9 @@ class LiveCapture:
 
         from scaptool.scap.errors import ScapWarning
         events = None if isinstance(self.out, int) else _whole_blocks(self.out)
+        if events == -1:
+            raise LiveCaptureError(f"the live-capture helper was killed ({signame}) before it "
+                                   "wrote a whole capture header: there is nothing to keep")
         kept = "what it wrote" if events is None else f"the {events} events it wrote"
         warnings.warn(ScapWarning(f"the live-capture helper was killed ({signame}); keeping "
                                   f"{kept}"), stacklevel=3)
@@ -292,7 +300,7 @@ class LiveCapture:
 
 def _whole_blocks(path):
     """Cut a capture file after its last whole block (a writer killed mid-write leaves part
-    of one); returns the number of events in it."""
+    of one); returns the number of events in it, or -1 if not even its header is whole."""
     import warnings
 
     import numpy as np
@@ -306,7 +314,7 @@ def _whole_blocks(path):
             warnings.simplefilter("ignore")
             layout = scan(buf)
     except ScapError:
-        return 0
+        return -1
     if layout.end < size:
         os.truncate(path, layout.end)
     return len(layout.event_offsets4)
