@@ -23,6 +23,8 @@ _PUBLIC = {
     "filter_fields": ("query.api", "filter_fields"),
     "text": ("query.api", "text"),
     "fields": ("query.api", "fields"),
+    "export": ("query.export", "export"),
+    "sql": ("query.sql", "sql"),
     "window_mask": ("query.windows", "window_mask"),
     "chisel": ("chisels", "chisel"),
     "Arg": ("chisels", "Arg"),

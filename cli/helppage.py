@@ -30,6 +30,13 @@ EXAMPLES = (
     ("Describe a capture", "scaptool info trace.scap"),
     ("Keep 2 s from 10 s after the start", "scaptool slice trace.scap -w part.scap "
      "--from 10s --to 12s"),
+    ("Write the writes of a capture as a Parquet table",
+     "scaptool export trace.scap -o writes.parquet -f evt.time,proc.name,fd.name,evt.rawres "
+     "evt.type=write"),
+    ("Count the events per process in SQL",
+     "scaptool sql 'SELECT \"proc.name\", count(*) FROM events GROUP BY 1' trace.scap"),
+    ("Draw what each thread did around an error, as a page",
+     "scaptool plot timeline trace.scap -o story.html --around \"evt.buffer contains error\""),
 )
 
 USAGE = (("scaptool", "[-r FILE] [OPTIONS] [FILTER]..."), ("scaptool", "COMMAND [ARGS]..."))

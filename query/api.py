@@ -131,7 +131,8 @@ def _frame_batches(capture, names, filter, all_events, size, data=None):
         keep = data.visible.copy()
     # the clock fields are made from the timestamps: their text is computed only for a filter
     engine = [n for n in names if lookup(n)[0].name not in CLOCKS]
-    table = columns(data, engine + (filter_fields(filter) if filter else []))
+    # (a field both asked for and filtered on is computed once)
+    table = columns(data, list(dict.fromkeys(engine + (filter_fields(filter) if filter else []))))
     if filter:
         keep &= table.select(compile_filter(filter, _resolve_by_name)).to_series().to_numpy()
     rows = np.flatnonzero(keep)

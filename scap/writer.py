@@ -9,6 +9,7 @@ Output goes to a temporary name beside the target and is renamed into place on s
 import errno
 import gzip
 import os
+import shutil
 import tempfile
 from typing import NamedTuple, Sequence
 
@@ -296,8 +297,12 @@ def _sweep(folder):
         pid = name.split("-")[1]
         if not pid.isdigit() or _alive(int(pid)):
             continue
+        path = os.path.join(folder, name)
         try:
-            os.unlink(os.path.join(folder, name))
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)   # a dataset's folder (query.export)
+            else:
+                os.unlink(path)
         except OSError:
             pass
 

@@ -23,6 +23,12 @@ def test_frame_with_filter_on_the_fixture():
     assert b"Database error" in f["evt.buffer"].drop_nulls()[0]
 
 
+def test_a_field_both_asked_for_and_filtered_on():
+    """It used to be computed twice, and the frame refused the second column."""
+    f = query.frame(FIXTURE, ["proc.name", "evt.type"], "proc.name=mysqld")
+    assert f.height == 28 and f["proc.name"].unique().to_list() == ["mysqld"]
+
+
 def test_filter_expr_on_a_frame():
     cap = scap.open(FIXTURE)
     f = query.frame(cap, ["proc.name", "evt.type", "evt.buffer", "fd.sport"])

@@ -1,0 +1,109 @@
+"""`scaptool sql "SELECT ..." CAPTURE...`: SQL over captures' tables, on DuckDB (query/sql.py
+says which tables there are and what they hold)."""
+import sys
+
+import click
+
+from . import polars_import
+
+FORMATS = ("table", "csv", "json", "ndjson")
+
+
+@click.command("sql", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("query", required=False)
+@click.argument("captures", nargs=-1, metavar="CAPTURE...")
+@click.option("--examples", is_flag=True, help="Print example queries and the questions "
+              "they answer, and exit.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+              show_default=True,
+              help="table: aligned columns; csv; json: one array of objects; ndjson: an "
+                   "object per line.")
+def sql(query, captures, fmt, examples):
+    """Run QUERY (DuckDB's SQL) over the captures. Tables: events (one column per field the
+    query names, quoted as the filter language spells it: "proc.name"), threads, processes,
+    fds and connections (versions of their state, valid_from to valid_to), logs (the lines
+    spy_logs shows) and syslog. With several captures each table has a `capture` column.
+
+    \b
+    scaptool sql 'SELECT "proc.name", count(*) AS n FROM events GROUP BY 1 ORDER BY n DESC' t.scap
+    """
+    import os
+
+    from scaptool.scap.errors import ScapError
+    if examples:
+        from scaptool.query.sql_examples import EXAMPLES
+        for question, text in EXAMPLES.values():
+            click.echo(f"-- {question}\n{text};\n")
+        return
+    if not query or not captures:
+        raise click.UsageError("give a query and at least one capture")
+    for path in captures:
+        if not os.path.exists(path):
+            raise ScapError("no such file", path=path)
+    polars_import.load()
+    from scaptool.query import sql as sql_query
+    try:
+        result = sql_query.sql(query, list(captures))
+    except sql_query.SqlError as e:
+        from scaptool.scap.errors import error_line
+        click.echo(f"scaptool: sql: {error_line(e)}", err=True)
+        sys.exit(2)
+    _print(result, fmt)
+
+
+def _print(frame, fmt):
+    import polars as pl
+    out = sys.stdout
+    if fmt == "csv":
+        out.write(_texts(frame).write_csv())
+    elif fmt == "ndjson":
+        out.write(_texts(frame, lists=False).write_ndjson())
+    elif fmt == "json":
+        out.write(_texts(frame, lists=False).write_json() + "\n")
+    else:
+        out.write(aligned(_texts(frame)))
+
+
+def aligned(frame):
+    """The rows under their column names, each column as wide as its widest value: numbers
+    to the right, the rest to the left, NULL for a missing value, the values whole."""
+    import polars as pl
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = frame[name]
+        if isinstance(dtype, pl.Datetime):   # (str() of a datetime stops at microseconds)
+            column = column.dt.to_string("%Y-%m-%d %H:%M:%S%.9f")
+        values = ["NULL" if v is None else _terminal_safe(str(v)) for v in column.to_list()]
+        width = max([len(name), *map(len, values)])
+        right = dtype.is_numeric()
+        columns.append([(name.rjust if right else name.ljust)(width),
+                        "-" * width] + [(v.rjust if right else v.ljust)(width) for v in values])
+    if not columns:
+        return ""
+    lines = ["  ".join(cells).rstrip() for cells in zip(*columns)]
+    return "\n".join(lines) + "\n"
+
+
+def _texts(frame, lists=True):
+    """Byte columns as text (U+FFFD for invalid bytes); lists joined where CSV has none."""
+    import polars as pl
+
+    from scaptool.query.api import text
+    columns = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Binary:
+            columns.append(text(name))
+        elif isinstance(dtype, pl.List) and lists:
+            columns.append(pl.col(name).cast(pl.List(pl.String)).list.join(","))
+        else:
+            columns.append(pl.col(name))
+    return frame.select(columns)
+
+
+def _terminal_safe(text):
+    """A capture's text cannot drive the terminal: its control characters print as '.'."""
+    return _CONTROLS.sub(".", text)
+
+
+# what query.format.defused shows as '.' (a terminal acts on them), in Python's syntax
+_CONTROLS = __import__("re").compile("[\x05\x07\x08\x0b-\x0f\x1b\x80-\x9f]")
