@@ -502,10 +502,18 @@ class Capture:
         return param_slices(self.buffer, self.headers, index)
 
 
-@functools.cache
 def _param_layout(name):
     """(position, PT type) of the parameter `name` for each event id (-1: none), from the
-    current libs table; the same for every capture, so worked out once per name."""
+    current libs table; the same for every capture, so worked out once per name. A name no
+    event has shares one table: kept per name, evt.arg.NAME with ever new names (a fuzzer's,
+    or a notebook's typos) grew the process by 192 KB a name."""
+    if name not in _params_by_name():
+        name = None
+    return _layout_of(name)
+
+
+@functools.cache
+def _layout_of(name):
     position = np.full(65536, -1, dtype=np.int8)  # compact: one table per name asked for
     ptypes = np.full(65536, -1, dtype=np.int16)
     for event_id, k, ptype in _params_by_name().get(name, ()):
