@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from . import polars_import
+from . import polars_import, read
 
 _CAPTURE_ENDINGS = (".scap", ".scap.gz", ".gz", ".scap.zst")
 
@@ -51,6 +51,7 @@ def export(words, out, fields, all_events):
     """
     polars_import.load()
     from scaptool.query import export as exporting
+    read._imports_done()   # (the imports, out of the collector's sight)
     from scaptool.query.fields import UnknownFieldError
     from scaptool.scap.errors import ScapError
     captures, filter_text = split_captures(words)

@@ -4,7 +4,7 @@ import os
 
 import click
 
-from . import polars_import
+from . import polars_import, read
 
 
 @click.command("plot", context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +33,7 @@ def plot(kind, capture, filter_words, out, around, window_ms):
         raise click.UsageError("--around draws a timeline only")
     polars_import.load()
     from scaptool import plots
+    read._imports_done()   # (the imports, out of the collector's sight)
     filter_text = " ".join(filter_words) or None
     if kind == "timeline":
         chart = plots.timeline(capture, filter_text, around=around, window_ms=window_ms)

@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from . import polars_import
+from . import polars_import, read
 
 FORMATS = ("table", "csv", "json", "ndjson")
 
@@ -41,7 +41,10 @@ def sql(query, captures, fmt, examples):
         if not os.path.exists(path):
             raise ScapError("no such file", path=path)
     polars_import.load()
+    import duckdb  # noqa: F401
+
     from scaptool.query import sql as sql_query
+    read._imports_done()   # (the imports, out of the collector's sight)
     try:
         result = sql_query.sql(query, list(captures))
     except sql_query.SqlError as e:

@@ -15,6 +15,7 @@ Nothing is visible at the output's name until the whole export is done: a file i
 no name and given it at the end (scap.writer.Temporary), a dataset is written into a hidden
 folder beside it and renamed.
 """
+import concurrent.futures
 import os
 import shutil
 import tempfile
@@ -76,19 +77,30 @@ def export(captures, out, fields=EXPORT_FIELDS, filter=None, *, all_events=False
     kind = output_kind(out)
     sink = _SINKS[kind](os.fspath(out), captures)
     written = 0
+    # a chunk is encoded and written (Arrow, zstd: the GIL released) while the next is read
+    writing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="export-writer")
+    pending = None
     try:
         for path in captures:
             for part in _capture_frames(path, names, filter, all_events, on_chunk):
                 if capture_column:
                     part = part.select(pl.lit(os.fspath(path)).alias("capture"), pl.all())
-                sink.write(part)
+                if pending is not None:
+                    pending.result()   # (one chunk in flight: memory stays two chunks)
+                pending = writing.submit(sink.write, part)
                 written += part.height
+        if pending is not None:
+            pending.result()
         if not sink.started:
             sink.write(_empty(names, capture_column))
         sink.publish()
     except BaseException:
+        if pending is not None:
+            concurrent.futures.wait([pending])
         sink.discard()
         raise
+    finally:
+        writing.shutdown()
     return written
 
 
