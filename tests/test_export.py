@@ -41,7 +41,8 @@ def export(*args):
 def test_every_corpus_capture_reads_back_as_its_frame(capture, tmp_path):
     capture = need_capture(capture)
     out = tmp_path / "out.parquet"
-    export(capture, "-o", out, "-f", ",".join(CORPUS_FIELDS))
+    import scaptool   # (in this process: the command line's own path is tested below)
+    scaptool.export(capture, out, CORPUS_FIELDS)
     assert_frame_equal(pl.read_parquet(out), query.frame(capture, CORPUS_FIELDS))
 
 
@@ -192,8 +193,11 @@ def test_the_notebook_function(tmp_path):
     assert pl.read_ipc(out)["proc.name"].unique().to_list() == ["mysqld"]
 
 
-def test_a_bar_on_a_terminal(tmp_path, big):
+def test_a_bar_on_a_terminal(tmp_path):
     from test_progress import ENV, frames, on_a_terminal
+    big = tmp_path / "big.scap"
+    args = [a for _ in range(40) for a in ("-r", str(LIVE))]
+    subprocess.run([*SCAPTOOL, *args, "-w", str(big)], check=True)
     screen, status = on_a_terminal([*SCAPTOOL, "export", big, "-o", tmp_path / "o.parquet"],
                                    env=dict(ENV, SCAPTOOL_PROGRESS_DELAY="0"))
     assert status == 0, screen
