@@ -17,6 +17,7 @@ folder beside it and renamed.
 """
 import concurrent.futures
 import os
+import re
 import shutil
 import tempfile
 
@@ -155,7 +156,7 @@ class _FileSink:
         try:
             self._write(frame, first=not self.started)
         except OSError as e:
-            raise WriteError(f"cannot write: {e.strerror}", path=self.path) from None
+            raise WriteError(f"cannot write: {_reason(e)}", path=self.path) from None
         self.started = True
 
     def publish(self):
@@ -163,7 +164,7 @@ class _FileSink:
             self._finish()
             self.file.close()
         except OSError as e:
-            raise WriteError(f"cannot write: {e.strerror}", path=self.path) from None
+            raise WriteError(f"cannot write: {_reason(e)}", path=self.path) from None
         self.temporary.publish()
         os.close(self.temporary.fd)
 
@@ -177,6 +178,14 @@ class _FileSink:
 
     def _finish(self):
         pass
+
+
+def _reason(error):
+    """An OSError's reason: Polars' have no strerror, only their text ('No space left on
+    device (os error 28)')."""
+    if error.strerror:
+        return error.strerror
+    return re.sub(r" \(os error \d+\)$", "", str(error)) or type(error).__name__
 
 
 def _arrow(frame):

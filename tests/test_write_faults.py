@@ -161,6 +161,98 @@ def test_killed_at_random_moments(big, tmp_path, writer):
     assert outcomes
 
 
+# `scaptool export`: a table, not a capture; pyarrow is its second reader
+EXPORTS = {
+    "export-parquet": lambda big, out: ["export", big, "-o", out],
+    "export-csv": lambda big, out: ["export", big, "-o", out, "evt.type!=switch"],
+}
+EXPORT_NAMES = {"export-parquet": "out.parquet", "export-csv": "out.csv"}
+PREVIOUS = b"the previous file\n"
+
+
+def export_is_whole(path):
+    """The export reads back whole: a Parquet file's footer, or CSV to its last line."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(path).metadata.num_rows > 0
+    import polars as pl
+    return pl.read_csv(path, infer_schema=False).height > 0
+
+
+@pytest.mark.parametrize("writer", EXPORTS)
+@pytest.mark.parametrize("previous", [True, False], ids=["over-a-file", "new-file"])
+def test_export_on_a_full_disk(big, mounted, writer, previous):
+    folder = mounted("size=256k")
+    out = folder / EXPORT_NAMES[writer]
+    if previous:
+        out.write_bytes(PREVIOUS)
+    done = subprocess.run([*SCAPTOOL, *EXPORTS[writer](big, str(out))], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0] and str(out) in lines[0], \
+        done.stderr
+    assert (out.read_bytes() == PREVIOUS) if previous else not out.exists()
+    assert leftovers(folder, {out.name} if previous else set()) == []
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "dataset/"])
+def test_export_into_a_read_only_or_vanished_folder(big, mounted, tmp_path, name):
+    folder = mounted("ro,size=1m")
+    done = subprocess.run([*SCAPTOOL, "export", big, "-o", f"{folder}/{name}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, \
+        done.stderr
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    run = subprocess.Popen([*SCAPTOOL, "export", big, "-o", f"{gone}/{name}"], text=True,
+                           stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    shutil.rmtree(gone)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 1, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not gone.exists()
+
+
+@pytest.mark.parametrize("writer", EXPORTS)
+def test_export_killed_at_random_moments(big, tmp_path, writer):
+    """As for captures: the previous file untouched, or the new one whole; nothing beside."""
+    rng = random.Random(f"kill-{writer}")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / EXPORT_NAMES[writer]
+    outcomes = []
+    for _ in range(3):
+        out.write_bytes(PREVIOUS)
+        run = subprocess.Popen([*SCAPTOOL, *EXPORTS[writer](big, str(out))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 6.0))
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        if out.read_bytes() == PREVIOUS:
+            outcomes.append("previous")
+        else:
+            assert export_is_whole(out)
+            outcomes.append("whole")
+        assert leftovers(folder, {out.name}) == []
+    assert outcomes
+
+
+def test_a_dataset_killed_while_written_is_swept_by_the_next_export(big, tmp_path):
+    """A dataset is written into a hidden folder beside it, renamed at the end: SIGKILL leaves
+    that folder (nothing has the dataset's name), and the next export there removes it."""
+    run = subprocess.Popen([*SCAPTOOL, "export", big, "-o", f"{tmp_path}/ds/"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.0)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert not (tmp_path / "ds").exists()
+    subprocess.run([*SCAPTOOL, "export", SEED, "-o", f"{tmp_path}/other.parquet"], check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.parquet"]
+
+
 def test_a_reader_that_closes_the_pipe_ends_it_as_sysdig_ends(big):
     """`| head -1`: killed quietly by SIGPIPE, sysdig's end too."""
     sysdig = require_tool("sysdig")
