@@ -197,13 +197,17 @@ def test_export_on_a_full_disk(big, mounted, writer, previous):
 
 
 @pytest.mark.parametrize("name", ["out.parquet", "dataset/"])
-def test_export_into_a_read_only_or_vanished_folder(big, mounted, tmp_path, name):
+def test_export_into_a_read_only_folder(big, mounted, name):
     folder = mounted("ro,size=1m")
     done = subprocess.run([*SCAPTOOL, "export", big, "-o", f"{folder}/{name}"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, \
         done.stderr
+
+
+@pytest.mark.parametrize("name", ["out.parquet"])
+def test_export_into_a_folder_removed_while_writing(big, tmp_path, name):
     gone = tmp_path / "gone"
     gone.mkdir()
     run = subprocess.Popen([*SCAPTOOL, "export", big, "-o", f"{gone}/{name}"], text=True,
@@ -216,7 +220,7 @@ def test_export_into_a_read_only_or_vanished_folder(big, mounted, tmp_path, name
     assert not gone.exists()
 
 
-@pytest.mark.parametrize("writer", EXPORTS)
+@pytest.mark.parametrize("writer", ["export-parquet"])
 def test_export_killed_at_random_moments(big, tmp_path, writer):
     """As for captures: the previous file untouched, or the new one whole; nothing beside."""
     rng = random.Random(f"kill-{writer}")
