@@ -18,12 +18,10 @@ def test_one(data):
     with open(path, "wb") as f:
         f.write(data)
     try:
-        # not closed: close() collects garbage to release the memory map, a quarter of the
-        # time of a small input; the capture goes when Python frees it
-        capture = scap.open(path)
-        for table in ("machine", "processes", "fds", "users", "groups", "interfaces"):
-            getattr(capture, table)
-        api.frame(capture, FIELDS, all_events=True)
+        with scap.open(path) as capture:
+            for table in ("machine", "processes", "fds", "users", "groups", "interfaces"):
+                getattr(capture, table)
+            api.frame(capture, FIELDS, all_events=True)
     except scap.ScapError:
         pass
 
