@@ -17,14 +17,13 @@ Both tools run alternately, `--runs` times each; the table has the medians.
 import argparse
 import os
 import pathlib
-import statistics
 import sys
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_matrix import CAPTURES, corpus, run_once, scaptool_command  # noqa: E402
+from bench_matrix import CAPTURES, corpus, medians, scaptool_command  # noqa: E402
 from grown import grown  # noqa: E402
 
 from scaptool.query.export import EXPORT_FIELDS  # noqa: E402
@@ -35,20 +34,6 @@ def sh(command, out):
     """A command whose standard output goes to `out` (sysdig -j > file)."""
     import shlex
     return ["sh", "-c", f"{shlex.join(command)} > {shlex.quote(str(out))}"]
-
-
-def median_cell(pairs, runs, timeout):
-    """{name: (median seconds, median MB)} of commands run alternately."""
-    results = {name: [] for name in pairs}
-    for _ in range(runs):
-        for name, command in pairs.items():
-            results[name].append(run_once(command, timeout))
-    out = {}
-    for name, rows in results.items():
-        secs = [s for s, _ in rows]
-        out[name] = (None if None in secs else statistics.median(secs),
-                     statistics.median(mb for _, mb in rows))
-    return out
 
 
 def seconds(value, timeout):
@@ -85,7 +70,7 @@ def main():
                 "sysdig": sh(["sysdig", "-r", str(path), "-c", chisel], os.devnull),
                 "scaptool": sh([*scaptool, "sql", query, str(path)], os.devnull)}
         for task, pair in tasks.items():
-            cell = median_cell(pair, args.runs, args.timeout)
+            cell = medians(pair, args.runs, args.timeout)
             (s_secs, s_mb), (o_secs, o_mb) = cell["sysdig"], cell["scaptool"]
             sizes = "-"
             if task == "export":

@@ -85,10 +85,16 @@ def run_once(cmd, timeout):
 
 def measure(path, args, runs, timeout, scaptool):
     """Median (seconds, MB) of each tool, run alternately."""
-    results = {"sysdig": [], "scaptool": []}
+    return medians({"sysdig": ["sysdig", "-r", str(path), *args],
+                    "scaptool": [*scaptool, "-r", str(path), *args]}, runs, timeout)
+
+
+def medians(commands, runs, timeout):
+    """{name: (median seconds or None on a timeout, median MB)} of commands run alternately."""
+    results = {name: [] for name in commands}
     for _ in range(runs):
-        for name, prefix in (("sysdig", ["sysdig"]), ("scaptool", scaptool)):
-            results[name].append(run_once(prefix + ["-r", str(path), *args], timeout))
+        for name, command in commands.items():
+            results[name].append(run_once(command, timeout))
     out = {}
     for name, rows in results.items():
         secs = [s for s, _ in rows]

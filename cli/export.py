@@ -1,7 +1,6 @@
 """`scaptool export CAPTURE... -o OUT [-f FIELD ...] [FILTER]`: captures as Parquet, Arrow,
 CSV or NDJSON tables (query/export.py says what the columns are)."""
 import os
-import sys
 
 import click
 
@@ -67,24 +66,11 @@ def export(words, out, fields, all_events):
         except UnknownFieldError:
             raise click.ClickException(f"-f {name}: no such field (scaptool -l lists them)") \
                 from None
-    progress = _progress(captures[0])
+    read._watch_progress(captures[0])
     try:
         exporting.export(captures, out, fields, filter_text or None,
                          all_events=all_events,
                          on_chunk=lambda chunk: chunk.report("exporting", len(chunk)))
     finally:
-        if progress is not None:
-            progress.close()
+        read._progress_done()
 
-
-def _progress(path):
-    """A progress bar on standard error, when it is a terminal (cli/progress.py)."""
-    from scaptool import scap
-    try:
-        terminal = sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        terminal = False
-    if not terminal or scap.Capture.progress is not None:
-        return None
-    from . import progress
-    return progress.watch(path=path)

@@ -88,19 +88,9 @@ def aligned(frame):
 
 
 def _texts(frame, lists=True):
-    """Byte columns as text (U+FFFD for invalid bytes); lists joined where CSV has none."""
-    import polars as pl
-
-    from scaptool.query.api import text
-    columns = []
-    for name, dtype in frame.schema.items():
-        if dtype == pl.Binary:
-            columns.append(text(name))
-        elif isinstance(dtype, pl.List) and lists:
-            columns.append(pl.col(name).cast(pl.List(pl.String)).list.join(","))
-        else:
-            columns.append(pl.col(name))
-    return frame.select(columns)
+    """Byte columns as text; lists joined where CSV has none (as export writes them)."""
+    from scaptool.query.export import as_text
+    return as_text(frame, lists)
 
 
 def _terminal_safe(text):

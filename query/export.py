@@ -224,7 +224,7 @@ class _ArrowSink(_FileSink):
             self.writer.close()
 
 
-def _as_text(frame, lists_joined):
+def as_text(frame, lists_joined):
     """Byte buffers as text; lists joined by commas where the format has none."""
     out = []
     for name, dtype in frame.schema.items():
@@ -239,13 +239,13 @@ def _as_text(frame, lists_joined):
 
 class _CsvSink(_FileSink):
     def _write(self, frame, first):
-        _as_text(frame, True).write_csv(self.file, include_header=first)
+        as_text(frame, True).write_csv(self.file, include_header=first)
 
 
 class _NdjsonSink(_FileSink):
     def _write(self, frame, first):
         if frame.height:
-            _as_text(frame, False).write_ndjson(self.file)
+            as_text(frame, False).write_ndjson(self.file)
 
 
 class _DatasetSink:
