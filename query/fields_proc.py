@@ -39,7 +39,7 @@ def _lookup(data, who):
     joined = events.join_asof(right, on="row", by=["section", "key"], strategy="backward",
                               check_sortedness=False)
     v = joined["_v"]
-    alive = versions["alive"].gather(v.fill_null(0)).fill_null(False).to_numpy() \
+    alive = versions["alive"].gather(v).fill_null(False).to_numpy() \
         & v.is_not_null().to_numpy()
     cache[who] = (alive, v)
     return cache[who]
@@ -48,7 +48,7 @@ def _lookup(data, who):
 def _gather(data, who, column):
     """A version column for every event (null where the thread is not in the table)."""
     alive, v = _lookup(data, who)
-    values = data.thread_versions[column].gather(v.fill_null(0))
+    values = data.thread_versions[column].gather(v)
     return values.set(pl.Series(~alive), None) if not alive.all() else values
 
 
@@ -675,11 +675,11 @@ def _threads_at(data, rows, keys, columns):
     joined = events.join_asof(right, on="row", by=["section", "key"], strategy="backward",
                               check_sortedness=False).sort("_q")
     v = joined["_v"]
-    alive = (versions["alive"].gather(v.fill_null(0)).fill_null(False)
+    alive = (versions["alive"].gather(v).fill_null(False)
              & v.is_not_null() & keys.is_not_null()).to_numpy()
     out = {}
     for c in columns:
-        values = versions[c].gather(v.fill_null(0))
+        values = versions[c].gather(v)
         out[c] = values.set(pl.Series(~alive), None) if len(values) else values
     return alive, out
 

@@ -580,12 +580,16 @@ def _unmap(mapping):
         pass
     # what we computed may still be held by reference cycles the collector has not freed yet
     # (query's EventData and its CaptureState refer to each other): free them and try again
+    # (the young generations first: the cycles are this capture's, made since it opened, and
+    # a full collection of a big process costs tens of milliseconds per capture)
     import gc
-    gc.collect()
-    try:
-        mapping.close()
-    except BufferError:  # the caller's own frames view it
-        pass
+    for generation in (1, 2):
+        gc.collect(generation)
+        try:
+            mapping.close()
+            return
+        except BufferError:  # the caller's own frames view it
+            pass
 
 
 # what close() keeps: enough to say which capture it was

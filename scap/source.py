@@ -348,6 +348,17 @@ class RawSource:
                 continue
             return n
 
+    def left(self):
+        """Bytes not read yet, where the file can tell without reading them (a regular file
+        on disk); else None."""
+        if not self.regular:
+            return None
+        try:
+            return (os.fstat(self.file.fileno()).st_size - self.file.tell()
+                    + len(self._head))
+        except (AttributeError, OSError, ValueError):
+            return None
+
     def ready(self, timeout):
         if self._head or self._fd is None:
             return True
@@ -400,6 +411,9 @@ class GzipSource:
             if self._out or self._inflater.finished:
                 return True
         return self.raw.ready(timeout)
+
+    def left(self):
+        return None   # known only by inflating them
 
     def close(self):
         self.raw.close()
