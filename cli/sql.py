@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from . import polars_import, read
+from . import fleet, polars_import, read
 
 FORMATS = ("table", "csv", "json", "ndjson")
 
@@ -14,22 +14,30 @@ FORMATS = ("table", "csv", "json", "ndjson")
 @click.argument("captures", nargs=-1, metavar="CAPTURE...")
 @click.option("--examples", is_flag=True, help="Print example queries and the questions "
               "they answer, and exit.")
+@fleet.options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True,
               help="table: aligned columns; csv; json: one array of objects; ndjson: an "
                    "object per line.")
-def sql(query, captures, fmt, examples):
+def sql(query, captures, fmt, examples, jobs, cluster):
     """Run QUERY (DuckDB's SQL) over the captures. Tables: events (one column per field the
     query names, quoted as the filter language spells it: "proc.name"), threads, processes,
     fds and connections (versions of their state, valid_from to valid_to), logs (the lines
-    spy_logs shows) and syslog. With several captures each table has a `capture` column.
+    spy_logs shows) and syslog.
+
+    A CAPTURE may be a glob ('captures/**/*.scap', quoted) or a folder: every capture it
+    names is read, in parallel (--jobs, --cluster), and each table gets `capture` and
+    `hostname` columns first. The table `captures` has a row per capture: its hostname, and
+    the error that stopped it. A capture that fails is reported on standard error, the
+    others go on, and the exit status is 1.
 
     \b
     scaptool sql 'SELECT "proc.name", count(*) AS n FROM events GROUP BY 1 ORDER BY n DESC' t.scap
+    scaptool sql 'SELECT hostname, count(*) FROM events GROUP BY 1' 'captures/**/*.scap'
     """
-    import os
+    import warnings
 
-    from scaptool.scap.errors import ScapError
+    from scaptool.scap.errors import ScapWarning
     if examples:
         from scaptool.query.sql_examples import EXAMPLES
         for question, text in EXAMPLES.values():
@@ -37,21 +45,27 @@ def sql(query, captures, fmt, examples):
         return
     if not query or not captures:
         raise click.UsageError("give a query and at least one capture")
-    for path in captures:
-        if not os.path.exists(path):
-            raise ScapError("no such file", path=path)
+    paths, many = fleet.expand(captures)
     polars_import.load()
     import duckdb  # noqa: F401
 
     from scaptool.query import sql as sql_query
     read._imports_done()   # (the imports, out of the collector's sight)
+    report = fleet.Report(len(paths), "reading")
     try:
-        result = sql_query.sql(query, list(captures))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScapWarning)   # (the report said them)
+            result = sql_query.sql(query, paths, jobs=jobs, cluster=cluster,
+                                   on_done=report, capture_column=many)
     except sql_query.SqlError as e:
         from scaptool.scap.errors import error_line
         click.echo(f"scaptool: sql: {error_line(e)}", err=True)
         sys.exit(2)
+    finally:
+        report.close()
     _print(result, fmt)
+    if report.failed:
+        sys.exit(1)
 
 
 def _print(frame, fmt):

@@ -61,14 +61,22 @@ def output_kind(out):
 
 
 def export(captures, out, fields=EXPORT_FIELDS, filter=None, *, all_events=False,
-           capture_column=None, on_chunk=None):
+           capture_column=None, on_chunk=None, jobs=None, cluster=None, on_done=None):
     """Write the rows of frame(capture, fields, filter) of each capture in turn into `out`
-    (its kind by output_kind). capture_column: add `capture` (the path as given) as the first
-    column; by default when there are several captures. on_chunk(chunk): called after each
-    chunk is written (progress). Returns the number of rows written.
+    (its kind by output_kind). capture_column: add `capture` (the path as given) and
+    `hostname` (its machine's) as the first columns; by default when there are several
+    captures. on_chunk(chunk): called after each chunk is written (progress). Returns the
+    number of rows written.
+
+    Several captures are read in parallel (query.fleet: `jobs` local worker processes, or a
+    Dask cluster at `cluster`), each into a Parquet part in a hidden folder beside `out`,
+    which are then written into `out` in the captures' order. One that cannot be read is
+    left out, with a ScapWarning (on_done(done, finished, total) is told of each capture).
 
     A damaged capture ends where its damage is, with a ScapWarning when it was cut short (as
-    scap.open does) and a ScapError otherwise; what was written stays unpublished then."""
+    scap.open does) and a ScapError otherwise; with one capture, what was written stays
+    unpublished then."""
+    from . import fleet
     captures = [captures] if isinstance(captures, (str, os.PathLike)) else list(captures)
     names = api._field_names(fields)
     if filter:
@@ -77,41 +85,155 @@ def export(captures, out, fields=EXPORT_FIELDS, filter=None, *, all_events=False
         capture_column = len(captures) > 1
     kind = output_kind(out)
     sink = _SINKS[kind](os.fspath(out), captures)
-    written = 0
-    # a chunk is encoded and written (Arrow, zstd: the GIL released) while the next is read
-    writing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="export-writer")
-    pending = None
+    many = len(captures) > 1
     try:
-        for path in captures:
-            for part in _capture_frames(path, names, filter, all_events, on_chunk):
-                if capture_column:
-                    part = part.select(pl.lit(os.fspath(path)).alias("capture"), pl.all())
-                if pending is not None:
-                    pending.result()   # (one chunk in flight: memory stays two chunks)
-                pending = writing.submit(sink.write, part)
-                written += part.height
-        if pending is not None:
-            pending.result()
+        if many and (cluster or fleet.local_jobs(captures, jobs) > 1):
+            written = _export_parts(captures, sink, names, filter, all_events,
+                                    capture_column, jobs, cluster, on_done)
+        else:
+            told = (on_done or _nobody) if many else None   # (each may fail alone)
+            written = _export_here(captures, sink, names, filter, all_events,
+                                   capture_column, on_chunk, told)
         if not sink.started:
             sink.write(_empty(names, capture_column))
         sink.publish()
     except BaseException:
+        sink.discard()
+        raise
+    return written
+
+
+def _export_here(captures, sink, names, filter, all_events, capture_column, on_chunk,
+                 on_done):
+    """Each capture read here in turn, its chunks written as they come. on_done: several
+    captures, each of which may fail alone (else the error ends the export)."""
+    import warnings
+
+    from . import fleet
+    written = 0
+    # a chunk is encoded and written (Arrow, zstd: the GIL released) while the next is read
+    writing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="export-writer")
+    pending = None
+
+    try:
+        for index, path in enumerate(captures):
+            machine = {}
+            done = fleet.Done(index, os.fspath(path))
+            with warnings.catch_warnings(record=on_done is not None) as caught:
+                try:
+                    for part in _capture_frames(path, names, filter, all_events, on_chunk,
+                                                machine):
+                        if capture_column:
+                            part = _labelled(part, path, machine.get("hostname"))
+                        if pending is not None:
+                            pending.result()   # (one chunk in flight: memory stays two)
+                        pending = writing.submit(sink.write, part)
+                        written += part.height
+                except ScapError as e:
+                    if on_done is None or isinstance(e, WriteError):
+                        raise
+                    from scaptool.scap.errors import error_line
+                    done.error = fleet._named(error_line(e), os.fspath(path))
+            if on_done is not None:
+                done.warnings = [str(w.message) for w in caught]
+                _tell(done, index + 1, len(captures), on_done)
+        if pending is not None:
+            pending.result()
+    except BaseException:
         if pending is not None:
             concurrent.futures.wait([pending])
-        sink.discard()
         raise
     finally:
         writing.shutdown()
     return written
 
 
-def _capture_frames(path, names, filter, all_events, on_chunk):
-    """The frame of one capture, a DataFrame per chunk (none for a chunk with no row)."""
+def _nobody(done, finished, total):
+    pass
+
+
+def _tell(done, finished, total, on_done):
+    """A capture of several is done: its warnings and error as ScapWarnings, and on_done."""
+    import warnings
+    for line in done.warnings + ([done.error] if done.error else []):
+        warnings.warn(ScapWarning(line), stacklevel=4)
+    on_done(done, finished, total)
+
+
+def _labelled(frame, path, hostname):
+    return frame.select(pl.lit(os.fspath(path)).alias("capture"),
+                        pl.lit(hostname, dtype=pl.String).alias("hostname"), pl.all())
+
+
+def _export_parts(captures, sink, names, filter, all_events, capture_column, jobs, cluster,
+                  on_done):
+    """Several captures read in parallel by query.fleet, each into a Parquet part in a hidden
+    folder beside the output, then the parts written into the sink in the captures' order
+    (a row group at a time: memory stays bounded)."""
+    import pyarrow.parquet as pq
+
+    from . import fleet
+    parent = os.path.dirname(os.path.abspath(sink.path))
+    folder = tempfile.mkdtemp(prefix=f".scaptool-{os.getpid()}-", suffix=".tmp", dir=parent)
+    try:
+        results = fleet.run(_export_part, captures, names, filter, all_events, folder,
+                            jobs=jobs, cluster=cluster,
+                            on_done=lambda done, finished, total: _tell(
+                                done, finished, total, on_done or _nobody))
+        written = 0
+        for done in results:
+            if done.value is None:   # (failed before it read anything)
+                continue
+            hostname, part = done.value
+            parquet = pq.ParquetFile(os.path.join(folder, os.path.basename(part)))
+            for batch in parquet.iter_batches(batch_size=CHUNK_EVENTS):
+                frame = pl.from_arrow(batch)
+                if capture_column:
+                    frame = _labelled(frame, done.path, hostname)
+                sink.write(frame)
+                written += frame.height
+        return written
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _export_part(path, names, filter, all_events, folder):
+    """A fleet task: one capture's rows into a Parquet file of its own in `folder`; (its
+    machine's hostname, the file's name). Where the capture's damage ends it, the rows before
+    stay (as they do read here), the error says why: ScapError.partial."""
+    machine = {}
+    fd, part = tempfile.mkstemp(prefix="part-", suffix=".parquet", dir=folder)
+    os.close(fd)
+    import pyarrow.parquet as pq
+    writer = None
+    try:
+        for frame in _capture_frames(path, names, filter, all_events, None, machine):
+            table = _arrow(frame)
+            if writer is None:
+                writer = pq.ParquetWriter(part, table.schema, compression="lz4")
+            writer.write_table(table.cast(writer.schema))
+    except ScapError as e:
+        if writer is not None:
+            writer.close()
+            e.partial = (machine.get("hostname"), part)
+        raise
+    if writer is None:
+        pq.write_table(_arrow(_empty(names, False)), part)
+    else:
+        writer.close()
+    return machine.get("hostname"), part
+
+
+def _capture_frames(path, names, filter, all_events, on_chunk, machine=None):
+    """The frame of one capture, a DataFrame per chunk (none for a chunk with no row).
+    `machine`: a dict that gets the capture's machine info before the first frame."""
     import warnings
     if isinstance(path, Capture):
         path = path.path
     reading = Reading()
     for data in event_data_chunks(path, CHUNK_EVENTS, window=CHUNK_BYTES, reading=reading):
+        if machine is not None and not machine:
+            machine.update(data.capture.machine or {"hostname": None})
         for part in api._frame_batches(data.capture, names, filter, all_events, None, data):
             if part.height:
                 yield part
@@ -126,7 +248,7 @@ def _capture_frames(path, names, filter, all_events, on_chunk):
 
 def _empty(names, capture_column):
     """No rows, the columns' types: what an export of nothing holds."""
-    schema = {"capture": pl.String} if capture_column else {}
+    schema = {"capture": pl.String, "hostname": pl.String} if capture_column else {}
     for name in names:
         schema[name] = frame_dtype(lookup(name)[0]) or pl.Binary
     return pl.DataFrame(schema=schema)

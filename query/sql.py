@@ -36,6 +36,7 @@ from .export import EXPORT_FIELDS, _capture_frames
 from .fields import UnknownFieldError, lookup
 
 TABLES = ("events", "threads", "processes", "fds", "connections", "logs", "syslog")
+# (and `captures`: one row per capture read, its hostname and the error that stopped it)
 
 _THREAD_STATE = ["proc.pid", "proc.ppid", "proc.name", "proc.exepath", "proc.args",
                  "user.name", "container.id"]
@@ -88,26 +89,44 @@ def tables_named(query):
     return [t for t in TABLES if t in words]
 
 
-def sql(query, captures, *, all_events=False):
-    """Run a DuckDB query over the captures' tables; a Polars DataFrame."""
-    relation, connection = _run(query, captures, all_events)
+def sql(query, captures, *, all_events=False, jobs=None, cluster=None, on_done=None,
+        capture_column=None):
+    """Run a DuckDB query over the captures' tables; a Polars DataFrame.
+
+    captures: a path, or several; a glob or folder names every capture it matches (see
+    query.fleet: they are read in parallel, by local worker processes, or by a Dask cluster
+    at `cluster`). capture_column: `capture` and `hostname` columns first in every table; by
+    default when there are several captures or a glob or folder. A capture that cannot be
+    read is left out with a ScapWarning (its error, in one line), and its row in the table
+    `captures` (capture, hostname, error) says why; a lone capture raises its error."""
+    relation, connection = _run(query, captures, all_events, jobs, cluster, on_done,
+                                capture_column)
     try:
         return relation.pl() if relation is not None else pl.DataFrame()
     finally:
         connection.close()
 
 
-def _run(query, captures, all_events):
+def _run(query, captures, all_events, jobs=None, cluster=None, on_done=None,
+         capture_column=None):
     import duckdb
+
+    from . import fleet
     captures = [captures] if isinstance(captures, (str, os.PathLike)) else list(captures)
+    many = len(captures) > 1 or any(fleet.is_many(c) for c in captures)
+    captures = fleet.expand(captures)
+    if capture_column is None:
+        capture_column = many
     wanted = tables_named(query)
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")   # (times come back in UTC, as they went)
     fields = fields_named(query)
     if selects_everything(query) or not fields:
         fields = list(dict.fromkeys([*EXPORT_FIELDS, *fields]))
-    for name, table in make_tables(captures, wanted, fields,
-                                   all_events=all_events).items():
+    tables = make_tables(captures, wanted, fields, all_events=all_events, jobs=jobs,
+                         cluster=cluster, on_done=on_done, capture_column=capture_column,
+                         lone_raises=not many)
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")   # (times come back in UTC, as they went)
+    for name, table in tables.items():
         connection.register(name, table)
     try:
         return connection.sql(query), connection
@@ -123,51 +142,110 @@ def _one_line(error):
     return " ".join([first, *rest])
 
 
-def make_tables(captures, wanted, fields, *, all_events=False):
-    """name -> Arrow table, for each of `wanted` (names in TABLES)."""
-    several = len(captures) > 1
+def make_tables(captures, wanted, fields, *, all_events=False, jobs=None, cluster=None,
+                on_done=None, capture_column=None, lone_raises=True):
+    """name -> Arrow table, for each of `wanted` (names in TABLES), and `captures` (one row
+    per capture: capture, hostname, error). The captures are read in parallel (query.fleet:
+    jobs, cluster, on_done) and their tables put together in the captures' order."""
+    import warnings
+
+    from scaptool.scap.errors import ScapError, ScapWarning
+
+    from . import fleet
+    if capture_column is None:
+        capture_column = len(captures) > 1
     per_capture = {name: [] for name in wanted}
-    event_fields = fields or list(EXPORT_FIELDS)
-    state_wanted = [t for t in ("threads", "processes", "fds", "connections") if t in wanted]
-    for path in captures:
-        made = {}
-        if "events" in wanted or state_wanted:
-            names = (event_fields if "events" in wanted else []) + \
-                (_STATE_FIELDS if state_wanted else [])
-            names = list(dict.fromkeys(names))
-            frame = _frame(path, names, None, all_events)
-            if "events" in wanted:
-                made["events"] = frame.select(event_fields)
-            if state_wanted:
-                made.update(_state_tables(frame.select(_STATE_FIELDS), state_wanted))
-        if "logs" in wanted:
-            made["logs"] = _logs(path)
-        if "syslog" in wanted:
-            made["syslog"] = _frame(path, _SYSLOG_FIELDS, "syslog.facility exists", False)
+    summary = []
+    for done in fleet.run(capture_tables, captures, wanted, fields, all_events, jobs=jobs,
+                          cluster=cluster, on_done=on_done):
+        for line in done.warnings:
+            warnings.warn(ScapWarning(line), stacklevel=3)
+        if done.error is not None:
+            if lone_raises and len(captures) == 1:
+                raise ScapError(done.error)
+            warnings.warn(ScapWarning(done.error), stacklevel=3)
+            summary.append((os.fspath(done.path), None, done.error))
+            continue
+        hostname, made = done.value
+        summary.append((os.fspath(done.path), hostname, None))
         for name, table in made.items():
-            if several:
-                table = table.select(pl.lit(os.fspath(path)).alias("capture"), pl.all())
+            if capture_column:
+                table = table.select(pl.lit(os.fspath(done.path)).alias("capture"),
+                                     pl.lit(hostname, dtype=pl.String).alias("hostname"),
+                                     pl.all())
             per_capture[name].append(table)
-    return {name: _arrow(pl.concat(parts, how="vertical_relaxed"))
-            for name, parts in per_capture.items()}
+    out = {}
+    for name, parts in per_capture.items():
+        if not parts:   # (every capture failed: the table has its columns, no rows)
+            parts = [_empty_table(name, fields, capture_column)]
+        out[name] = _arrow(pl.concat(parts, how="vertical_relaxed"))
+    out["captures"] = _arrow(pl.DataFrame(summary, schema={"capture": pl.String,
+                                                           "hostname": pl.String,
+                                                           "error": pl.String}, orient="row"))
+    return out
+
+
+def capture_tables(path, wanted, fields, all_events=False):
+    """One capture's tables (wanted, of TABLES), as Polars frames, and its machine's hostname:
+    (hostname, {name: frame}). What a fleet task runs where the capture is."""
+    machine = {}
+    made = {}
+    state_wanted = [t for t in ("threads", "processes", "fds", "connections") if t in wanted]
+    event_fields = fields or list(EXPORT_FIELDS)
+    if "events" in wanted or state_wanted:
+        names = (event_fields if "events" in wanted else []) + \
+            (_STATE_FIELDS if state_wanted else [])
+        names = list(dict.fromkeys(names))
+        frame = _frame(path, names, None, all_events, machine)
+        if "events" in wanted:
+            made["events"] = frame.select(event_fields)
+        if state_wanted:
+            made.update(_state_tables(frame.select(_STATE_FIELDS), state_wanted))
+    if "logs" in wanted:
+        made["logs"] = _logs(path, machine)
+    if "syslog" in wanted:
+        made["syslog"] = _frame(path, _SYSLOG_FIELDS, "syslog.facility exists", False, machine)
+    if not machine and "events" not in wanted:   # (no table read it: the first chunk says)
+        _frame(path, ["evt.num"], None, False, machine, first_chunk=True)
+    return machine.get("hostname"), made
+
+
+def _empty_table(name, fields, capture_column):
+    """A table of ours with no row (its columns, where they are known up front)."""
+    from .export import _empty
+    columns = {"events": fields or list(EXPORT_FIELDS), "logs": _LOG_FIELDS[:-1],
+               "syslog": _SYSLOG_FIELDS}.get(name)
+    frame = _empty(columns, False) if columns is not None else pl.DataFrame()
+    if name == "logs":
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("line"))
+    if capture_column:
+        frame = frame.select(pl.lit(None, dtype=pl.String).alias("capture"),
+                             pl.lit(None, dtype=pl.String).alias("hostname"), pl.all())
+    return frame
 
 
 def _arrow(frame):
     return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
-def _frame(path, names, filter, all_events):
-    parts = list(_capture_frames(path, names, filter, all_events, None))
+def _frame(path, names, filter, all_events, machine=None, first_chunk=False):
+    """The rows of one capture; `machine` (a dict) gets the capture's machine info."""
+    parts = []
+    for part in _capture_frames(path, names, filter, all_events, None, machine):
+        parts.append(part)
+        if first_chunk:
+            break
     if parts:
         return pl.concat(parts)
     from .export import _empty
     return _empty(names, False)
 
 
-def _logs(path):
+def _logs(path, machine=None):
     """spy_logs' rows: each successful write to a log file, split into its lines."""
     from scaptool.chisels.logs import LOG_FILES, SUCCESSFUL_WRITE
-    frame = _frame(path, _LOG_FIELDS, f"({LOG_FILES}) and {SUCCESSFUL_WRITE}", False)
+    frame = _frame(path, _LOG_FIELDS, f"({LOG_FILES}) and {SUCCESSFUL_WRITE}", False,
+                   machine)
     from .render import ascii_text
     texts = [ascii_text(raw).split("\n") if raw is not None else []
              for raw in frame["evt.buffer"].to_list()]   # (spy_logs' own reading of them)

@@ -105,7 +105,9 @@ def test_several_captures_get_a_capture_column(tmp_path):
     out = tmp_path / "both.parquet"
     export(SEED, LIVE, "-o", out)
     both = pl.read_parquet(out)
-    assert both.columns == ["capture", *EXPORT_FIELDS]
+    assert both.columns == ["capture", "hostname", *EXPORT_FIELDS]
+    assert dict(both.select("capture", "hostname").unique().iter_rows()) == \
+        {str(SEED): "web01", str(LIVE): "vm"}   # (their machine blocks' hostnames)
     counts = dict(both.group_by("capture").len().iter_rows())
     assert counts == {str(SEED): query.frame(SEED).height, str(LIVE): query.frame(LIVE).height}
     rows = duckdb.sql(f"SELECT count(DISTINCT capture) FROM '{out}'").fetchall()[0]
