@@ -38,7 +38,8 @@ def _write_lines(lines):
               help="Read events from this capture (plain or gzip-compressed; -: standard "
                    "input). Without -r, this machine is read live (root). Several -r "
                    "read their captures one after the other, as sysdig does: each numbered "
-                   "and with state of its own, -S counting them all; -w writes them all.")
+                   "and with state of its own, -S counting them all; -w writes them all. A "
+                   "glob ('captures/*.scap') or folder reads each capture it names so.")
 @click.option("-w", "--write", "out", metavar="OUT",
               help="Write the events to a capture in the current format instead of printing "
                    "(-: to standard output).")
@@ -118,6 +119,7 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         return
     # `-r -` reads standard input (a pipe from `scaptool -w -`, say)
     paths = tuple("/dev/stdin" if path == "-" else path for path in paths)
+    paths = _expanded(paths)
     if out:
         from scaptool.scap.writer import check_output
         check_output(out, paths)   # before anything is read
@@ -157,6 +159,22 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
     run.finish()
     if damage is not None:
         sys.exit(1)
+
+
+def _expanded(paths):
+    """-r 'captures/*.scap' or -r captures/: the captures a glob or folder names, in order,
+    as if each were given with -r (a file of that very name is read as it is)."""
+    from scaptool.query import fleet
+    out = []
+    for path in paths:
+        if os.path.isfile(path) or path.startswith("/dev/") or not fleet.is_many(path):
+            out.append(path)
+        else:
+            try:
+                out.extend(fleet.expand([path]))
+            except fleet.FleetError as e:
+                raise scap.ScapError(str(e)) from None
+    return tuple(out)
 
 
 class _Run:

@@ -244,3 +244,18 @@ def test_a_worker_killed_mid_run_loses_no_capture(tmp_path):
     assert killed == [1]
     assert there["capture"].n_unique() == there.height == 12
     assert there.equals(here)
+
+
+def test_a_glob_in_r_reads_each_capture_as_several_r_do(folder):
+    """-r with a glob: sysdig's reading of several -r (one after the other), named once."""
+    paths = [p for p in fleet.expand([f"{folder}/*.scap"])]
+    assert len(paths) >= 3
+
+    def output(*words):
+        done = subprocess.run([sys.executable, "-m", "scaptool", *words, "-c",
+                               "topprocs_file"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    several = output(*[w for p in paths for w in ("-r", p)])
+    assert "Process" in several
+    assert output("-r", f"{folder}/*.scap") == several
