@@ -64,7 +64,7 @@ class DefaultGroup(click.Group):
     default_command = "read"
     # name -> module (in this package) defining a click command of that name
     lazy_commands = {"completion": "completion", "explain": "explain", "export": "export",
-                      "plot": "plot", "sql": "sql"}
+                      "merge": "merge", "plot": "plot", "sql": "sql"}
 
     def list_commands(self, ctx):
         return sorted({*self.commands, *self.lazy_commands})

@@ -129,7 +129,7 @@ def _event_facts():
 # handler kinds
 (K_OPEN_X, K_OPENAT_OLD_X, K_SOCKET_X, K_SOCKETPAIR_X, K_BIND_X, K_CONNECT_X, K_ACCEPT_X,
  K_PIPE_X, K_SINGLE_X, K_DUP_X, K_FCNTL_X, K_CLOSE_X, K_SENDTO_X, K_RECVFROM_X, K_CLONE_X,
- K_EXECVE_X, K_CHDIR_X, K_FCHDIR_X, K_GETSOCKOPT_X) = range(1, 20)
+ K_EXECVE_X, K_CHDIR_X, K_FCHDIR_X, K_GETSOCKOPT_X, K_CONNECT_E) = range(1, 21)
 _KINDS = {
     ("open", "<"): K_OPEN_X, ("creat", "<"): K_OPEN_X, ("openat", "<"): K_OPEN_X,
     ("openat2", "<"): K_OPEN_X,
@@ -151,6 +151,8 @@ _KINDS = {
     ("execve", "<"): K_EXECVE_X, ("execveat", "<"): K_EXECVE_X,
     ("chdir", "<"): K_CHDIR_X, ("fchdir", "<"): K_FCHDIR_X,
     ("getsockopt", "<"): K_GETSOCKOPT_X,
+    # an enter that changes state: a connect enter with its address names a unix socket
+    ("connect", ">"): K_CONNECT_E,
 }
 # the exits whose parsers read their enter event's parameters (sysdig's retrieve_enter_event)
 _READS_ENTER = (K_OPEN_X, K_SOCKET_X, K_FCNTL_X, K_SENDTO_X)
@@ -761,6 +763,20 @@ class FdState:
                 return
             _connected(entry, bytes(raw))
             entry.connected = True  # also while in progress (EINPROGRESS)
+            m.changed(owner, fd, entry, r)
+        elif kind == K_CONNECT_E:
+            # parse_connect_enter: a connect enter that carries the address (drivers since
+            # 2022) names a unix socket after it at once, before the exit; the IPv4/IPv6
+            # ends are the exit's to set (a tuple)
+            fd = P.int("fd", r)
+            entry = m.get_fd(owner, fd) if fd is not None else None
+            raw = P.raw("addr", r)
+            if entry is None or raw is None or len(raw) == 0:
+                return
+            raw = bytes(raw)
+            if raw[0] in (PPM_AF_INET, PPM_AF_INET6):
+                return
+            entry.name = _param_text(PT.SOCKADDR, raw)
             m.changed(owner, fd, entry, r)
         elif kind in (K_SENDTO_X, K_RECVFROM_X):
             fd = self._lastevent_fd(m, r)

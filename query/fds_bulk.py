@@ -214,9 +214,13 @@ class CommonEvents:
             return (at >= 0) & present & (lengths > 0)
         for kind, name, source in ((F.K_BIND_X, "addr", rows), (F.K_RECVFROM_X, "tuple", rows),
                                    (F.K_SENDTO_X, "tuple", st.stored[rows]),
-                                   (F.K_CONNECT_X, "tuple", rows)):
+                                   (F.K_CONNECT_X, "tuple", rows),
+                                   (F.K_CONNECT_E, "addr", rows)):
             sel = kinds == kind
             if not sel.any():
+                continue
+            if kind == F.K_CONNECT_E:   # (an enter: no result, no pairing)
+                keep[sel] = filled(name, source[sel])
                 continue
             done = success[sel]
             if kind == F.K_CONNECT_X:   # a connect in progress already names its socket

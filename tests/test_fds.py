@@ -509,3 +509,21 @@ def test_fd_params_in_evt_info_match_sysdig(path):
                 bad.append((int(nums[r]), want))
     print(f"{path.stem}: {checked - len(bad)}/{checked} fd params match")
     assert not bad, f"{len(bad)} fd params differ, first: {bad[:3]}"
+
+
+def test_connect_enter_names_a_unix_socket_as_sysdig_does():
+    """A connect enter that carries its address (drivers since 2022, as our live captures
+    have it) names a unix socket at once: sysdig 0.29.3 shows the path on the enter, its
+    exit and the close after a failed connect. Found by merging the live fixture."""
+    sysdig = require_tool("sysdig")
+    fixture = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / \
+        "php-database-error-live.scap"
+    fmt = "*%evt.num %evt.type %evt.dir %fd.num %fd.name %evt.args"
+    env = dict(os.environ, TZ="UTC", LC_ALL="C")
+    expected = subprocess.run([sysdig, "-r", str(fixture), "-p", fmt, "fd.type=unix"],
+                              capture_output=True, text=True, env=env, check=True).stdout
+    assert "connect > 3 /var/run/nscd/socket" in expected
+    ours = subprocess.run([sys.executable, "-m", "scaptool", "-r", str(fixture), "-p", fmt,
+                           "fd.type=unix"], capture_output=True, text=True, env=env,
+                          check=True).stdout
+    assert ours == expected
