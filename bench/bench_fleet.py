@@ -151,12 +151,12 @@ def main():
         wall = f"{secs:.1f} s" if secs else f">{args.timeout:.0f} s"
         print(f"| {task} | {how} | {wall} | {rate} | {peaks} |", flush=True)
 
-    jobs = ["-j", str(args.jobs)] if args.jobs else []
+    jobs = ["--jobs", str(args.jobs)] if args.jobs else []
     for task, commands in tasks.items():
         secs, mb = timed(commands["sysdig"], args.runs, args.timeout)
         row(task, "sysdig, one after the other", secs, f"{mb:.0f}")
-        secs, mb = timed([*commands["scaptool"], "-j", "1"], args.runs, args.timeout)
-        row(task, "scaptool -j 1 (one after the other)", secs, f"{mb:.0f}")
+        secs, mb = timed([*commands["scaptool"], "--jobs", "1"], args.runs, args.timeout)
+        row(task, "scaptool --jobs 1 (one after the other)", secs, f"{mb:.0f}")
         secs, mb = timed([*commands["scaptool"], *jobs], args.runs, args.timeout)
         row(task, f"scaptool, local workers ({args.jobs or os.cpu_count()})", secs,
             f"{mb:.0f} (biggest process)")

@@ -215,9 +215,16 @@ def container_keys(keys, key_descs, where):
     return [*keys, "container.name"], [*key_descs, "container.name"]
 
 
+# name -> (key_descs, value_desc, top, units) of the chisels that are one table_generator
+# call (key_descs None: the key is the chisel's argument), whose sums from many captures add
+# up into one table (chisels/fleet.py)
+TABLES = {}
+
+
 def _simple(name, category, description, keys, key_descs, value, value_desc, chisel_filter,
             top, units, details="", container=_CONTAINER_LAST):
     """Register a chisel that is one table_generator call."""
+    TABLES[name] = (key_descs, value_desc, top, units)
     @chisel(name, category, description, details=details, at_end=True, chunked=True)
     def run_table(run):
         shown, descs = container_keys(keys, key_descs, container) if run.print_container \
@@ -281,6 +288,7 @@ def key_argument(run):
 
 
 def _keyed(name, description, value, value_desc, chisel_filter, top, units, details):
+    TABLES[name] = (None, value_desc, top, units)
     @chisel(name, "I/O", description, args=_KEY_ARG, details=details, at_end=True,
             chunked=True)
     def run_table(run):

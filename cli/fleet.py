@@ -14,8 +14,9 @@ def options(command):
         help="Run the work on a Dask cluster: its scheduler's address (tcp://HOST:8786). "
              "Its workers read the captures by the same names: a shared path, or a URL "
              "(s3://...) they can reach.")(command)
+    # (no -j: sysdig's -j is JSON output)
     return click.option(
-        "-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+        "--jobs", type=click.IntRange(min=1), metavar="N",
         help="Read the captures in N local worker processes (default: one per CPU when "
              "there is more than 32 MB of capture; 1: in this process).")(command)
 

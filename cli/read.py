@@ -10,6 +10,7 @@ import click
 from scaptool import scap
 
 from . import polars_import
+from .fleet import options as fleet_options
 
 # A capture is read a chunk at a time (query.chunks): at most CHUNK_EVENTS events, and
 # CHUNK_BYTES bytes, the reader's window. Peak memory follows the chunk (about 1.5 KB an
@@ -39,7 +40,9 @@ def _write_lines(lines):
                    "input). Without -r, this machine is read live (root). Several -r "
                    "read their captures one after the other, as sysdig does: each numbered "
                    "and with state of its own, -S counting them all; -w writes them all. A "
-                   "glob ('captures/*.scap') or folder reads each capture it names so.")
+                   "glob ('captures/*.scap') or folder reads each capture it names so; with "
+                   "a table chisel (topprocs_file...) it makes one table of them all, a row "
+                   "per capture and key, the captures read in parallel (--jobs, --cluster).")
 @click.option("-w", "--write", "out", metavar="OUT",
               help="Write the events to a capture in the current format instead of printing "
                    "(-: to standard output).")
@@ -96,10 +99,11 @@ def _write_lines(lines):
               help="Print sysdig's progress lines (percent of the file read) on standard "
                    "error, terminal or not. Without -P, a terminal shows a progress bar on "
                    "standard error instead, once a run has taken a second.")
+@fleet_options
 @click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
 def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
          numevents, snaplen, seconds, file_size, file_seconds, file_limit, fatfile,
-         list_fields, list_events, chisel_name, chisel_info, filter_words):
+         list_fields, list_events, chisel_name, chisel_info, jobs, cluster, filter_words):
     """Read a capture the way `sysdig -r` does; without -r, read this machine live."""
     if chisel_name == "l":  # sysdig's -cl is -c with the name "l"
         from scaptool import chisels
@@ -119,7 +123,7 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         return
     # `-r -` reads standard input (a pipe from `scaptool -w -`, say)
     paths = tuple("/dev/stdin" if path == "-" else path for path in paths)
-    paths = _expanded(paths)
+    paths, many = _expanded(paths)
     if out:
         from scaptool.scap.writer import check_output
         check_output(out, paths)   # before anything is read
@@ -130,6 +134,9 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
         chisel = chisels.find(chisel_name)
     # damage is reported once, in one line after the events before it, not as a warning
     warnings.simplefilter("ignore", scap.ScapWarning)
+    if many and chisel is not None and not out and _fleet_table(paths, chisel, filter_words,
+                                                                jobs, cluster):
+        sys.exit(1)
     run = _Run(out, compress, summary, quiet, fmt, as_json, buffers, verbose, timetype,
                numevents, chisel, filter_words)
     if file_size or file_seconds or file_limit:
@@ -163,18 +170,37 @@ def read(paths, out, compress, summary, quiet, fmt, as_json, buffers, verbose, t
 
 def _expanded(paths):
     """-r 'captures/*.scap' or -r captures/: the captures a glob or folder names, in order,
-    as if each were given with -r (a file of that very name is read as it is)."""
+    as if each were given with -r (a file of that very name is read as it is); and whether
+    a glob or folder was given."""
     from scaptool.query import fleet
-    out = []
+    out, many = [], False
     for path in paths:
         if os.path.isfile(path) or path.startswith("/dev/") or not fleet.is_many(path):
             out.append(path)
         else:
+            many = True
             try:
                 out.extend(fleet.expand([path]))
             except fleet.FleetError as e:
                 raise scap.ScapError(str(e)) from None
-    return tuple(out)
+    return tuple(out), many
+
+
+def _fleet_table(paths, chisel, words, jobs, cluster):
+    """A table chisel over a glob or folder: one table of every capture, each read in
+    parallel (chisels/fleet.py). Returns whether a capture failed; None when the chisel is
+    no table (then the captures are read one after the other, as several -r)."""
+    from scaptool.chisels import fleet as fleet_tables
+    if not fleet_tables.is_table(chisel.name):
+        return None
+    from . import fleet
+    report = fleet.Report(len(paths), "reading")
+    try:
+        failed = fleet_tables.print_fleet_table(paths, chisel.name, words, sys.stdout,
+                                                jobs=jobs, cluster=cluster, on_done=report)
+    finally:
+        report.close()
+    return failed > 0
 
 
 class _Run:

@@ -125,7 +125,7 @@ def test_export_of_many_in_workers_is_the_export_in_this_process(folder, tmp_pat
 def test_command_line_reports_the_bad_capture_and_goes_on(folder):
     done = subprocess.run([sys.executable, "-m", "scaptool", "sql",
                            "SELECT count(DISTINCT capture) AS n FROM events",
-                           f"{folder}/**/*.scap", "--format", "csv", "-j", "2"],
+                           f"{folder}/**/*.scap", "--format", "csv", "--jobs", "2"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert done.stdout == f"n\n{len(fleet.expand([folder])) - 1}\n"
@@ -207,6 +207,13 @@ def test_export_on_the_cluster_is_the_export_here(folder, cluster, tmp_path):
     assert here.equals(pl.read_parquet(tmp_path / "there.parquet"))
 
 
+def test_a_table_chisel_on_the_cluster_is_the_table_here(folder, cluster):
+    here = _scaptool("-r", str(folder), "-c", "topprocs_file", "--jobs", "1", status=(1,))
+    there = _scaptool("-r", str(folder), "-c", "topprocs_file", "--cluster", cluster.address,
+                      status=(1,))
+    assert here.count("\n") > 5 and there == here
+
+
 def test_a_scheduler_not_there_is_one_line():
     done = subprocess.run([sys.executable, "-m", "scaptool", "sql", "SELECT 1",
                            str(FIXTURES / "php-database-error.scap"), "--cluster",
@@ -246,16 +253,68 @@ def test_a_worker_killed_mid_run_loses_no_capture(tmp_path):
     assert there.equals(here)
 
 
-def test_a_glob_in_r_reads_each_capture_as_several_r_do(folder):
-    """-r with a glob: sysdig's reading of several -r (one after the other), named once."""
-    paths = [p for p in fleet.expand([f"{folder}/*.scap"])]
-    assert len(paths) >= 3
+def _scaptool(*words, status=(0,)):
+    done = subprocess.run([sys.executable, "-m", "scaptool", *words], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode in status, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout
 
-    def output(*words):
-        done = subprocess.run([sys.executable, "-m", "scaptool", *words, "-c",
-                               "topprocs_file"], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-    several = output(*[w for p in paths for w in ("-r", p)])
-    assert "Process" in several
-    assert output("-r", f"{folder}/*.scap") == several
+
+def test_a_glob_in_r_reads_each_capture_as_several_r_do(folder):
+    """-r with a glob, printing events: sysdig's reading of several -r (one after the
+    other, numbered on), named once."""
+    paths = fleet.expand([f"{folder}/*.scap"])
+    assert len(paths) >= 3
+    several = _scaptool(*[w for p in paths for w in ("-r", p)], "evt.type=openat")
+    assert several.count("\n") > 20
+    assert _scaptool("-r", f"{folder}/*.scap", "evt.type=openat") == several
+
+
+def _table_rows(text):
+    """A table chisel's header and rows (each: value column, the rest)."""
+    lines = text.splitlines()
+    assert lines[1] == "-" * 80
+    return lines[0], [(line[:20], line[20:]) for line in lines[2:]]
+
+
+@pytest.mark.parametrize("chisel", [["topprocs_file"], ["topscalls_time"],
+                                    ["fdbytes_by", "proc.name"]], ids=" ".join)
+def test_a_table_chisel_over_a_folder_is_one_table_of_every_capture(folder, chisel):
+    """Each row is one capture's own row of the chisel (its value and keys as the chisel
+    prints them for that capture alone), with the host and capture after the keys, the
+    biggest of all first; the same with one worker or two."""
+    from scaptool.chisels.tables import extend
+    fleet_table = _scaptool("-r", str(folder), "-c", *chisel, "--jobs", "2", status=(1,))
+    header, rows = _table_rows(fleet_table)
+    assert header.split()[-2:] == ["Host", "Capture"]
+    keys = len(header) // 20 - 3
+    alone = set()
+    for path in fleet.expand([folder]):
+        if "not-a-capture" in path:
+            continue
+        for value, rest in _table_rows(_scaptool("-r", path, "-c", *chisel,
+                                                 status=(0, 1)))[1]:
+            # (alone, the last key is printed whole; in the fleet's table, Capture is last)
+            last = 20 * (keys - 1)
+            alone.add((value, rest[:last] + extend(rest[last:]), path))
+    captures = set()
+    for value, rest in rows:
+        host, capture = rest[20 * keys:20 * keys + 20].strip(), rest[20 * keys + 20:]
+        assert (value, rest[:20 * keys], capture) in alone, (value, rest)
+        assert host == ("vm" if "live" in capture else "web01")
+        captures.add(capture)
+    assert len(captures) > 1 and len(rows) <= len(alone)
+    values = [_bytes_or_time(value) for value, _ in rows]
+    assert values == sorted(values, reverse=True)
+    assert fleet_table == _scaptool("-r", str(folder), "-c", *chisel, "--jobs", "1",
+                                    status=(1,))
+
+
+def _bytes_or_time(text):
+    """A value as the table chisels print it (43.46KB, 1.47ms, 588B, 972ns), as a number."""
+    import re
+    number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]*)\s*", text).groups()
+    scale = {"": 1, "B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "ns": 1, "us": 1e3,
+             "ms": 1e6, "s": 1e9}[unit]
+    return float(number) * scale
