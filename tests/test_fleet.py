@@ -207,6 +207,15 @@ def test_export_on_the_cluster_is_the_export_here(folder, cluster, tmp_path):
     assert here.equals(pl.read_parquet(tmp_path / "there.parquet"))
 
 
+def test_workers_read_captures_by_url_through_fsspec(folder, cluster):
+    """A URL (here file://, the same path as s3:// or gcs:// takes with their fsspec
+    packages) is listed by fsspec, and each worker copies its capture to a local file."""
+    here = _quiet(sql, PER_CAPTURE, f"{folder}/*.scap", jobs=1)
+    there = _quiet(sql, PER_CAPTURE, f"file://{folder}/*.scap", cluster=cluster.address)
+    assert there["capture"].str.starts_with("file://").all()
+    assert there.with_columns(pl.col("capture").str.strip_prefix("file://")).equals(here)
+
+
 def test_a_table_chisel_on_the_cluster_is_the_table_here(folder, cluster):
     here = _scaptool("-r", str(folder), "-c", "topprocs_file", "--jobs", "1", status=(1,))
     there = _scaptool("-r", str(folder), "-c", "topprocs_file", "--cluster", cluster.address,
