@@ -18,6 +18,7 @@ capture that fails (damage, a missing file) is a result too, with its error in o
 others go on.
 """
 import concurrent.futures
+import concurrent.futures.process
 import dataclasses
 import glob
 import os
@@ -115,7 +116,14 @@ def run(task, paths, *args, jobs=None, cluster=None, on_done=None):
         futures = [pool.submit(attempt, index, path, task, *args)
                    for index, path in enumerate(paths)]
         for future in concurrent.futures.as_completed(futures):
-            finished(future.result())
+            try:
+                finished(future.result())
+            except concurrent.futures.process.BrokenProcessPool:
+                # a worker died (killed, out of memory): the pool cannot go on, and each
+                # capture it had not given back says so
+                index = futures.index(future)
+                finished(Done(index, paths[index], error=f"{paths[index]}: a worker process "
+                              "died while reading the captures (killed, or out of memory?)"))
     return results
 
 

@@ -122,6 +122,17 @@ def test_export_of_many_in_workers_is_the_export_in_this_process(folder, tmp_pat
         sorted(p.name for p in tmp_path.iterdir()) == ["here.parquet", "workers.parquet"]
 
 
+def _worker_dies(path):
+    os._exit(3)   # (as a worker killed, or out of memory, ends)
+
+
+def test_a_local_worker_that_dies_is_an_error_per_capture_not_a_traceback(folder):
+    captures = fleet.expand([folder])[:3]
+    results = fleet.run(_worker_dies, captures, jobs=2)
+    assert [r.path for r in results] == captures
+    assert all("a worker process died" in r.error for r in results)
+
+
 def test_command_line_reports_the_bad_capture_and_goes_on(folder):
     done = subprocess.run([sys.executable, "-m", "scaptool", "sql",
                            "SELECT count(DISTINCT capture) AS n FROM events",
