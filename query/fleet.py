@@ -233,13 +233,17 @@ class _main_left_out:
             self.main.__spec__ = self.spec
 
 
+# how long to wait for a scheduler that does not answer (Dask tries again until then)
+CONNECT_TIMEOUT_S = 10
+
+
 def _on_cluster(address, task, paths, args, finished):
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise FleetError("--cluster needs Dask distributed: pip install distributed") from None
     try:
-        client = Client(address, timeout=10)
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as e:
         raise FleetError(f"{address}: cannot reach the Dask scheduler ({e})") from None
     with client:
