@@ -1014,9 +1014,10 @@ def sanitized(expr):
 def effective_l4(versions):
     """sinsp_fdinfo_t::get_l4proto: a connected-socket type without a role yet (a fresh
     socket()) reports no protocol unless it is raw; non-sockets have none."""
-    t = versions["type"].to_numpy().astype(np.int64)
-    l4 = versions["l4proto"].to_numpy().astype(np.int64)
-    role = versions["role"].to_numpy().astype(np.int64)
+    # (a damaged fd list can leave a value missing: none is 0, unknown)
+    t = versions["type"].fill_null(0).to_numpy().astype(np.int64)
+    l4 = versions["l4proto"].fill_null(0).to_numpy().astype(np.int64)
+    role = versions["role"].fill_null(0).to_numpy().astype(np.int64)
     sock = np.isin(t, CLIENT_SOCKETS)
     out = np.where(np.isin(t, SOCKETS), l4, 1)
     return np.where(sock & (role == ROLE_NONE) & (l4 != L4_RAW), 1, out)
