@@ -35,18 +35,8 @@ def capture_sums(path, name, words):
         if not isinstance(run.damage, TruncatedError):
             raise run.damage
         warnings.warn(ScapWarning(f"{run.damage}; keeping everything before it"))
+    from scaptool.query.fleet import machine_of
     return machine_of(path).get("hostname"), carry.get("table_sums")
-
-
-def machine_of(path):
-    """The machine block of a capture's first section (its header blocks only are read)."""
-    from scaptool.scap.stream import StreamReader
-    with StreamReader(path) as reader:
-        items = iter(reader)
-        try:
-            return next(items).rows("machine") or {}
-        finally:
-            items.close()
 
 
 def print_fleet_table(paths, name, words, out, *, jobs=None, cluster=None, on_done=None):

@@ -69,7 +69,6 @@ def sql(query, captures, fmt, examples, jobs, cluster):
 
 
 def _print(frame, fmt):
-    import polars as pl
     out = sys.stdout
     if fmt == "csv":
         out.write(_texts(frame).write_csv())

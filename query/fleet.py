@@ -77,6 +77,17 @@ def expand(specs):
     return list(dict.fromkeys(out))
 
 
+def machine_of(path):
+    """The machine block of a capture's first section (only its header blocks are read)."""
+    from scaptool.scap.stream import StreamReader
+    with StreamReader(path) as reader:
+        items = iter(reader)
+        try:
+            return next(items).rows("machine") or {}
+        finally:
+            items.close()
+
+
 def _expand_url(spec):
     import fsspec
     try:

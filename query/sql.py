@@ -205,8 +205,9 @@ def capture_tables(path, wanted, fields, all_events=False):
         made["logs"] = _logs(path, machine)
     if "syslog" in wanted:
         made["syslog"] = _frame(path, _SYSLOG_FIELDS, "syslog.facility exists", False, machine)
-    if not machine and "events" not in wanted:   # (no table read it: the first chunk says)
-        _frame(path, ["evt.num"], None, False, machine, first_chunk=True)
+    if not machine:   # (no table read the capture: its header blocks say)
+        from .fleet import machine_of
+        machine = machine_of(path)
     return machine.get("hostname"), made
 
 
@@ -228,13 +229,9 @@ def _arrow(frame):
     return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
-def _frame(path, names, filter, all_events, machine=None, first_chunk=False):
+def _frame(path, names, filter, all_events, machine=None):
     """The rows of one capture; `machine` (a dict) gets the capture's machine info."""
-    parts = []
-    for part in _capture_frames(path, names, filter, all_events, None, machine):
-        parts.append(part)
-        if first_chunk:
-            break
+    parts = list(_capture_frames(path, names, filter, all_events, None, machine))
     if parts:
         return pl.concat(parts)
     from .export import _empty

@@ -17,8 +17,6 @@ uid that two machines name differently keeps the first machine's name (`conflict
 them); the machine block is the first capture's (its hostname, CPUs and boot time); the
 interface list is the union of all.
 """
-import os
-
 import numpy as np
 
 from . import blocktypes as bt

@@ -6,8 +6,6 @@ import struct
 import subprocess
 import sys
 
-import pytest
-
 from conftest import COMPARE_ENV, corpus_capture, require_tool
 
 from scaptool.scap import blocktypes as bt
